@@ -1,0 +1,158 @@
+"""The audit log: append-only rows, hash-chained per case.
+
+Each row's hash covers its content and the previous row's hash in the same chain (a case, or "deploy"),
+so ``verify`` can prove no row was edited, removed or re-ordered. The database refuses UPDATE and DELETE on
+the table (triggers in the migration); the chain catches what a superuser might do anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from engine.models import AuditEvent, Case
+
+GENESIS = "0" * 64
+DEPLOY_CHAIN = "deploy"
+
+
+def _digest(prev_hash: str, row: dict[str, Any]) -> str:
+    body = orjson.dumps(
+        [
+            row["chain"],
+            row["seq"],
+            row["case_id"],
+            row["at"].isoformat(),
+            row["actor"],
+            row["kind"],
+            row["element_id"],
+            row["task_id"],
+            row["detail"],
+        ],
+        option=orjson.OPT_SORT_KEYS,
+        default=str,
+    )
+    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
+
+
+@dataclass
+class Chain:
+    """The tail of one chain while a transaction appends to it."""
+
+    name: str
+    case_id: str | None
+    seq: int
+    hash: str
+
+
+class AuditWriter:
+    """Collects rows during one unit of work and inserts them in one statement."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def append(
+        self,
+        chain: Chain,
+        at: datetime,
+        actor: str,
+        kind: str,
+        element_id: str | None = None,
+        task_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        row = {
+            "chain": chain.name,
+            "seq": chain.seq + 1,
+            "case_id": chain.case_id,
+            "at": at,
+            "actor": actor,
+            "kind": kind,
+            "element_id": element_id,
+            "task_id": task_id,
+            "detail": orjson.loads(orjson.dumps(detail or {}, default=str)),
+        }
+        row["prev_hash"] = chain.hash
+        row["hash"] = _digest(chain.hash, row)
+        chain.seq, chain.hash = row["seq"], row["hash"]
+        self.rows.append(row)
+
+    def flush(self, session: Session) -> None:
+        if self.rows:
+            session.execute(sa.insert(AuditEvent), self.rows)
+            self.rows = []
+
+
+def deploy_chain(session: Session) -> Chain:
+    last = session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.hash)
+        .where(AuditEvent.chain == DEPLOY_CHAIN)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    return Chain(DEPLOY_CHAIN, None, last.seq if last else 0, last.hash if last else GENESIS)
+
+
+def verify(session: Session, case_id: str | None = None) -> list[str]:
+    """Return one message per broken chain (its first broken link); [] when everything is intact."""
+    chains = (
+        [case_id]
+        if case_id
+        else [
+            c for (c,) in session.execute(sa.select(AuditEvent.chain).distinct().order_by(AuditEvent.chain))
+        ]
+    )
+    if case_id is None:
+        # A case whose rows were all removed has no chain left to walk: compare with the case heads.
+        chains += [
+            c for (c,) in session.execute(sa.select(Case.id).where(Case.audit_seq > 0)) if c not in chains
+        ]
+    broken = []
+    for chain in chains:
+        message = _verify_chain(session, chain)
+        if message:
+            broken.append(message)
+    return broken
+
+
+def _verify_chain(session: Session, chain: str) -> str | None:
+    prev, expected_seq = GENESIS, 1
+    label = "deploy log" if chain == DEPLOY_CHAIN else f"case {chain}"
+    rows = session.execute(
+        sa.select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq)
+    ).scalars()
+    for ev in rows:
+        if ev.seq != expected_seq:
+            return f"{label}: audit row #{expected_seq} is missing (next present is #{ev.seq}, id {ev.id}) — removed"
+        row = {
+            "chain": ev.chain,
+            "seq": ev.seq,
+            "case_id": ev.case_id,
+            "at": ev.at,
+            "actor": ev.actor,
+            "kind": ev.kind,
+            "element_id": ev.element_id,
+            "task_id": ev.task_id,
+            "detail": ev.detail,
+        }
+        if ev.prev_hash != prev:
+            return f"{label}: audit row #{ev.seq} (id {ev.id}) does not link to row #{ev.seq - 1} — removed or reordered"
+        if _digest(prev, row) != ev.hash:
+            return (
+                f"{label}: audit row #{ev.seq} (id {ev.id}, {ev.kind}) was edited — its hash does not match"
+            )
+        prev, expected_seq = ev.hash, expected_seq + 1
+    if chain != DEPLOY_CHAIN:
+        head = session.execute(sa.select(Case.audit_seq, Case.audit_hash).where(Case.id == chain)).first()
+        if head is not None and (head.audit_seq != expected_seq - 1 or head.audit_hash != prev):
+            return (
+                f"{label}: the chain ends at row #{expected_seq - 1} but the case's head is #{head.audit_seq}"
+                " — newest rows removed"
+            )
+    return None

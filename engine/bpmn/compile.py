@@ -1,0 +1,363 @@
+"""From uploaded bytes to runnable specs: hardened parse → translate → SpiffWorkflow parse → validate.
+
+Everything a diagram may say that SpiffWorkflow would otherwise only discover at run time (JUEL
+conditions, ISO timer literals, unsafe scripts, gateways that can dead-end) is checked here, so a
+bad diagram is refused at deploy with the element id and a reason, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from engine.bpmn.expressions import TranslationError, translate_condition, translate_timer
+from engine.bpmn.parser import DelaktigParser
+from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, NSMAP, parse_bpmn_xml
+from engine.errors import Problem, ValidationFailed
+from engine.sandbox import SandboxedEnvironment, check_expression, check_script
+
+_B = f"{{{BPMN_NS}}}"
+_C = f"{{{CAMUNDA_NS}}}"
+_DUE = re.compile(
+    r"^(P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?|\$\{\s*[A-Za-z_]\w*\s*\}|\d{4}-\d\d-\d\d.*)$"
+)
+MAX_COVERAGE_COMBINATIONS = 4096
+
+
+@dataclass
+class Compiled:
+    filename: str
+    root: etree._Element
+    process_ids: list[str] = field(default_factory=list)
+    names: dict[str, str | None] = field(default_factory=dict)
+    message_starts: dict[str, list[str]] = field(default_factory=dict)
+    parser: DelaktigParser | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def spec(self, process_id: str):
+        assert self.parser is not None
+        return self.parser.get_spec(process_id), self.parser.get_subprocess_specs(process_id)
+
+
+def role_from_lane(label: str | None) -> str | None:
+    """Lane "Enhetschef" → role "enhetschef"; å/ä → a, ö → o, other non-ASCII dropped, spaces → _."""
+    if not label:
+        return None
+    text = unicodedata.normalize("NFKD", label.strip().lower())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = re.sub(r"[^a-z0-9]+", "_", text).strip("_")
+    return text or None
+
+
+def _eid(el) -> str:
+    node = el
+    while node is not None and not node.get("id"):
+        node = node.getparent()
+    return node.get("id") if node is not None else "?"
+
+
+def _translate(root, problems: list[Problem]) -> None:
+    for expr in root.iter(f"{_B}conditionExpression"):
+        if expr.get("language") and expr.get("language").lower() not in ("python", "juel"):
+            problems.append(
+                Problem(_eid(expr), f"condition language {expr.get('language')!r} is not supported")
+            )
+            continue
+        try:
+            expr.text = translate_condition((expr.text or "").strip())
+        except TranslationError as err:
+            problems.append(Problem(_eid(expr), f"condition {expr.text!r} cannot be used: {err}"))
+            continue
+        message = check_expression(expr.text)
+        if message:
+            problems.append(Problem(_eid(expr), f"condition refused by the sandbox: {message}"))
+    for timer in root.iter(f"{_B}timerEventDefinition"):
+        for kind in ("timeDate", "timeDuration", "timeCycle"):
+            for el in timer.findall(f"{_B}{kind}"):
+                try:
+                    el.text = translate_timer(kind, (el.text or "").strip())
+                except TranslationError as err:
+                    problems.append(Problem(_eid(timer), f"timer {kind} {el.text!r} cannot be used: {err}"))
+                    continue
+                message = check_expression(el.text)
+                if message:
+                    problems.append(
+                        Problem(_eid(timer), f"timer expression refused by the sandbox: {message}")
+                    )
+    for script in root.iter(f"{_B}script"):
+        task = script.getparent()
+        fmt = (task.get("scriptFormat") or "python").lower()
+        if fmt not in ("python", "py"):
+            problems.append(Problem(_eid(task), f"script format {fmt!r} is not supported; use python"))
+            continue
+        message = check_script(script.text or "")
+        if message:
+            problems.append(Problem(_eid(task), f"script refused by the sandbox: {message}"))
+
+
+def _check_structure(root, problems: list[Problem]) -> None:
+    for process in root.iterfind(f"{_B}process"):
+        lanes = {}
+        for lane in process.iter(f"{_B}lane"):
+            for ref in lane.iterfind(f"{_B}flowNodeRef"):
+                lanes[(ref.text or "").strip()] = lane.get("name")
+        enum_domains = _form_domains(process)
+        for task in process.iter(f"{_B}userTask"):
+            groups = (
+                task.get(f"{_C}candidateGroups")
+                or task.get(f"{_C}candidateUsers")
+                or task.get(f"{_C}assignee")
+            )
+            if not groups and not role_from_lane(lanes.get(task.get("id"))):
+                problems.append(
+                    Problem(task.get("id"), "user task has neither a lane nor camunda:candidateGroups")
+                )
+            for attr in ("dueDate", "followUpDate"):
+                value = task.get(f"{_C}{attr}")
+                if value and not _DUE.match(value.strip()):
+                    problems.append(
+                        Problem(
+                            task.get("id"),
+                            f"camunda:{attr} {value!r} is not an ISO-8601 duration, date or ${{variable}}",
+                        )
+                    )
+            priority = task.get(f"{_C}priority")
+            if priority and not priority.strip().lstrip("-").isdigit():
+                problems.append(Problem(task.get("id"), f"camunda:priority {priority!r} must be an integer"))
+            for f in task.iterfind(f".//{_C}formField"):
+                if not (f.get("id") or "").isidentifier():
+                    problems.append(
+                        Problem(task.get("id"), f"form field id {f.get('id')!r} is not a valid variable name")
+                    )
+        for event in process.iter(f"{_B}startEvent"):
+            if (
+                event.getparent() is process
+                and event.find(f"{_B}timerEventDefinition/{_B}timeCycle") is not None
+            ):
+                problems.append(
+                    Problem(
+                        event.get("id"),
+                        "cycle timer start events are not supported (they never start new cases and drift); "
+                        "use a none start event and a schedule in Delaktig",
+                    )
+                )
+        flows = {f.get("id"): f for f in process.iter(f"{_B}sequenceFlow")}
+        for tag in ("exclusiveGateway", "inclusiveGateway"):
+            for gw in process.iter(f"{_B}{tag}"):
+                _check_gateway(gw, flows, enum_domains, problems)
+
+
+def _form_domains(process) -> dict[str, list[Any]]:
+    domains: dict[str, list[Any]] = {}
+    for f in process.iter(f"{_C}formField"):
+        if f.get("type") == "boolean":
+            domains[f.get("id")] = [True, False]
+        elif f.get("type") == "enum":
+            domains[f.get("id")] = [v.get("id") for v in f.iterfind(f"{_C}value")]
+    return domains
+
+
+_LITERAL = re.compile(
+    r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\b\d+(?:\.\d+)?\b|\bTrue\b|\bFalse\b|\bNone\b"""
+)
+_NAME = re.compile(r"\b[A-Za-z_]\w*\b")
+_RESERVED = {"and", "or", "not", "in", "is", "True", "False", "None", "len", "if", "else"}
+
+
+def _check_gateway(gw, flows, enum_domains, problems: list[Problem]) -> None:
+    outgoing = [
+        flows[o.text.strip()] for o in gw.iterfind(f"{_B}outgoing") if o.text and o.text.strip() in flows
+    ]
+    if not outgoing:
+        outgoing = [f for f in flows.values() if f.get("sourceRef") == gw.get("id")]
+    conditions = [f.find(f"{_B}conditionExpression") for f in outgoing]
+    if len(outgoing) < 2 or gw.get("default"):
+        return
+    if any(c is None for c in conditions):
+        missing = [f.get("id") for f, c in zip(outgoing, conditions, strict=True) if c is None]
+        problems.append(
+            Problem(
+                gw.get("id"),
+                f"outgoing flows {', '.join(missing)} have no condition and the gateway has no default flow",
+            )
+        )
+        return
+    exprs = [(c.text or "").strip() for c in conditions]
+    if not _conditions_cover(exprs, enum_domains):
+        problems.append(
+            Problem(
+                gw.get("id"),
+                "the gateway has no default flow and its conditions do not cover every case; "
+                "add a default flow (a case would otherwise stop here)",
+            )
+        )
+
+
+def _conditions_cover(exprs: list[str], enum_domains: dict[str, list[Any]]) -> bool:
+    """Enumerate the values each variable can take (form booleans/enums, else the literals it is compared
+    with plus "something else" and None) and check that some condition holds for every combination."""
+    names: set[str] = set()
+    literals: list[Any] = []
+    for expr in exprs:
+        stripped = _LITERAL.sub(" ", expr)
+        names |= {n for n in _NAME.findall(stripped) if n not in _RESERVED}
+        for lit in _LITERAL.findall(expr):
+            try:
+                literals.append(eval(lit, {"__builtins__": {}}))  # noqa: S307 - a single literal token
+            except Exception:  # noqa: BLE001
+                pass
+    domains = []
+    for name in sorted(names):
+        domain = enum_domains.get(name)
+        if domain is None:
+            domain = list(dict.fromkeys([*literals, object(), None, True, False, 0]))
+        domains.append(domain)
+    combos = 1
+    for d in domains:
+        combos *= len(d)
+    if combos > MAX_COVERAGE_COMBINATIONS:
+        return False
+    env = SandboxedEnvironment()
+    for values in itertools.product(*domains):
+        context = dict(zip(sorted(names), values, strict=True))
+        if not any(_safe_truth(env, e, context) for e in exprs):
+            return False
+    return True
+
+
+def _safe_truth(env, expr: str, context: dict[str, Any]) -> bool:
+    try:
+        return bool(env.evaluate(expr, dict(context)))
+    except Exception:  # noqa: BLE001 - a condition that errors for this combination does not hold
+        return False
+
+
+def missing_di(root) -> list[Problem]:
+    """Flow nodes, lanes, participants without a BPMNShape; sequence flows without a BPMNEdge."""
+    drawn = {
+        el.get("bpmnElement")
+        for el in root.iter(f"{{{NSMAP['bpmndi']}}}BPMNShape", f"{{{NSMAP['bpmndi']}}}BPMNEdge")
+    }
+    problems = []
+    skip = {
+        "laneSet",
+        "process",
+        "collaboration",
+        "definitions",
+        "extensionElements",
+        "incoming",
+        "outgoing",
+        "flowNodeRef",
+        "conditionExpression",
+        "documentation",
+        "timerEventDefinition",
+        "messageEventDefinition",
+        "message",
+        "timeDuration",
+        "timeDate",
+        "timeCycle",
+        "script",
+        "text",
+        "signal",
+        "error",
+        "escalation",
+        "errorEventDefinition",
+        "signalEventDefinition",
+        "terminateEventDefinition",
+        "escalationEventDefinition",
+        "multiInstanceLoopCharacteristics",
+        "loopCardinality",
+        "completionCondition",
+        "category",
+        "categoryValue",
+        "dataObject",
+        "property",
+        "ioSpecification",
+        "dataInput",
+        "dataOutput",
+        "inputSet",
+        "outputSet",
+        "linkEventDefinition",
+        "conditionalEventDefinition",
+        "condition",
+        "standardLoopCharacteristics",
+        "compensateEventDefinition",
+        "childLaneSet",
+        "dataInputAssociation",
+        "dataOutputAssociation",
+        "sourceRef",
+        "targetRef",
+        "association",
+        "group",
+        "textAnnotation",
+        "messageFlow",
+    }
+    for el in root.iter(f"{_B}*"):
+        local = etree.QName(el).localname
+        if local in skip or not el.get("id"):
+            continue
+        if el.get("id") not in drawn:
+            problems.append(Problem(el.get("id"), f"bpmn:{local} has no diagram shape/edge (BPMN DI)"))
+    return problems
+
+
+def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
+    """Parse, translate and validate. ``Compiled.problems`` lists every error; callers refuse if any."""
+    root = parse_bpmn_xml(data, filename)
+    result = Compiled(filename=filename, root=root)
+    problems = result.problems
+    executable = [
+        p for p in root.iterfind(f"{_B}process") if p.get("isExecutable", "false").lower() == "true"
+    ]
+    if not executable:
+        problems.append(Problem(filename, 'no executable process (set isExecutable="true" on the process)'))
+        return result
+    _translate(root, problems)
+    _check_structure(root, problems)
+    messages = {m.get("id"): m.get("name") or m.get("id") for m in root.iterfind(f"{_B}message")}
+    for process in executable:
+        pid = process.get("id")
+        result.process_ids.append(pid)
+        result.names[pid] = process.get("name")
+        starts = []
+        for ev in process.iterfind(f"{_B}startEvent"):
+            md = ev.find(f"{_B}messageEventDefinition")
+            if md is not None and md.get("messageRef") in messages:
+                starts.append(messages[md.get("messageRef")])
+        result.message_starts[pid] = starts
+    if problems:
+        return result
+    parser = DelaktigParser()
+    try:
+        parser.add_bpmn_xml(root, filename=filename)
+        for pid in result.process_ids:
+            parser.get_spec(pid)
+            parser.get_subprocess_specs(pid)
+    except ValidationException as err:
+        problems.append(Problem(getattr(err, "id", None) or filename, _spiff_message(err)))
+        return result
+    except SpiffWorkflowException as err:
+        problems.append(Problem(filename, _spiff_message(err)))
+        return result
+    result.parser = parser
+    return result
+
+
+def _spiff_message(err: Exception) -> str:
+    return str(getattr(err, "error_msg", None) or err).strip()
+
+
+def compile_or_raise(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
+    compiled = compile_bpmn(data, filename)
+    if compiled.problems:
+        raise ValidationFailed(
+            compiled.problems, f"{filename}: the diagram has {len(compiled.problems)} error(s)"
+        )
+    return compiled

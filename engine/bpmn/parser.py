@@ -1,0 +1,190 @@
+"""SpiffWorkflow's Camunda parser, extended to keep what Camunda Modeler writes and Delaktig needs.
+
+The stock ``CamundaParser`` drops ``camunda:assignee``, ``candidateGroups``, ``candidateUsers``,
+``dueDate``, ``followUpDate`` and ``priority``, and returns an *empty* form unless ``camunda:formKey`` is
+set — but Camunda Modeler's generated forms (``camunda:formData``) usually have no formKey. We read all of
+it ourselves into ``task_spec.extensions`` as plain JSON-able dicts:
+
+    extensions = {"properties": {...}, "camunda": {...}, "form": {"key": ..., "fields": [...]}}
+
+Send tasks become ``SendMailTask`` specs: running one records a mail effect that the engine turns into an
+outbox row in the same transaction (nothing leaves the process before commit).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from typing import Any
+
+from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
+    EndEvent,
+    IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    ServiceTask,  # noqa: F401 - kept for readers: what we replace
+    StartEvent,
+)
+from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
+from SpiffWorkflow.camunda.parser import event_parsers as ep
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser, UserTaskParser
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.camunda.specs.user_task import UserTask
+
+from engine.bpmn.xml import CAMUNDA_NS
+
+_C = f"{{{CAMUNDA_NS}}}"
+CAMUNDA_ATTRIBUTES = (
+    "assignee",
+    "candidateGroups",
+    "candidateUsers",
+    "dueDate",
+    "followUpDate",
+    "priority",
+    "formKey",
+)
+
+# Effects (mails) recorded while the engine steps a workflow; the engine reads and clears them.
+current_effects: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
+    "delaktig_effects", default=None
+)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def read_task_properties(node, xpath) -> dict[str, str]:
+    props = {}
+    for p in xpath("./bpmn:extensionElements/camunda:properties/camunda:property"):
+        if p.get("name"):
+            props[p.get("name")] = p.get("value") or ""
+    return props
+
+
+def read_form(node, xpath) -> dict[str, Any]:
+    fields = []
+    for f in xpath(".//camunda:formData/camunda:formField"):
+        field: dict[str, Any] = {
+            "id": f.get("id"),
+            "type": f.get("type") or "string",
+            "label": f.get("label") or f.get("id"),
+            "default": f.get("defaultValue"),
+            "constraints": {},
+            "properties": {},
+            "options": [],
+        }
+        for child in f:
+            if child.tag == f"{_C}validation":
+                for c in child:
+                    if c.tag == f"{_C}constraint" and c.get("name"):
+                        field["constraints"][c.get("name")] = c.get("config")
+            elif child.tag == f"{_C}properties":
+                for p in child:
+                    key = p.get("id") or p.get("name")
+                    if key:
+                        field["properties"][key] = p.get("value")
+            elif child.tag == f"{_C}value":
+                field["options"].append({"id": child.get("id"), "name": child.get("name") or child.get("id")})
+        fields.append(field)
+    return {"key": node.get(f"{_C}formKey"), "fields": fields}
+
+
+class _ExtensionsMixin:
+    def parse_extensions(self, node=None):
+        node = node if node is not None else self.node
+        camunda = {}
+        for attr in CAMUNDA_ATTRIBUTES:
+            value = node.get(f"{_C}{attr}")
+            if value is not None:
+                camunda[attr] = value
+        camunda["candidateGroups"] = _split(camunda.get("candidateGroups"))
+        camunda["candidateUsers"] = _split(camunda.get("candidateUsers"))
+        return {
+            "properties": read_task_properties(node, self.xpath),
+            "camunda": camunda,
+            "form": read_form(node, self.xpath),
+        }
+
+
+class DelaktigUserTaskParser(_ExtensionsMixin, UserTaskParser):
+    pass
+
+
+class DelaktigTaskParser(_ExtensionsMixin, CamundaTaskParser):
+    pass
+
+
+class PassThroughTask(BpmnSpecMixin):
+    """bpmn:task / bpmn:manualTask: completes on its own (Camunda 7 semantics)."""
+
+
+class SendMailTask(BpmnSpecMixin):
+    """A bpmn:sendTask: records an e-mail effect; the engine writes the outbox row in the same transaction."""
+
+    def _run_hook(self, my_task):
+        effects = current_effects.get()
+        if effects is None:
+            raise RuntimeError("a send task ran outside the engine's transaction")
+        effects.append(
+            {
+                "type": "mail",
+                "task_id": str(my_task.id),
+                "element_id": self.bpmn_id,
+                "name": self.bpmn_name,
+                "properties": dict(self.extensions.get("properties", {})),
+                "body": self.documentation or "",
+                "data": dict(my_task.data),
+            }
+        )
+        return True
+
+
+class DelaktigMessageEventDefinition(MessageEventDefinition):
+    """Without ``camunda:resultVariable``, a message's variables are merged into the case's variables, as
+    Camunda 7's ``processVariables`` are, instead of landing under ``<task>_Response``."""
+
+    def update_internal_data(self, my_task, event):
+        my_task.internal_data[self.name] = event.payload
+
+    def update_task_data(self, my_task):
+        event_data = my_task.internal_data.get(self.name) or {}
+        payload, result_var = event_data.get("payload"), event_data.get("result_var") or self.result_var
+        if result_var:
+            my_task.data[result_var] = payload
+        elif isinstance(payload, dict):
+            my_task.data.update(payload)
+
+
+class _MessageMixin:
+    def parse_message_event(self, message_event):
+        d = super().parse_message_event(message_event)
+        return DelaktigMessageEventDefinition(d.name, d.correlation_properties, d.expression, d.result_var)
+
+
+def _event_parser(base):
+    return type(f"Delaktig{base.__name__}", (_MessageMixin, base), {})
+
+
+class DelaktigParser(CamundaParser):
+    OVERRIDE_PARSER_CLASSES = {
+        **CamundaParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (DelaktigUserTaskParser, UserTask),
+        full_tag("sendTask"): (DelaktigTaskParser, SendMailTask),
+        full_tag("startEvent"): (_event_parser(ep.CamundaStartEventParser), StartEvent),
+        full_tag("endEvent"): (_event_parser(ep.CamundaEndEventParser), EndEvent),
+        full_tag("intermediateCatchEvent"): (
+            _event_parser(ep.CamundaIntermediateCatchEventParser),
+            IntermediateCatchEvent,
+        ),
+        full_tag("intermediateThrowEvent"): (
+            _event_parser(ep.CamundaIntermediateThrowEventParser),
+            IntermediateThrowEvent,
+        ),
+        full_tag("boundaryEvent"): (_event_parser(ep.CamundaBoundaryEventParser), BoundaryEvent),
+        # Camunda 7 runs bpmn:task and bpmn:manualTask as pass-through activities; SpiffWorkflow would
+        # make them manual and the case would wait forever for a click nobody is asked to make.
+        full_tag("task"): (DelaktigTaskParser, PassThroughTask),
+        full_tag("manualTask"): (DelaktigTaskParser, PassThroughTask),
+    }

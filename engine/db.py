@@ -1,0 +1,74 @@
+"""Database connection: one SQLAlchemy engine, sessions, SQLite pragmas, migrations.
+
+SQLite (the embedded default) gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` so two writers
+queue instead of failing half-way; PostgreSQL rows are locked with ``SELECT … FOR UPDATE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_write_tx: contextvars.ContextVar[bool] = contextvars.ContextVar("delaktig_write_tx", default=False)
+
+
+@contextlib.contextmanager
+def write_transaction():
+    """Mark the transactions begun inside as writers (SQLite: BEGIN IMMEDIATE)."""
+    token = _write_tx.set(True)
+    try:
+        yield
+    finally:
+        _write_tx.reset(token)
+
+
+def make_engine(url: str, **kwargs) -> sa.Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn):
+            # IMMEDIATE takes the write lock at BEGIN: a second writer waits (busy_timeout) rather than
+            # reading, then failing to upgrade its lock mid-transaction.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_tx.get() else "BEGIN")
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
+
+
+def make_sessionmaker(engine: sa.Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "heads") -> None:
+    command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,46 @@
+"""Errors the engine raises to its callers. Web and worker layers map them to HTTP codes / retries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: the element id (diagram) or field id (form) and a message."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class DelaktigError(Exception):
+    """Base class; ``str(err)`` is a message fit to show a user."""
+
+
+class NotFound(DelaktigError):
+    pass
+
+
+class Forbidden(DelaktigError):
+    pass
+
+
+class Conflict(DelaktigError):
+    """The state moved under the caller: task no longer ready, stale version, claimed by someone else."""
+
+
+class ValidationFailed(DelaktigError):
+    def __init__(self, problems: list[Problem], message: str | None = None):
+        self.problems = list(problems)
+        super().__init__(message or "; ".join(str(p) for p in self.problems))
+
+
+class NoMatch(DelaktigError):
+    """A message found no waiting case or start event."""
+
+
+class AmbiguousMatch(DelaktigError):
+    """A message matched several waiting cases."""

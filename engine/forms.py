@@ -1,0 +1,147 @@
+"""Server-side validation of task form data against the task's form definition.
+
+Camunda generated forms (types string, long, boolean, date, enum; constraints required, minlength,
+maxlength, min, max, readonly) or a JSON Schema in the task property ``formSchema``. SpiffWorkflow's own
+``has_validation('required')`` is False for ``<camunda:constraint name="required"/>`` (no config), so we
+never rely on it. A required boolean must be *true* (a checklist item that is done, a consent that is
+given): that is what a required checkbox means on a form.
+
+Errors carry the field id and a Swedish message; values are normalised (int, bool, ISO date string).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import jsonschema
+
+from engine.errors import Problem
+
+REQUIRED = "Fältet är obligatoriskt."
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    raise ValueError
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "on", "1", "ja", "yes"):
+        return True
+    if isinstance(value, str) and value.lower() in ("false", "off", "0", "nej", "no", ""):
+        return False
+    raise ValueError
+
+
+def _as_date(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        return (datetime.fromisoformat(text).date() if "T" in text else date.fromisoformat(text)).isoformat()
+    raise ValueError
+
+
+def _check_field(field: dict[str, Any], value: Any) -> tuple[Any, str | None]:
+    kind = field.get("type") or "string"
+    c = field.get("constraints") or {}
+    required = "required" in c
+    if kind == "boolean":
+        if value is None:
+            value = False
+        try:
+            value = _as_bool(value)
+        except ValueError:
+            return None, "Måste vara ja eller nej."
+        if required and value is not True:
+            return value, "Måste vara ifyllt (kryssat) innan uppgiften kan slutföras."
+        return value, None
+    if _is_empty(value):
+        return None, (REQUIRED if required else None)
+    if kind == "long":
+        try:
+            value = _as_int(value)
+        except ValueError:
+            return None, "Måste vara ett heltal."
+        if c.get("min") is not None and value < int(c["min"]):
+            return value, f"Måste vara minst {c['min']}."
+        if c.get("max") is not None and value > int(c["max"]):
+            return value, f"Får vara högst {c['max']}."
+        return value, None
+    if kind == "date":
+        try:
+            return _as_date(value), None
+        except (ValueError, TypeError):
+            return None, "Ogiltigt datum; skriv det som ÅÅÅÅ-MM-DD."
+    if kind == "enum":
+        allowed = [o["id"] for o in field.get("options") or []]
+        if value not in allowed:
+            return None, "Ogiltigt val; välj ett av alternativen."
+        return value, None
+    # string and any custom type: text
+    if not isinstance(value, str):
+        return None, "Måste vara text."
+    if c.get("minlength") is not None and len(value) < int(c["minlength"]):
+        return value, f"Måste vara minst {c['minlength']} tecken."
+    if c.get("maxlength") is not None and len(value) > int(c["maxlength"]):
+        return value, f"Får vara högst {c['maxlength']} tecken."
+    return value, None
+
+
+def validate_form(
+    form: dict[str, Any], data: dict[str, Any], allow_extra: bool = False
+) -> tuple[dict, list[Problem]]:
+    """Return (clean values to set on the task, problems). Nothing is changed when problems are found."""
+    problems: list[Problem] = []
+    clean: dict[str, Any] = {}
+    if not isinstance(data, dict):
+        return {}, [Problem("", "Formulärdata måste vara ett objekt.")]
+    schema = form.get("schema")
+    if schema:
+        validator = jsonschema.Draft202012Validator(schema)
+        for err in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
+            where = ".".join(str(p) for p in err.path) or (
+                err.validator_value[0] if err.validator == "required" else ""
+            )
+            problems.append(Problem(str(where), err.message))
+        return (dict(data) if not problems else {}), problems
+    fields = form.get("fields") or []
+    known = {f["id"] for f in fields}
+    for field in fields:
+        if "readonly" in (field.get("constraints") or {}):
+            continue
+        value, message = _check_field(field, data.get(field["id"]))
+        if message:
+            problems.append(Problem(field["id"], message))
+        elif value is not None or field["id"] in data:
+            clean[field["id"]] = value
+    for key in data:
+        if key in known:
+            continue
+        if fields and not allow_extra:
+            problems.append(Problem(key, "Okänt fält för den här uppgiften."))
+        elif not str(key).isidentifier() or str(key).startswith("_"):
+            problems.append(Problem(str(key), "Ogiltigt variabelnamn."))
+        else:
+            clean[key] = data[key]
+    return (clean if not problems else {}), problems
+
+
+def required_missing(form: dict[str, Any]) -> list[str]:
+    return [f["id"] for f in form.get("fields") or [] if "required" in (f.get("constraints") or {})]

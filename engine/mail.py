@@ -1,0 +1,82 @@
+"""E-mails a diagram asks for (send tasks), as outbox rows written in the case's transaction.
+
+Subject and body are Jinja templates rendered in Jinja's sandbox with the case variables, so a process
+owner can write ``Hej {{ initiator_name }}`` without being able to reach Python objects. Nothing is sent
+here: the outbox relay (a worker) delivers after commit, with retries; the dedupe key makes a re-run of
+the same send task never mail twice.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from jinja2.sandbox import SandboxedEnvironment
+from sqlalchemy.orm import Session
+
+from engine.models import Case, Role, User, UserRole
+
+_env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def render(template: str, variables: dict[str, Any]) -> str:
+    try:
+        return _env.from_string(template or "").render(**variables)
+    except Exception as err:  # noqa: BLE001 - a broken template must not lose the mail; show it raw
+        return f"{template}\n\n[mallfel: {err}]"
+
+
+def recipients(session: Session, spec: str, variables: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for part in [p.strip() for p in (spec or "").split(",") if p.strip()]:
+        if part.startswith("var:"):
+            value = variables.get(part[4:].strip())
+            if isinstance(value, str) and EMAIL.match(value.strip()):
+                out.append(value.strip())
+        elif part.startswith("role:"):
+            role = part[5:].strip()
+            out += [
+                e
+                for (e,) in session.execute(
+                    sa.select(User.email)
+                    .join(UserRole, UserRole.user_id == User.id)
+                    .join(Role, Role.name == UserRole.role_name)
+                    .where(Role.name == role, User.active.is_(True), User.email.is_not(None))
+                )
+            ]
+        elif EMAIL.match(part):
+            out.append(part)
+    return sorted(set(out))
+
+
+def mail_rows(session: Session, case: Case, effect: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    props = effect.get("properties", {})
+    variables = {k: v for k, v in effect.get("data", {}).items() if not str(k).startswith("_")}
+    variables.setdefault("business_key", case.business_key)
+    subject = render(
+        props.get("mailSubject") or effect.get("name") or "Meddelande från Delaktig", variables
+    ).strip()
+    body = render(effect.get("body") or "", variables)
+    rows = []
+    for to in recipients(session, props.get("mailTo", ""), variables):
+        rows.append(
+            {
+                "dedupe_key": f"mail:{case.id}:{effect['task_id']}:{to}",
+                "kind": "email",
+                "case_id": case.id,
+                "payload": {
+                    "to": to,
+                    "subject": subject,
+                    "body": body,
+                    "element_id": effect.get("element_id"),
+                },
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    return rows

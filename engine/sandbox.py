@@ -1,0 +1,295 @@
+"""The restricted script engine for diagrams' scripts, gateway conditions and timer expressions.
+
+SpiffWorkflow's stock ``PythonScriptEngine`` runs diagram text with plain ``eval``/``exec``: an uploaded
+diagram could run ``os.system`` from a script task, a gateway condition or a timer expression. Here every
+piece of diagram code is compiled by RestrictedPython (no names or attributes starting with ``_``, no
+imports, attribute/item access and writes through the guards below) and runs against a curated builtins
+dict under a wall-clock time limit.
+
+Errors, consistently:
+
+* ``PermissionError`` - the sandbox refuses the code, at compile time (``__import__``, ``x.__class__``,
+  ``try``) or at run time (``open()``, ``getattr(x, '__class__')``, writing to a non-dict/list, ``range``
+  over more than 100 000 items).
+* ``ValueError`` - the text is not valid Python at all (a typo, not an attack). Never ``SyntaxError``:
+  SpiffWorkflow's error formatter crashes on one whose ``lineno`` is None.
+* ``TimeoutError`` - the code ran longer than ``time_limit`` seconds.
+
+Spiff wraps all three in a ``WorkflowTaskException`` whose ``error_type`` names the class.
+
+Not covered here: memory (``'x' * 10**10``) and long single C-level operations (``9**9**9``), which no
+tracer can interrupt. Those are the worker's job (``RLIMIT_AS`` and a hard task time limit).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import operator
+import sys
+import time
+import types
+from datetime import date, datetime, timedelta, timezone
+
+from RestrictedPython import (
+    PrintCollector,
+    RestrictingNodeTransformer,
+    compile_restricted_eval,
+    compile_restricted_exec,
+    safe_builtins,
+)
+from RestrictedPython.Guards import (
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+    safer_getattr_raise,
+)
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+# Spiff's error formatter finds the failing line by looking for this filename in the traceback.
+FILENAME = "<string>"
+MAX_RANGE = 100_000
+CACHE_SIZE = 4096
+# Injected at the top of every `while` body. `while True: pass` compiles to a jump onto itself, for which
+# Python 3.11 emits no 'line' trace event, so the tracer would never see the loop spin; loading a name
+# gives the jump a different target and a 'line' event per iteration.
+_LOOP_TICK = "_loop_tick_"
+
+
+class _Policy(RestrictingNodeTransformer):
+    """RestrictedPython's policy, plus what the time limit needs: no code may run after the tracer's
+    TimeoutError (it unsets the tracer when it raises), so nothing that can catch or defer it is allowed."""
+
+    def visit_Try(self, node):
+        self.error(
+            node, "try/except/finally is not allowed in diagram scripts (it could outlive the time limit)"
+        )
+
+    def visit_Import(self, node):  # RestrictedPython would defer this to a run-time __import__ lookup
+        self.error(node, "imports are not allowed in diagram scripts")
+
+    visit_ImportFrom = visit_Import
+
+    def visit_With(self, node):
+        self.error(node, "with statements are not allowed in diagram scripts")
+
+    def visit_ClassDef(self, node):
+        self.error(node, "class definitions are not allowed in diagram scripts")
+
+    def visit_While(self, node):
+        node = self.node_contents_visit(node)
+        tick = ast.copy_location(ast.Expr(ast.Name(_LOOP_TICK, ast.Load())), node)
+        node.body.insert(0, ast.fix_missing_locations(tick))
+        return node
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _compile(source: str, mode: str) -> types.CodeType | tuple[type[Exception], str]:
+    """Compiled code, or (exception class, message) for a refusal. Conditions are evaluated very often,
+    so the result is cached per source; refusals are cached as text, not as exception objects whose
+    tracebacks would keep task data alive."""
+    try:
+        tree = ast.parse(source, FILENAME, mode)
+    except SyntaxError as err:
+        return ValueError, f"not valid Python on line {err.lineno or 1}: {err.msg}"
+    restricted = compile_restricted_eval if mode == "eval" else compile_restricted_exec
+    result = restricted(tree, FILENAME, policy=_Policy)
+    if result.errors:
+        return PermissionError, "refused by the script sandbox: " + "; ".join(result.errors)
+    return result.code
+
+
+def _code(source: str, mode: str) -> types.CodeType:
+    compiled = _compile(source, mode)
+    if isinstance(compiled, tuple):
+        raise compiled[0](compiled[1])
+    return compiled
+
+
+def _check(source: str, mode: str) -> str | None:
+    compiled = _compile(source, mode)
+    return compiled[1] if isinstance(compiled, tuple) else None
+
+
+def check_expression(source: str) -> str | None:
+    """Compile an expression in the sandbox without running it: an error message, or None if it is fine."""
+    return _check((source or "").strip(), "eval")
+
+
+def check_script(source: str) -> str | None:
+    """Compile a script in the sandbox without running it: an error message, or None if it is fine."""
+    return _check(source or "", "exec")
+
+
+# --- guards: the names RestrictedPython's compiled code calls -------------------------------------------
+
+_MISSING = object()
+
+
+def _guarded_getattr(ob, name, default=_MISSING):
+    """``x.attr`` and the ``getattr`` builtin. Compilation already refuses literal ``_`` names; this also
+    covers names computed at run time, frame/code internals and ``str.format`` (which reaches attributes)."""
+    if not isinstance(name, str) or name.startswith("_") or name in INSPECT_ATTRIBUTES:
+        raise PermissionError(f"attribute {name!r} is not accessible in diagram scripts")
+    try:
+        # Plain safer_getattr defaults to None, turning a typo into a silent None; stock scripts get an
+        # AttributeError, so do these.
+        return safer_getattr_raise(ob, name) if default is _MISSING else safer_getattr(ob, name, default)
+    except NotImplementedError as err:  # safer_getattr's refusal of str.format and string.Formatter
+        raise PermissionError(str(err)) from None
+
+
+_SUBSCRIPTABLE = (dict, list, tuple, str, bytes, range)
+
+
+def _guarded_getitem(ob, index):
+    # Only plain data containers: task data is JSON-like, and other objects' __getitem__ is arbitrary code.
+    if not isinstance(ob, _SUBSCRIPTABLE):
+        raise PermissionError(f"indexing a {type(ob).__name__} is not allowed in diagram scripts")
+    return ob[index]
+
+
+def _guarded_iter(ob):
+    # Iterating hands out only elements the code could already reach, and everything it does with them
+    # goes through the other guards; this is the hook RestrictedPython requires, kept explicit.
+    return iter(ob)
+
+
+def _guarded_write(ob):
+    # `a[k] = v`, `del a[k]`, `a.x = v`: task data is dicts and lists; anything else is not the script's.
+    if type(ob) in (dict, list):
+        return ob
+    raise PermissionError(f"changing a {type(ob).__name__} is not allowed in diagram scripts")
+
+
+_INPLACE = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow, "<<=": operator.ilshift,
+    ">>=": operator.irshift, "&=": operator.iand, "|=": operator.ior, "^=": operator.ixor,
+}  # fmt: skip
+
+
+def _inplacevar(op, x, y):
+    try:
+        return _INPLACE[op](x, y)
+    except KeyError:
+        raise PermissionError(f"the operator {op} is not allowed in diagram scripts") from None
+
+
+def _apply(func, *args, **kwargs):  # f(*a, **k) compiles to _apply_(f, *a, **k)
+    return func(*args, **kwargs)
+
+
+def _limited_range(*args):
+    r = range(*args)
+    try:
+        too_long = len(r) > MAX_RANGE
+    except OverflowError:  # longer than sys.maxsize
+        too_long = True
+    if too_long:
+        raise PermissionError(f"range() over more than {MAX_RANGE} items is not allowed in diagram scripts")
+    return r
+
+
+def _refused(name):
+    def refuse(*args, **kwargs):
+        raise PermissionError(f"{name}() is not available in diagram scripts")
+
+    refuse.__name__ = name
+    return refuse
+
+
+# A stub rather than a missing name: a clear PermissionError instead of a NameError, while task data
+# may still use these as variable names (`type`, `input` are plausible form fields; globals win).
+_STUBS = ("open", "type", "vars", "globals", "locals", "dir", "eval", "exec", "compile", "input",
+          "breakpoint", "help", "memoryview", "object", "super", "classmethod", "staticmethod", "property",
+          "setattr", "delattr", "iter", "exit", "quit")  # fmt: skip
+# BaseException-only classes are left out: raising SystemExit/KeyboardInterrupt from a diagram would
+# bypass Spiff's `except Exception` and take the worker down.
+_DROPPED = {"__build_class__", "_getattr_", "setattr", "delattr", "BaseException", "SystemExit",
+            "KeyboardInterrupt", "GeneratorExit"}  # fmt: skip
+
+BUILTINS: dict = {name: _refused(name) for name in _STUBS}
+BUILTINS.update({k: v for k, v in safe_builtins.items() if k not in _DROPPED})
+BUILTINS.update(
+    len=len, sum=sum, min=min, max=max, any=any, all=all, sorted=sorted, enumerate=enumerate, zip=zip,
+    map=map, filter=filter, abs=abs, round=round, list=list, dict=dict, set=set, tuple=tuple, str=str,
+    int=int, float=float, bool=bool, isinstance=isinstance, range=_limited_range, getattr=_guarded_getattr,
+    # Classes, not the module: `datetime.now()` works, and their attributes still go through _getattr_.
+    datetime=datetime, date=date, timedelta=timedelta, timezone=timezone,
+)  # fmt: skip
+# Loop ticks also live in builtins: a lambda stored in task data and called later still resolves it.
+BUILTINS[_LOOP_TICK] = None
+
+# The globals RestrictedPython's code needs. Spiff's TaskDataEnvironment merges `self.globals` into the
+# context, refuses task data that shadows them (check_for_overwrite) and removes them after a script.
+GUARDS = {
+    "__builtins__": BUILTINS,
+    "_getattr_": _guarded_getattr,
+    "_getitem_": _guarded_getitem,
+    "_getiter_": _guarded_iter,
+    "_write_": _guarded_write,
+    "_inplacevar_": _inplacevar,
+    "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+    "_unpack_sequence_": guarded_unpack_sequence,
+    "_apply_": _apply,
+    "_print_": PrintCollector,  # print() output is collected and dropped instead of failing
+}
+
+
+class SandboxedEnvironment(TaskDataEnvironment):
+    """TaskDataEnvironment with the same data semantics (an expression sees external context then task
+    data; a script's top-level assignments become task data, functions and globals are removed after),
+    but diagram code is compiled restricted and runs under a time limit."""
+
+    def __init__(self, time_limit: float = 1.0):
+        super().__init__(dict(GUARDS))
+        self.time_limit = time_limit
+
+    def evaluate(self, expression, context, external_context=None):
+        code = _code((expression or "").strip(), "eval")
+        self._prepare_context(context)
+        # The guards go last (stock puts its globals first): data must never replace __builtins__.
+        my_globals = {**(external_context or {}), **context, **self.globals}
+        return self._run(code, my_globals)
+
+    def execute(self, script, context, external_context=None):
+        code = _code(script, "exec")  # refuse before touching task data
+        self.check_for_overwrite(context, external_context or {})
+        self._prepare_context(context)
+        context.update({**(external_context or {}), **copy.copy(self.globals)})
+        try:
+            self._run(code, context)
+        finally:
+            self._remove_globals_and_functions_from_context(context, external_context)
+        return True
+
+    def _run(self, code: types.CodeType, scope: dict):
+        """Run `code` with a tracer that raises TimeoutError at the first 'call' or 'line' event of
+        sandboxed code past the deadline. Library frames are not traced (fast, and a TimeoutError is never
+        raised inside code that might catch it); the previous tracer (pytest, coverage, a debugger) is
+        restored afterwards."""
+        limit = self.time_limit
+        deadline = time.monotonic() + limit
+
+        def check(frame, event, arg):
+            if event in ("line", "call") and time.monotonic() > deadline:
+                raise TimeoutError(f"diagram code ran longer than the time limit of {limit:g} s")
+            return check
+
+        def tracer(frame, event, arg):
+            return check(frame, event, arg) if frame.f_code.co_filename == FILENAME else None
+
+        previous = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            return eval(code, scope)  # noqa: S307 - restricted code, see above
+        finally:
+            sys.settrace(previous)
+
+
+def make_script_engine(time_limit: float = 1.0) -> PythonScriptEngine:
+    """The script engine every BpmnWorkflow gets - at creation and again after every load."""
+    return PythonScriptEngine(environment=SandboxedEnvironment(time_limit=time_limit))

@@ -1,0 +1,1 @@
+"""Celery workers: timers, reminders, outbox relay, schedules. Call only ``engine``."""
