@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from engine import clock
 from engine.app import Delaktig
 from engine.db import make_engine, upgrade
-from engine.models import Base
+from engine.models_all import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

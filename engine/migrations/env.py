@@ -3,7 +3,7 @@
 from alembic import context
 
 from engine.db import make_engine
-from engine.models import Base
+from engine.models_all import Base
 
 config = context.config
 

@@ -1,0 +1,6 @@
+"""Imports every module that defines tables, so ``Base.metadata`` is complete (Alembic, tests).
+
+Areas keep their tables in their own module (``engine/<area>_models.py``); add one import line here.
+"""
+
+from engine.models import Base  # noqa: F401
