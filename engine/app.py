@@ -95,12 +95,9 @@ class Delaktig:
     # --- transactions ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """A session for reads; rolled back at the end."""
+        """A session for reads. Closing it ends the transaction; loaded objects stay readable (detached)."""
         with self.Session() as s:
-            try:
-                yield s
-            finally:
-                s.rollback()
+            yield s
 
     def _tx(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in one write transaction; map database races to Conflict."""
@@ -311,10 +308,19 @@ class Delaktig:
             clean, problems = validate_form(row.form or {}, data, allow_extra=allow_extra)
             if problems:
                 raise ValidationFailed(problems, "Formuläret innehåller fel.")
+            # As a Camunda generated form submits every field: a declared field left empty becomes a
+            # variable with value None (unless the case already has it), so conditions can test it.
+            blanks = {
+                f["id"]: None
+                for f in (row.form or {}).get("fields", [])
+                if f["id"] not in clean
+                and f["id"] not in task.data
+                and "readonly" not in (f.get("constraints") or {})
+            }
             before = dict(task.data)
 
             def act() -> None:
-                task.set_data(**clean)
+                task.set_data(**blanks, **clean)
                 task.run()
 
             run.completed_task_ids.add(row.id)

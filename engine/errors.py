@@ -44,3 +44,13 @@ class NoMatch(DelaktigError):
 
 class AmbiguousMatch(DelaktigError):
     """A message matched several waiting cases."""
+
+
+class ProcessError(DelaktigError):
+    """The diagram failed at run time (a condition or script raised, a sandbox limit hit). The transaction
+    is rolled back, so the case stays as it was; ``where`` names the element."""
+
+    def __init__(self, where: str, message: str):
+        self.where = where
+        self.problems = [Problem(where, message)]
+        super().__init__(f"{where}: {message}")

@@ -86,6 +86,7 @@ class CaseRun:
         self._ready_before = ready_user_tasks(wf) if wf is not None else {}
         self._messages_before = waiting_messages(wf) if wf is not None else []
         self._timers_before = {tid for _, tid in waiting_timers(wf)} if wf is not None else set()
+        self.is_new = wf is None
         self.completed_task_ids: set[str] = set()
         self.new_tasks: list[str] = []
 
@@ -203,7 +204,7 @@ class CaseRun:
 
     def _write(self, values: dict[str, Any]) -> None:
         case = self.case
-        if case.version == 0:  # new case: insert
+        if self.is_new:
             values.update(version=1)
             row = {
                 c: getattr(case, c)
@@ -223,6 +224,7 @@ class CaseRun:
             row.update(values)
             self.session.execute(sa.insert(Case), [row])
             case.version = 1
+            self.is_new = False
         else:
             # Optimistic lock: also guards SQLite, which has no SELECT … FOR UPDATE.
             result = self.session.execute(

@@ -22,9 +22,11 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG as CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine import clock
 from engine.bpmn.parser import DelaktigMessageEventDefinition, current_effects
+from engine.errors import ProcessError
 from engine.sandbox import make_script_engine
 
 STATE_FORMAT = f"delaktig-1/spiff-{SPIFF_FORMAT}"
@@ -116,6 +118,14 @@ def run_engine(wf: BpmnWorkflow, action=None) -> list[dict[str, Any]]:
             action()
         wf.refresh_timers()
         wf.do_engine_steps()
+    except SpiffWorkflowException as err:
+        task = getattr(err, "task", None)
+        where = (
+            getattr(getattr(task, "task_spec", None), "bpmn_id", None) or getattr(err, "task_id", None) or "?"
+        )
+        detail = getattr(err, "error_type", None)
+        message = str(getattr(err, "error_msg", None) or err).strip()
+        raise ProcessError(where, f"{message}" + (f" ({detail})" if detail else "")) from err
     finally:
         current_effects.reset(token)
     return effects

@@ -54,7 +54,8 @@ def pg_url():
 
 def _truncate(url: str) -> None:
     engine = make_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    existing = set(sa.inspect(engine).get_table_names())
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name in existing)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     engine.dispose()
