@@ -253,3 +253,7 @@ def up(with_demo: bool, host: str, port: int, no_workers: bool) -> None:
         stop()
         for child in children:
             child.wait(timeout=15)
+
+
+if __name__ == "__main__":
+    main()

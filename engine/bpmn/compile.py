@@ -63,6 +63,32 @@ def _eid(el) -> str:
     return node.get("id") if node is not None else "?"
 
 
+def _normalise_flow_refs(root) -> None:
+    """``bpmn:incoming``/``outgoing`` are optional in BPMN, but SpiffWorkflow follows only them: a file from
+    a tool that omits them would deploy and then stop at its start event. Derive them from the flows."""
+    for process in root.iter(f"{_B}process", f"{_B}subProcess"):
+        nodes = {el.get("id"): el for el in process if el.get("id")}
+        for flow in process.iterfind(f"{_B}sequenceFlow"):
+            for attr, tag in (("sourceRef", "outgoing"), ("targetRef", "incoming")):
+                node = nodes.get(flow.get(attr))
+                if node is None:
+                    continue
+                if flow.get("id") not in {(ref.text or "").strip() for ref in node.iterfind(f"{_B}{tag}")}:
+                    ref = etree.Element(f"{_B}{tag}")
+                    ref.text = flow.get("id")
+                    # Schema order: incoming/outgoing come after documentation/extensionElements.
+                    anchor = [
+                        c
+                        for c in node
+                        if etree.QName(c).localname
+                        in ("documentation", "extensionElements", "incoming", "outgoing")
+                    ]
+                    if anchor:
+                        anchor[-1].addnext(ref)
+                    else:
+                        node.insert(0, ref)
+
+
 def _translate(root, problems: list[Problem]) -> None:
     for expr in root.iter(f"{_B}conditionExpression"):
         if expr.get("language") and expr.get("language").lower() not in ("python", "juel"):
@@ -84,12 +110,16 @@ def _translate(root, problems: list[Problem]) -> None:
                 try:
                     el.text = translate_timer(kind, (el.text or "").strip())
                 except TranslationError as err:
-                    problems.append(Problem(_eid(timer), f"timer {kind} {el.text!r} cannot be used: {err}"))
+                    problems.append(
+                        Problem(_eid(timer.getparent()), f"timer {kind} {el.text!r} cannot be used: {err}")
+                    )
                     continue
                 message = check_expression(el.text)
                 if message:
                     problems.append(
-                        Problem(_eid(timer), f"timer expression refused by the sandbox: {message}")
+                        Problem(
+                            _eid(timer.getparent()), f"timer expression refused by the sandbox: {message}"
+                        )
                     )
     for script in root.iter(f"{_B}script"):
         task = script.getparent()
@@ -102,7 +132,18 @@ def _translate(root, problems: list[Problem]) -> None:
             problems.append(Problem(_eid(task), f"script refused by the sandbox: {message}"))
 
 
+RESERVED_IDS = {"Start", "End", "Root"}  # SpiffWorkflow's own task specs; an element with one of these ids
+# silently replaces them (a start event called "Start" leaves the process with no way in).
+
+
 def _check_structure(root, problems: list[Problem]) -> None:
+    for el in root.iter(f"{_B}*"):
+        if el.get("id") in RESERVED_IDS:
+            problems.append(
+                Problem(
+                    el.get("id"), f"the id {el.get('id')!r} is reserved by the engine; rename the element"
+                )
+            )
     for process in root.iterfind(f"{_B}process"):
         lanes = {}
         for lane in process.iter(f"{_B}lane"):
@@ -319,6 +360,7 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
     if not executable:
         problems.append(Problem(filename, 'no executable process (set isExecutable="true" on the process)'))
         return result
+    _normalise_flow_refs(root)
     _translate(root, problems)
     _check_structure(root, problems)
     messages = {m.get("id"): m.get("name") or m.get("id") for m in root.iterfind(f"{_B}message")}

@@ -203,3 +203,18 @@ def test_lane_name_becomes_the_role_when_no_candidate_group(d):
     d.deploy(data, "initiativ.bpmn", "anna")
     case = d.start_case("test_initiativ")
     assert open_tasks(d, case.id)[0].candidate_groups == ["handlaggare"]  # lane "Handläggare"
+
+
+def test_ids_reserved_by_the_engine_are_refused(d):
+    body = """<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="f" sourceRef="Start" targetRef="e"/><bpmn:endEvent id="e"/>"""
+    [problem] = problems_of(d, bpmn(body))
+    assert problem.where == "Start" and "reserved" in problem.message
+
+
+def test_flows_without_incoming_outgoing_elements_still_run(d):
+    """bpmn:incoming/outgoing are optional in BPMN; SpiffWorkflow needs them, so the engine derives them."""
+    body = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="x"/>
+      <bpmn:scriptTask id="x"><bpmn:script>y = 1</bpmn:script></bpmn:scriptTask>
+      <bpmn:sequenceFlow id="f2" sourceRef="x" targetRef="e"/><bpmn:endEvent id="e"/>"""
+    d.deploy(bpmn(body), "bare.bpmn", "anna")
+    assert d.start_case("p").variables == {"y": 1}

@@ -1,0 +1,75 @@
+"""Messages: deliver to the one waiting case (business key or variables), start through a message start event."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from engine.errors import AmbiguousMatch, NoMatch
+from engine.models import Case, MessageSubscription
+from tests.conftest import count
+from tests.engine.helpers import add_staff, assert_reload_stable, deploy_fixture, open_tasks
+
+
+@pytest.fixture
+def two_waiting(d):
+    add_staff(d)
+    deploy_fixture(d, "message_start.bpmn")
+    cases = []
+    for key, area in (("SYN-1", "Vällingby"), ("SYN-2", "Hässelby")):
+        [case] = d.deliver_message(
+            "synpunkt_inkommen", {"area": area, "text": "Belysning"}, start_business_key=key
+        )
+        [task] = open_tasks(d, case.id)
+        d.complete_task(task.id, "hanna", {})
+        cases.append(case)
+    return cases
+
+
+def test_message_start_event_starts_a_case_with_the_payload(d):
+    add_staff(d)
+    deploy_fixture(d, "message_start.bpmn")
+    [case] = d.deliver_message("synpunkt_inkommen", {"text": "Fler bänkar"}, start_business_key="SYN-9")
+    assert case.business_key == "SYN-9" and case.variables["text"] == "Fler bänkar"
+    assert [t.element_id for t in open_tasks(d, case.id)] == ["Besvara"]
+    assert_reload_stable(d, case.id)
+
+
+def test_subscriptions_are_indexed_rows(d, two_waiting):
+    with d.session() as s:
+        rows = s.execute(sa.select(MessageSubscription.message_name, MessageSubscription.element_id)).all()
+    assert sorted(rows) == [("komplettering", "VantaKomplettering")] * 2
+
+
+def test_deliver_by_business_key(d, two_waiting):
+    [done] = d.deliver_message("komplettering", {"bilaga": "foto.jpg"}, business_key="SYN-2")
+    assert (
+        done.id == two_waiting[1].id and done.status == "completed" and done.variables["bilaga"] == "foto.jpg"
+    )
+    assert count(d, MessageSubscription) == 1
+    assert_reload_stable(d, done.id)
+
+
+def test_deliver_by_correlation_variables(d, two_waiting):
+    [done] = d.deliver_message("komplettering", {}, correlation={"area": "Vällingby"})
+    assert done.id == two_waiting[0].id
+
+
+def test_ambiguous_and_unmatched_messages_are_errors(d, two_waiting):
+    with pytest.raises(AmbiguousMatch):
+        d.deliver_message("komplettering", {})
+    with pytest.raises(NoMatch):
+        d.deliver_message("komplettering", {}, business_key="SYN-404")
+    with pytest.raises(NoMatch):
+        d.deliver_message("okant_meddelande", {})
+    with d.session() as s:
+        assert (
+            s.execute(sa.select(sa.func.count()).select_from(Case).where(Case.status == "completed")).scalar()
+            == 0
+        )
+
+
+def test_all_matches_delivers_to_every_waiting_case(d, two_waiting):
+    done = d.deliver_message("komplettering", {}, all_matches=True)
+    assert sorted(c.id for c in done) == sorted(c.id for c in two_waiting)
+    assert all(c.status == "completed" for c in done)
