@@ -35,7 +35,13 @@ def recipients(session: Session, spec: str, variables: dict[str, Any]) -> list[s
         if part.startswith("var:"):
             value = variables.get(part[4:].strip())
             # A variable may hold one address, several separated by , ; or spaces, or a list of them.
-            values = value if isinstance(value, list) else re.split(r"[,;\s]+", value) if isinstance(value, str) else []
+            values = (
+                value
+                if isinstance(value, list)
+                else re.split(r"[,;\s]+", value)
+                if isinstance(value, str)
+                else []
+            )
             out += [v.strip() for v in values if isinstance(v, str) and EMAIL.match(v.strip())]
         elif part.startswith("role:"):
             role = part[5:].strip()
