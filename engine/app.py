@@ -24,6 +24,7 @@ from engine.db import make_engine, make_sessionmaker, upgrade, write_transaction
 from engine.errors import AmbiguousMatch, Conflict, Forbidden, NoMatch, NotFound, Problem, ValidationFailed
 from engine.forms import validate_form
 from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, TaskCandidate, UserTask
+from engine.personal import redact
 from engine.runtime import CaseRun, new_case, open_case, ready_user_tasks, waiting_timers
 from engine.workflow import json_safe, timer_time
 
@@ -151,7 +152,7 @@ class Delaktig:
                 detail={
                     "definition_id": definition.id,
                     "business_key": business_key,
-                    "variables": json_safe(variables),
+                    "variables": json_safe(redact(variables)),
                 },
             )
             run.step()
@@ -325,14 +326,15 @@ class Delaktig:
 
             run.completed_task_ids.add(row.id)
             run.step(act)
+            old, new = redact({k: before.get(k) for k in clean}), redact(clean)
             changes = {
-                k: [json_safe(before.get(k)), json_safe(v)] for k, v in clean.items() if before.get(k) != v
+                k: [json_safe(old[k]), json_safe(new[k])] for k, v in clean.items() if before.get(k) != v
             }
             run.record(
                 "task_completed",
                 element_id=row.element_id,
                 task_id=row.id,
-                detail={"name": row.name, "submitted": json_safe(clean), "changes": changes},
+                detail={"name": row.name, "submitted": json_safe(new), "changes": changes},
             )
             done = s.execute(
                 sa.update(UserTask)
@@ -402,7 +404,7 @@ class Delaktig:
         )
         if definition is None:
             raise NoMatch(f"ärendet väntar inte längre på meddelandet {name!r}")
-        run.record("message_received", detail={"message": name, "variables": json_safe(variables)})
+        run.record("message_received", detail={"message": name, "variables": json_safe(redact(variables))})
         try:
             run.step(
                 lambda: run.wf.send_event(BpmnEvent(definition, {"payload": variables, "result_var": None}))
@@ -448,7 +450,7 @@ class Delaktig:
                 "definition_id": definition.id,
                 "business_key": business_key,
                 "message": name,
-                "variables": json_safe(variables),
+                "variables": json_safe(redact(variables)),
             },
         )
         run.wf.do_engine_steps()

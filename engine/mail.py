@@ -8,6 +8,7 @@ the same send task never mail twice.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
 from typing import Any
@@ -71,7 +72,8 @@ def mail_rows(session: Session, case: Case, effect: dict[str, Any], now: datetim
     for to in recipients(session, props.get("mailTo", ""), variables):
         rows.append(
             {
-                "dedupe_key": f"mail:{case.id}:{effect['task_id']}:{to}",
+                # The address is hashed: dedupe keys end up in the audit log, addresses must not.
+                "dedupe_key": f"mail:{case.id}:{effect['task_id']}:{hashlib.sha256(to.lower().encode()).hexdigest()[:16]}",
                 "kind": "email",
                 "case_id": case.id,
                 "payload": {

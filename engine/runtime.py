@@ -23,6 +23,7 @@ from engine.bpmn.compile import role_from_lane
 from engine.errors import Conflict, NotFound
 from engine.mail import mail_rows
 from engine.models import Case, MessageSubscription, Outbox, TaskCandidate, UserTask
+from engine.personal import redact
 from engine.workdays import compute_due
 from engine.workflow import STATE_FORMAT, dump_state, json_safe, load_state, new_workflow, run_engine
 
@@ -115,9 +116,11 @@ class CaseRun:
             "mail_queued",
             element_id=effect["element_id"],
             task_id=effect["task_id"],
+            # Recipients as the diagram names them (var:initiator_email, role:x), not addresses: the
+            # audit log is append-only and must not hold citizens' contact data (engine.personal).
             detail={
-                "to": [r["payload"]["to"] for r in rows],
-                "subject": rows[0]["payload"]["subject"] if rows else None,
+                "to": effect["properties"].get("mailTo"),
+                "recipients": len(rows),
                 "outbox": [r["dedupe_key"] for r in rows],
                 "skipped": not rows,
             },
@@ -195,7 +198,7 @@ class CaseRun:
         }
         if wf.is_completed() and case.status == "active":
             values.update(status="completed", ended_at=now, next_timer_at=None)
-            self.record("case_completed", actor="system", detail={"variables": json_safe(variables)})
+            self.record("case_completed", actor="system", detail={"variables": json_safe(redact(variables))})
         values.update(audit_seq=self.chain.seq, audit_hash=self.chain.hash)
         self._write(values)
         for statement, params in later:

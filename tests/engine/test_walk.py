@@ -138,3 +138,17 @@ def test_case_data_column_tracks_variables(d):
     case = start(d)
     with d.session() as s:
         assert s.execute(sa.select(Case.data).where(Case.id == case.id)).scalar_one() == CITIZEN
+
+
+def test_audit_log_holds_no_citizen_contact_data(d):
+    case = start(d)
+    [granska] = open_tasks(d, case.id)
+    d.complete_task(granska.id, "hanna", {"fragan_paverkbar": False, "skal": "annat", "kommentar": "Nej"})
+    with d.session() as s:
+        details = [
+            e.detail for e in s.execute(sa.select(AuditEvent).where(AuditEvent.case_id == case.id)).scalars()
+        ]
+    dumped = orjson.dumps(details).decode()
+    assert "medborgare@example.se" not in dumped
+    assert "[personuppgift]" in dumped  # recorded as present, value withheld
+    assert outbox(d)[0]["to"] == "medborgare@example.se"  # the outbox (purgeable) has it

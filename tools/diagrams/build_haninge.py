@@ -531,7 +531,6 @@ def intake():
         "e-förslag när det politiska beslutet är fattat.\n\nMed vänlig hälsning\n"
         "Haninge kommun",
     )
-    d.xgw("Gw_merge_registrera", None, KC, 2)
     d.user(
         "Task_registrera",
         "Registrera och kontrollera ärendetyp",
@@ -721,14 +720,12 @@ def intake():
 
     f = d.flow
     f("StartEvent_initiativ_mottaget", "Send_kvitto")
-    f("Send_kvitto", "Gw_merge_registrera")
-    f("Gw_merge_registrera", "Task_registrera")
+    f("Send_kvitto", "Task_registrera")
     f("Task_registrera", "Gw_kind")
     f("Gw_kind", "Task_synpunkt", "Synpunkt", "${kind == 'synpunkt'}")
     f("Gw_kind", "Gw_merge_forslag", "Medborgarförslag", "${kind == 'medborgarforslag'}")
     f("Gw_kind", "Task_granska_eforslag", "E-förslag", "${kind == 'e_forslag'}")
     f("Gw_kind", "Task_bedoma_dialoginitiativ", "Initiativ till dialog", "${kind == 'dialoginitiativ'}")
-    f("Gw_kind", "Gw_merge_registrera", "Okänd typ", default=True)
     f("Task_granska_eforslag", "Gw_eforslag_godkant")
     f("Gw_eforslag_godkant", "Task_registrera_stod", "Ja", "${eforslag_godkant == true}")
     f("Gw_eforslag_godkant", "Gw_merge_svar", "Nej", default=True, route=("channel", KC, 1, "bottom"))
