@@ -88,6 +88,7 @@ class CaseRun:
         self._messages_before = waiting_messages(wf) if wf is not None else []
         self._timers_before = {tid for _, tid in waiting_timers(wf)} if wf is not None else set()
         self.is_new = wf is None
+        self.ready_after: dict[str, Any] | None = None
         self.completed_task_ids: set[str] = set()
         self.new_tasks: list[str] = []
 
@@ -130,9 +131,10 @@ class CaseRun:
     def save(self) -> None:
         """Project the workflow into rows and write the case with an optimistic version check."""
         wf, case, now = self.wf, self.case, clock.now()
-        ready_after = ready_user_tasks(wf)
+        ready_after = self.ready_after = ready_user_tasks(wf)
         variables = case_variables(wf)
-        for tid in self._timers_before - {tid for _, tid in waiting_timers(wf)}:
+        timers = waiting_timers(wf)
+        for tid in self._timers_before - {tid for _, tid in timers}:
             task = wf.get_task_from_id(uuid.UUID(tid))
             if task is not None and task.state == TaskState.COMPLETED:
                 self.record("timer_fired", element_id=task.task_spec.bpmn_id, task_id=tid, actor="system")
@@ -190,7 +192,6 @@ class CaseRun:
                         ],
                     )
                 )
-        timers = waiting_timers(wf)
         values: dict[str, Any] = {
             "state": dump_state(wf),
             "data": json_safe(variables),
@@ -314,12 +315,15 @@ def new_case(
     return run
 
 
-def open_case(session: Session, case_id: str, spec_cache, actor: str, audit: AuditWriter) -> CaseRun:
+def open_case(
+    session: Session, case_id: str, spec_cache, actor: str, audit: AuditWriter, case: Case | None = None
+) -> CaseRun:
     """Load and lock a case (FOR UPDATE on PostgreSQL; the version check covers SQLite)."""
-    q = sa.select(Case).where(Case.id == case_id)
-    if session.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update()
-    case = session.execute(q.execution_options(populate_existing=True)).scalar()
+    if case is None:  # not already loaded (and locked) by the caller
+        q = sa.select(Case).where(Case.id == case_id)
+        if session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update()
+        case = session.execute(q.execution_options(populate_existing=True)).scalar()
     if case is None:
         raise NotFound(f"Ärendet {case_id} finns inte.")
     # Detached: the run writes the row itself (Core UPDATE … WHERE version = …), never via the ORM flush.
