@@ -3,4 +3,8 @@
 Areas keep their tables in their own module (``engine/<area>_models.py``); add one import line here.
 """
 
+from engine import (
+    initiative_models,  # noqa: F401
+    reminder_models,  # noqa: F401
+)
 from engine.models import Base  # noqa: F401

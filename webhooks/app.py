@@ -34,4 +34,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _blueprints():
     """Each area module exposes ``register(app)``; listed here so the wiring is readable in one place."""
-    return []
+    from webhooks import intake, mailbox, rest, staff
+
+    return [staff.register, rest.register, intake.register, mailbox.register]

@@ -1,0 +1,15 @@
+# Delaktig: one image for web, worker and beat (docker-compose.yml picks the command).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+RUN useradd --create-home --uid 1000 delaktig
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY engine ./engine
+COPY webhooks ./webhooks
+COPY workers ./workers
+COPY processes ./processes
+RUN pip install . "gunicorn==23.0.0"
+USER delaktig
+EXPOSE 8000
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "webhooks.app:create_app()"]

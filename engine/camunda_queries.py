@@ -1,0 +1,698 @@
+"""Read-only queries behind the Camunda 7 compatible REST API (``webhooks/rest``).
+
+Nothing here changes state (that is ``engine.app``) and nothing here knows HTTP or JSON shapes: filters
+come in as small dataclasses, rows (or plain dicts for history built from the audit log) go out. Paging is
+done in SQL wherever the rows map 1:1 to results; activity-instance history pairs audit rows, so it pages
+after pairing.
+
+History is read from ``audit_event`` (append-only, hash-chained), so who did what is always answerable:
+activity instances from task_created/task_completed/task_cancelled/timer_fired/message_received/
+mail_queued/case_started/case_completed rows, the user-operation log from claims, completions,
+reassignments, cancellations, deploys, starts and message correlations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, aliased
+
+from engine import users
+from engine.audit import DEPLOY_CHAIN
+from engine.models import (
+    AuditEvent,
+    Case,
+    Deployment,
+    ProcessDefinition,
+    Resource,
+    TaskCandidate,
+    UserTask,
+)
+
+Sorting = list[tuple[str, str]]  # (column key, "asc" | "desc")
+
+
+def _order(columns: dict[str, Any], sorting: Sorting, tiebreak: Any) -> list:
+    """ORDER BY clauses; NULLs last whatever the direction (the same on SQLite and PostgreSQL)."""
+    out = []
+    for key, direction in sorting:
+        col = columns[key]
+        out.append(col.is_(None))
+        out.append(col.desc() if direction == "desc" else col.asc())
+    out.append(tiebreak)
+    return out
+
+
+def _page(q, first: int | None, max_results: int | None):
+    if first:
+        q = q.offset(first)
+    if max_results is not None:
+        q = q.limit(max_results)
+    return q
+
+
+# --- tasks --------------------------------------------------------------------------------------------
+@dataclass
+class TaskFilter:
+    task_id: str | None = None
+    process_instance_id: str | None = None
+    process_definition_id: str | None = None
+    process_definition_key: str | None = None
+    process_definition_keys: list[str] | None = None
+    business_key: str | None = None
+    task_definition_key: str | None = None
+    name: str | None = None
+    name_like: str | None = None
+    assignee: str | None = None
+    assigned: bool = False
+    unassigned: bool = False
+    candidate_group: str | None = None
+    candidate_groups: list[str] | None = None
+    candidate_user: str | None = None
+    include_assigned: bool = False
+    with_candidate_groups: bool = False
+    without_candidate_groups: bool = False
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    follow_up_before: datetime | None = None
+    follow_up_after: datetime | None = None
+    created_before: datetime | None = None
+    created_after: datetime | None = None
+    min_priority: int | None = None
+    max_priority: int | None = None
+    # Who is asking: only tasks this user may work on (the engine's own rule for claim/complete).
+    visible_to: tuple[str, set[str]] | None = None
+    sorting: Sorting = field(default_factory=list)
+    first_result: int | None = None
+    max_results: int | None = None
+
+
+TASK_SORT = {
+    "dueDate": UserTask.due_at,
+    "followUpDate": UserTask.follow_up_at,
+    "created": UserTask.created_at,
+    "priority": UserTask.priority,
+    "name": UserTask.name,
+    "nameCaseInsensitive": sa.func.lower(UserTask.name),
+    "assignee": UserTask.assignee,
+    "id": UserTask.id,
+    "instanceId": UserTask.case_id,
+    "processInstanceId": UserTask.case_id,
+    "description": UserTask.documentation,
+}
+
+
+def _candidate(kind: str, values: list[str]) -> sa.ColumnElement[bool]:
+    return sa.exists().where(
+        TaskCandidate.task_id == UserTask.id,
+        TaskCandidate.kind == kind,
+        TaskCandidate.value.in_(values or [""]),
+    )
+
+
+def _task_where(s: Session, f: TaskFilter) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = [UserTask.state == "open"]
+    eq = {
+        UserTask.id: f.task_id,
+        UserTask.case_id: f.process_instance_id,
+        UserTask.definition_id: f.process_definition_id,
+        UserTask.process_key: f.process_definition_key,
+        UserTask.element_id: f.task_definition_key,
+        UserTask.name: f.name,
+        UserTask.assignee: f.assignee,
+    }
+    where += [col == value for col, value in eq.items() if value is not None]
+    if f.process_definition_keys:
+        where.append(UserTask.process_key.in_(f.process_definition_keys))
+    if f.business_key is not None:
+        where.append(UserTask.case_id.in_(sa.select(Case.id).where(Case.business_key == f.business_key)))
+    if f.name_like:
+        where.append(UserTask.name.like(f.name_like))
+    if f.assigned:
+        where.append(UserTask.assignee.is_not(None))
+    if f.unassigned:
+        where.append(UserTask.assignee.is_(None))
+    candidate_query = False
+    if f.candidate_group:
+        where.append(_candidate("group", [f.candidate_group]))
+        candidate_query = True
+    if f.candidate_groups:
+        where.append(_candidate("group", f.candidate_groups))
+        candidate_query = True
+    if f.candidate_user:
+        # Camunda: offered to the user directly or to one of the user's groups.
+        groups = sorted(users.roles_of(s, f.candidate_user))
+        where.append(sa.or_(_candidate("user", [f.candidate_user]), _candidate("group", groups)))
+        candidate_query = True
+    if candidate_query and not f.include_assigned:
+        # Camunda's candidate queries return unclaimed tasks unless includeAssignedTasks=true.
+        where.append(UserTask.assignee.is_(None))
+    has_groups = sa.exists().where(TaskCandidate.task_id == UserTask.id, TaskCandidate.kind == "group")
+    if f.with_candidate_groups:
+        where.append(has_groups)
+    if f.without_candidate_groups:
+        where.append(~has_groups)
+    ranges = [
+        (UserTask.due_at, f.due_before, f.due_after),
+        (UserTask.follow_up_at, f.follow_up_before, f.follow_up_after),
+        (UserTask.created_at, f.created_before, f.created_after),
+    ]
+    for col, before, after in ranges:
+        if before is not None:
+            where.append(col < before)
+        if after is not None:
+            where.append(col > after)
+    if f.min_priority is not None:
+        where.append(UserTask.priority >= f.min_priority)
+    if f.max_priority is not None:
+        where.append(UserTask.priority <= f.max_priority)
+    if f.visible_to is not None:
+        user, roles = f.visible_to
+        where.append(
+            sa.or_(
+                UserTask.assignee == user,
+                _candidate("user", [user]),
+                _candidate("group", sorted(roles)),
+            )
+        )
+    return where
+
+
+def task_list(s: Session, f: TaskFilter) -> list[UserTask]:
+    q = sa.select(UserTask).where(*_task_where(s, f))
+    q = q.order_by(*_order(TASK_SORT, f.sorting, UserTask.id))
+    return list(s.execute(_page(q, f.first_result, f.max_results)).scalars())
+
+
+def task_count(s: Session, f: TaskFilter) -> int:
+    q = sa.select(sa.func.count()).select_from(UserTask).where(*_task_where(s, f))
+    return s.execute(q).scalar_one()
+
+
+def get_task(s: Session, task_id: str) -> UserTask | None:
+    return s.get(UserTask, str(task_id))
+
+
+def may_work_on(task: UserTask, user: str, roles: set[str]) -> bool:
+    """The engine's rule (``Delaktig._task_for``): assignee, candidate user, or one of the task's groups."""
+    return (
+        user == task.assignee
+        or user in (task.candidate_users or [])
+        or bool(roles & set(task.candidate_groups or []))
+    )
+
+
+# --- process instances (runtime = active cases) --------------------------------------------------------
+@dataclass
+class InstanceFilter:
+    ids: list[str] | None = None
+    business_key: str | None = None
+    business_key_like: str | None = None
+    process_definition_id: str | None = None
+    process_definition_key: str | None = None
+    process_definition_keys: list[str] | None = None
+    finished: bool | None = None  # None: only active (runtime); history sets True/False or leaves all
+    history: bool = False
+    started_by: str | None = None
+    started_before: datetime | None = None
+    started_after: datetime | None = None
+    finished_before: datetime | None = None
+    finished_after: datetime | None = None
+    sorting: Sorting = field(default_factory=list)
+    first_result: int | None = None
+    max_results: int | None = None
+
+
+INSTANCE_SORT = {
+    "instanceId": Case.id,
+    "definitionId": Case.definition_id,
+    "definitionKey": Case.process_key,
+    "businessKey": Case.business_key,
+    "startTime": Case.started_at,
+    "endTime": Case.ended_at,
+}
+
+
+def _instance_where(f: InstanceFilter) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if not f.history:
+        where.append(Case.status == "active")
+    elif f.finished is True:
+        where.append(Case.status != "active")
+    elif f.finished is False:
+        where.append(Case.status == "active")
+    if f.ids is not None:
+        where.append(Case.id.in_(f.ids or [""]))
+    eq = {
+        Case.business_key: f.business_key,
+        Case.definition_id: f.process_definition_id,
+        Case.process_key: f.process_definition_key,
+        Case.started_by: f.started_by,
+    }
+    where += [col == value for col, value in eq.items() if value is not None]
+    if f.process_definition_keys:
+        where.append(Case.process_key.in_(f.process_definition_keys))
+    if f.business_key_like:
+        where.append(Case.business_key.like(f.business_key_like))
+    for col, before, after in [
+        (Case.started_at, f.started_before, f.started_after),
+        (Case.ended_at, f.finished_before, f.finished_after),
+    ]:
+        if before is not None:
+            where.append(col < before)
+        if after is not None:
+            where.append(col > after)
+    return where
+
+
+def instance_list(s: Session, f: InstanceFilter) -> list[tuple[Case, ProcessDefinition]]:
+    q = (
+        sa.select(Case, ProcessDefinition)
+        .join(ProcessDefinition, ProcessDefinition.id == Case.definition_id)
+        .where(*_instance_where(f))
+        .order_by(*_order(INSTANCE_SORT, f.sorting, Case.id))
+    )
+    return [(r[0], r[1]) for r in s.execute(_page(q, f.first_result, f.max_results))]
+
+
+def instance_count(s: Session, f: InstanceFilter) -> int:
+    q = sa.select(sa.func.count()).select_from(Case).where(*_instance_where(f))
+    return s.execute(q).scalar_one()
+
+
+def get_case(s: Session, case_id: str) -> Case | None:
+    return s.get(Case, str(case_id))
+
+
+# --- deployments and definitions ----------------------------------------------------------------------
+@dataclass
+class DeploymentFilter:
+    id: str | None = None
+    name: str | None = None
+    name_like: str | None = None
+    source: str | None = None
+    without_source: bool = False
+    tenant_ids: list[str] | None = None
+    without_tenant: bool = False
+    after: datetime | None = None
+    before: datetime | None = None
+    sorting: Sorting = field(default_factory=list)
+    first_result: int | None = None
+    max_results: int | None = None
+
+
+DEPLOYMENT_SORT = {
+    "id": Deployment.id,
+    "name": Deployment.name,
+    "deploymentTime": Deployment.deployed_at,
+    "tenantId": Deployment.tenant_id,
+}
+
+
+def _deployment_where(f: DeploymentFilter) -> list:
+    where = []
+    eq = {Deployment.id: f.id, Deployment.name: f.name, Deployment.source: f.source}
+    where += [col == value for col, value in eq.items() if value is not None]
+    if f.name_like:
+        where.append(Deployment.name.like(f.name_like))
+    if f.without_source:
+        where.append(Deployment.source.is_(None))
+    if f.tenant_ids:
+        where.append(Deployment.tenant_id.in_(f.tenant_ids))
+    if f.without_tenant:
+        where.append(Deployment.tenant_id.is_(None))
+    if f.after is not None:
+        where.append(Deployment.deployed_at > f.after)
+    if f.before is not None:
+        where.append(Deployment.deployed_at < f.before)
+    return where
+
+
+def deployment_list(s: Session, f: DeploymentFilter) -> list[Deployment]:
+    q = sa.select(Deployment).where(*_deployment_where(f))
+    q = q.order_by(*_order(DEPLOYMENT_SORT, f.sorting, Deployment.id))
+    return list(s.execute(_page(q, f.first_result, f.max_results)).scalars())
+
+
+def deployment_count(s: Session, f: DeploymentFilter) -> int:
+    q = sa.select(sa.func.count()).select_from(Deployment).where(*_deployment_where(f))
+    return s.execute(q).scalar_one()
+
+
+def get_deployment(s: Session, deployment_id: str) -> Deployment | None:
+    return s.get(Deployment, str(deployment_id))
+
+
+def deployment_resources(s: Session, deployment_id: str) -> list[Resource]:
+    q = sa.select(Resource).where(Resource.deployment_id == deployment_id).order_by(Resource.name)
+    return list(s.execute(q).scalars())
+
+
+def definitions_of_deployment(s: Session, deployment_id: str) -> list[ProcessDefinition]:
+    q = sa.select(ProcessDefinition).where(ProcessDefinition.deployment_id == deployment_id)
+    return list(s.execute(q.order_by(ProcessDefinition.key)).scalars())
+
+
+@dataclass
+class DefinitionFilter:
+    id: str | None = None
+    ids: list[str] | None = None
+    key: str | None = None
+    keys: list[str] | None = None
+    key_like: str | None = None
+    name: str | None = None
+    name_like: str | None = None
+    deployment_id: str | None = None
+    version: int | None = None
+    latest_version: bool = False
+    resource_name: str | None = None
+    sorting: Sorting = field(default_factory=list)
+    first_result: int | None = None
+    max_results: int | None = None
+
+
+DEFINITION_SORT = {
+    "id": ProcessDefinition.id,
+    "key": ProcessDefinition.key,
+    "name": ProcessDefinition.name,
+    "version": ProcessDefinition.version,
+    "deploymentId": ProcessDefinition.deployment_id,
+    "deployTime": ProcessDefinition.deployed_at,
+}
+
+
+def _definition_where(f: DefinitionFilter) -> list:
+    where = []
+    eq = {
+        ProcessDefinition.id: f.id,
+        ProcessDefinition.key: f.key,
+        ProcessDefinition.name: f.name,
+        ProcessDefinition.deployment_id: f.deployment_id,
+        ProcessDefinition.version: f.version,
+    }
+    where += [col == value for col, value in eq.items() if value is not None]
+    if f.ids:
+        where.append(ProcessDefinition.id.in_(f.ids))
+    if f.keys:
+        where.append(ProcessDefinition.key.in_(f.keys))
+    if f.key_like:
+        where.append(ProcessDefinition.key.like(f.key_like))
+    if f.name_like:
+        where.append(ProcessDefinition.name.like(f.name_like))
+    if f.resource_name:
+        where.append(
+            ProcessDefinition.resource_id.in_(sa.select(Resource.id).where(Resource.name == f.resource_name))
+        )
+    if f.latest_version:
+        other = aliased(ProcessDefinition)
+        newest = sa.select(sa.func.max(other.version)).where(other.key == ProcessDefinition.key)
+        where.append(ProcessDefinition.version == newest.scalar_subquery())
+    return where
+
+
+def definition_list(s: Session, f: DefinitionFilter) -> list[ProcessDefinition]:
+    q = sa.select(ProcessDefinition).where(*_definition_where(f))
+    q = q.order_by(*_order(DEFINITION_SORT, f.sorting, ProcessDefinition.id))
+    return list(s.execute(_page(q, f.first_result, f.max_results)).scalars())
+
+
+def definition_count(s: Session, f: DefinitionFilter) -> int:
+    q = sa.select(sa.func.count()).select_from(ProcessDefinition).where(*_definition_where(f))
+    return s.execute(q).scalar_one()
+
+
+def get_definition(s: Session, definition_id: str) -> ProcessDefinition | None:
+    return s.get(ProcessDefinition, str(definition_id))
+
+
+def latest_definition(s: Session, key: str) -> ProcessDefinition | None:
+    q = sa.select(ProcessDefinition).where(ProcessDefinition.key == key)
+    return s.execute(q.order_by(ProcessDefinition.version.desc()).limit(1)).scalar()
+
+
+def definitions_by_id(s: Session, ids: set[str]) -> dict[str, ProcessDefinition]:
+    if not ids:
+        return {}
+    q = sa.select(ProcessDefinition).where(ProcessDefinition.id.in_(sorted(ids)))
+    return {d.id: d for d in s.execute(q).scalars()}
+
+
+# --- history: tasks ------------------------------------------------------------------------------------
+@dataclass
+class HistoryTaskFilter:
+    task_id: str | None = None
+    process_instance_id: str | None = None
+    process_definition_key: str | None = None
+    process_definition_id: str | None = None
+    business_key: str | None = None
+    task_definition_key: str | None = None
+    assignee: str | None = None
+    finished: bool | None = None
+    sorting: Sorting = field(default_factory=list)
+    first_result: int | None = None
+    max_results: int | None = None
+
+
+HISTORY_TASK_SORT = {
+    "taskId": UserTask.id,
+    "processInstanceId": UserTask.case_id,
+    "processDefinitionId": UserTask.definition_id,
+    "startTime": UserTask.created_at,
+    "endTime": UserTask.completed_at,
+    "taskName": UserTask.name,
+    "assignee": UserTask.assignee,
+    "dueDate": UserTask.due_at,
+    "followUpDate": UserTask.follow_up_at,
+    "priority": UserTask.priority,
+    "taskDefinitionKey": UserTask.element_id,
+    "deleteReason": UserTask.state,
+}
+
+
+def _history_task_where(f: HistoryTaskFilter) -> list:
+    eq = {
+        UserTask.id: f.task_id,
+        UserTask.case_id: f.process_instance_id,
+        UserTask.process_key: f.process_definition_key,
+        UserTask.definition_id: f.process_definition_id,
+        UserTask.element_id: f.task_definition_key,
+        UserTask.assignee: f.assignee,
+    }
+    where = [col == value for col, value in eq.items() if value is not None]
+    if f.business_key is not None:
+        where.append(UserTask.case_id.in_(sa.select(Case.id).where(Case.business_key == f.business_key)))
+    if f.finished is True:
+        where.append(UserTask.state != "open")
+    elif f.finished is False:
+        where.append(UserTask.state == "open")
+    return where
+
+
+def history_task_list(s: Session, f: HistoryTaskFilter) -> list[UserTask]:
+    q = sa.select(UserTask).where(*_history_task_where(f))
+    q = q.order_by(*_order(HISTORY_TASK_SORT, f.sorting, UserTask.id))
+    return list(s.execute(_page(q, f.first_result, f.max_results)).scalars())
+
+
+def history_task_count(s: Session, f: HistoryTaskFilter) -> int:
+    q = sa.select(sa.func.count()).select_from(UserTask).where(*_history_task_where(f))
+    return s.execute(q).scalar_one()
+
+
+# --- history: activity instances (paired audit rows) ---------------------------------------------------
+ACTIVITY_KINDS = (
+    "case_started",
+    "task_created",
+    "task_completed",
+    "task_cancelled",
+    "timer_fired",
+    "message_received",
+    "mail_queued",
+    "case_completed",
+    "case_cancelled",
+)
+
+
+@dataclass
+class ActivityFilter:
+    process_instance_id: str | None = None
+    activity_id: str | None = None
+    activity_type: str | None = None
+    assignee: str | None = None
+    finished: bool | None = None
+    sorting: Sorting = field(default_factory=list)
+    first_result: int | None = None
+    max_results: int | None = None
+
+
+def activity_instances(s: Session, f: ActivityFilter) -> list[dict[str, Any]]:
+    """One dict per activity: user tasks from task_created up to task_completed/task_cancelled; timers,
+    messages, send tasks, start and end as instants. Cancelling a case ends its open activities."""
+    q = sa.select(AuditEvent).where(AuditEvent.kind.in_(ACTIVITY_KINDS), AuditEvent.case_id.is_not(None))
+    if f.process_instance_id is not None:
+        q = q.where(AuditEvent.case_id == f.process_instance_id)
+    events = list(s.execute(q.order_by(AuditEvent.case_id, AuditEvent.seq)).scalars())
+    case_ids = {e.case_id for e in events}
+    cases = {
+        c.id: c for c in s.execute(sa.select(Case).where(Case.id.in_(sorted(case_ids) or [""]))).scalars()
+    }
+    tasks: dict[str, UserTask] = {}
+    task_ids = {e.task_id for e in events if e.kind == "task_created" and e.task_id}
+    if task_ids:
+        tasks = {
+            t.id: t for t in s.execute(sa.select(UserTask).where(UserTask.id.in_(sorted(task_ids)))).scalars()
+        }
+    out: list[dict[str, Any]] = []
+    open_by_task: dict[str, dict[str, Any]] = {}
+
+    def base(e: AuditEvent, activity_id: str | None, kind: str, name: str | None) -> dict[str, Any]:
+        case = cases.get(e.case_id)
+        return {
+            "id": f"{activity_id or kind}:{e.task_id or e.id}",
+            "activity_id": activity_id or kind,
+            "activity_name": name,
+            "activity_type": kind,
+            "process_instance_id": e.case_id,
+            "definition_id": case.definition_id if case else None,
+            "definition_key": case.process_key if case else None,
+            "task_id": None,
+            "assignee": None,
+            "start": e.at,
+            "end": e.at,
+            "canceled": False,
+        }
+
+    for e in events:
+        d = e.detail or {}
+        if e.kind == "task_created" and e.task_id:
+            row = base(e, e.element_id, "userTask", d.get("name"))
+            task = tasks.get(e.task_id)
+            row.update(task_id=e.task_id, end=None, assignee=task.assignee if task else d.get("assignee"))
+            open_by_task[e.task_id] = row
+            out.append(row)
+        elif e.kind in ("task_completed", "task_cancelled") and e.task_id in open_by_task:
+            row = open_by_task.pop(e.task_id)
+            row["end"] = e.at
+            row["canceled"] = e.kind == "task_cancelled"
+        elif e.kind == "case_started":
+            out.append(base(e, e.element_id or "start", "startEvent", None))
+        elif e.kind == "case_completed":
+            out.append(base(e, e.element_id or "end", "noneEndEvent", None))
+        elif e.kind == "timer_fired":
+            out.append(base(e, e.element_id, "timer", None))
+        elif e.kind == "message_received":
+            out.append(base(e, e.element_id or d.get("message"), "messageEvent", d.get("message")))
+        elif e.kind == "mail_queued":
+            out.append(base(e, e.element_id, "sendTask", d.get("subject")))
+        elif e.kind == "case_cancelled":
+            for tid, row in list(open_by_task.items()):
+                if row["process_instance_id"] == e.case_id:
+                    row.update(end=e.at, canceled=True)
+                    open_by_task.pop(tid)
+    if f.activity_id is not None:
+        out = [r for r in out if r["activity_id"] == f.activity_id]
+    if f.activity_type is not None:
+        out = [r for r in out if r["activity_type"] == f.activity_type]
+    if f.assignee is not None:
+        out = [r for r in out if r["assignee"] == f.assignee]
+    if f.finished is not None:
+        out = [r for r in out if (r["end"] is not None) == f.finished]
+    keys = {
+        "activityInstanceId": "id",
+        "instanceId": "process_instance_id",
+        "activityId": "activity_id",
+        "activityName": "activity_name",
+        "activityType": "activity_type",
+        "startTime": "start",
+        "endTime": "end",
+        "definitionId": "definition_id",
+    }
+    for key, direction in reversed(f.sorting):
+        field_ = keys[key]
+        present = [r for r in out if r[field_] is not None]
+        missing = [r for r in out if r[field_] is None]
+        present.sort(key=lambda r, k=field_: r[k], reverse=direction == "desc")
+        out = present + missing
+    start = f.first_result or 0
+    return out[start : start + f.max_results] if f.max_results is not None else out[start:]
+
+
+# --- history: user operations --------------------------------------------------------------------------
+# audit kind → (Camunda operationType, entityType, category)
+OPERATION_KINDS = {
+    "task_claimed": ("Claim", "Task", "TaskWorker"),
+    "task_unclaimed": ("Claim", "Task", "TaskWorker"),
+    "task_reassigned": ("Assign", "Task", "TaskWorker"),
+    "task_completed": ("Complete", "Task", "TaskWorker"),
+    "case_cancelled": ("Delete", "ProcessInstance", "Operator"),
+    "case_started": ("Create", "ProcessInstance", "Operator"),
+    "message_received": ("CorrelateMessage", "ProcessInstance", "Operator"),
+    "process_deployed": ("Create", "Deployment", "Operator"),
+}
+
+
+@dataclass
+class OperationFilter:
+    process_instance_id: str | None = None
+    process_definition_key: str | None = None
+    task_id: str | None = None
+    user_id: str | None = None
+    operation_type: str | None = None
+    entity_type: str | None = None
+    category: str | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+    descending: bool = False
+    first_result: int | None = None
+    max_results: int | None = None
+
+
+def _operation_where(f: OperationFilter) -> list:
+    kinds = [
+        k
+        for k, (op, entity, category) in OPERATION_KINDS.items()
+        if (f.operation_type is None or op == f.operation_type)
+        and (f.entity_type is None or entity == f.entity_type)
+        and (f.category is None or category == f.category)
+    ]
+    # Engine-driven rows (actor "system": timers, message starts by the intake worker) are not user
+    # operations, as in Camunda, which logs only what an authenticated user did.
+    where = [AuditEvent.kind.in_(kinds or [""]), AuditEvent.actor != "system"]
+    eq = {
+        AuditEvent.case_id: f.process_instance_id,
+        AuditEvent.task_id: f.task_id,
+        AuditEvent.actor: f.user_id,
+    }
+    where += [col == value for col, value in eq.items() if value is not None]
+    if f.process_definition_key is not None:
+        where.append(
+            sa.or_(
+                AuditEvent.case_id.in_(
+                    sa.select(Case.id).where(Case.process_key == f.process_definition_key)
+                ),
+                sa.and_(AuditEvent.chain == DEPLOY_CHAIN, AuditEvent.element_id == f.process_definition_key),
+            )
+        )
+    if f.after is not None:
+        where.append(AuditEvent.at > f.after)
+    if f.before is not None:
+        where.append(AuditEvent.at < f.before)
+    return where
+
+
+def operation_list(s: Session, f: OperationFilter) -> list[tuple[AuditEvent, Case | None]]:
+    q = (
+        sa.select(AuditEvent, Case)
+        .outerjoin(Case, Case.id == AuditEvent.case_id)
+        .where(*_operation_where(f))
+        .order_by(AuditEvent.at.desc() if f.descending else AuditEvent.at, AuditEvent.id)
+    )
+    return [(r[0], r[1]) for r in s.execute(_page(q, f.first_result, f.max_results))]
+
+
+def operation_count(s: Session, f: OperationFilter) -> int:
+    q = sa.select(sa.func.count()).select_from(AuditEvent).where(*_operation_where(f))
+    return s.execute(q).scalar_one()

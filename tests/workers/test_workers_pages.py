@@ -1,0 +1,61 @@
+"""The mailbox page (embedded mode) and the administrators' failed-mails page with its retry action."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+from conftest import deploy
+
+from engine import outbox
+from engine.mailer import CaptureMailer, SMTPMailer
+from engine.models import Outbox
+
+
+def client_for(d, db_url, user):
+    from webhooks.app import create_app
+
+    app = create_app({"DATABASE_URL": db_url, "TESTING": True, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t"})
+    client = app.test_client()
+    if user:
+        with client.session_transaction() as session:
+            session["user"] = user
+            session["auth"] = "local"
+    return app, client
+
+
+def test_mailbox_shows_captured_mail_and_needs_sign_in(d, db_url):
+    deploy(d, "skicka")
+    d.add_user("anna", "pw-anna-12", ["handlaggare"])
+    d.start_case("test_skicka", business_key="INI-7", variables={"email": "p@example.se"})
+    outbox.relay_batch(d, CaptureMailer())
+    app, anonymous = client_for(d, db_url, None)
+    assert anonymous.get("/brevlada").status_code == 302
+    _, client = client_for(d, db_url, "anna")
+    page = client.get("/brevlada")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Kvitto INI-7" in text and "p@example.se" in text
+    assert client.get("/admin/utskick").status_code == 403
+    app.extensions["delaktig"].dispose()
+
+
+def test_admin_sees_failed_mail_and_sends_it_again(d, db_url, smtp, monkeypatch):
+    monkeypatch.setenv("DELAKTIG_OUTBOX_MAX_ATTEMPTS", "1")
+    deploy(d, "skicka")
+    d.add_user("admin", "pw-admin-12", ["admin"])
+    d.start_case("test_skicka", business_key="INI-8", variables={"email": "q@example.se"})
+    smtp.refuse_until = time.monotonic() + 3600
+    mailer = SMTPMailer("127.0.0.1", smtp.port, timeout=5)
+    assert outbox.relay_batch(d, mailer).failed == 1
+    app, client = client_for(d, db_url, "admin")
+    text = client.get("/admin/utskick").get_data(as_text=True)
+    assert "Kvitto INI-8" in text and "451" in text
+    (row_id,) = [r.id for r in outbox.failed(d)]
+    assert client.post(f"/admin/utskick/{row_id}/skicka-igen").status_code == 302
+    with d.session() as s:
+        assert s.execute(sa.select(Outbox.status).where(Outbox.id == row_id)).scalar() == "pending"
+    smtp.refuse_until = 0
+    assert outbox.relay_batch(d, mailer).sent == 1 and smtp.to() == ["q@example.se"]
+    assert "Inga misslyckade utskick" in client.get("/admin/utskick").get_data(as_text=True)
+    app.extensions["delaktig"].dispose()

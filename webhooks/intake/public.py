@@ -1,0 +1,123 @@
+"""The public intake form (no sign-in) and the initiator's status page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from wtforms.validators import ValidationError
+
+from engine import initiatives
+from engine.errors import ValidationFailed
+from webhooks.intake.common import client_address, engine, intake_config
+
+bp = Blueprint("intake", __name__)
+HONEYPOT = "webbplats"  # hidden from people (and from assistive technology); bots fill it in
+FIELDS = ("kind", "subject", "text", "area", "name", "email")
+# Form field id for each place the engine names a problem.
+WHERE = {"initiator.email": "email", "initiator.name": "name"}
+FRIENDLY = {
+    "kind": "Välj vilken sorts initiativ det är.",
+    "subject": "Skriv en rubrik.",
+    "text": "Beskriv ditt initiativ.",
+    "email": "Skriv en giltig e-postadress, t.ex. namn@exempel.se, eller lämna fältet tomt.",
+}
+
+
+@bp.after_request
+def _headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    # The status link is a secret: never leak it to another site in a Referer header, never cache it.
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'none'; form-action 'self'; "
+        "frame-ancestors 'none'",
+    )
+    return response
+
+
+def _render(values: dict, errors: dict[str, str], status: int = 200, notice: str | None = None):
+    return render_template(
+        "intake/form.html",
+        values=values,
+        errors=errors,
+        kinds=initiatives.KINDS,
+        areas=intake_config().areas,
+        csrf=generate_csrf(),
+        honeypot=HONEYPOT,
+        notice=notice,
+    ), status
+
+
+def _friendly(field: str, message: str) -> str:
+    """A missing or invalid kind/e-mail, or an empty text, gets a sentence saying what to do."""
+    if field in FRIENDLY and (field in ("kind", "email") or message in ("krävs", "får inte vara tomt")):
+        return FRIENDLY[field]
+    return f"{message[0].upper()}{message[1:]}."
+
+
+@bp.get("/initiativ")
+def form():
+    return _render({"kind": request.args.get("typ", "")}, {})
+
+
+def _csrf_ok() -> bool:
+    """CSRFProtect (the staff helper's) checks before this view when it is active; without it the form is
+    still protected by the same signed token, checked here."""
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return True
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+        return True
+    except ValidationError:
+        return False
+
+
+@bp.post("/initiativ")
+def submit():
+    values = {f: (request.form.get(f) or "").strip() for f in FIELDS}
+    if not _csrf_ok():
+        return _render(values, {}, 400, "Formuläret har gått ut. Skicka det igen.")
+    limiter = current_app.extensions["intake_ratelimit"]
+    address = client_address()
+    if not limiter.allowed(address):
+        return _render(
+            values, {}, 429, "Du har skickat många initiativ på kort tid. Försök igen om en stund."
+        )
+    if request.form.get(HONEYPOT):
+        limiter.hit(address)
+        return _render(values, {}, 422, "Formuläret kunde inte skickas. Lämna fältet ”Webbplats” tomt.")
+    data = {
+        "kind": values["kind"],
+        "subject": values["subject"],
+        "text": values["text"],
+        "area": values["area"] or None,
+        "initiator": {"name": values["name"] or None, "email": values["email"] or None},
+    }
+    if not values["kind"]:
+        data.pop("kind")
+    errors: dict[str, str] = {}
+    try:
+        sub = initiatives.parse_submission(data)
+        if intake_config().areas and sub.area and sub.area not in intake_config().areas:
+            errors["area"] = "Välj ett område i listan."
+    except ValidationFailed as err:
+        for p in err.problems:
+            field = WHERE.get(p.where, p.where)
+            if field in FIELDS and field not in errors:
+                errors[field] = _friendly(field, p.message)
+    if errors:
+        return _render(values, errors, 422)
+    done = initiatives.register(engine(), sub, intake_config(), initiatives.FORM_CHANNEL, actor="medborgare")
+    limiter.hit(address)
+    return redirect(url_for("intake.status", token=done.token, ny=1), 303)
+
+
+@bp.get("/initiativ/status/<token>")
+def status(token: str):
+    view = initiatives.public_status(engine(), token)
+    if view is None:
+        return render_template("intake/not_found.html"), 404
+    return render_template("intake/status.html", s=view, new=request.args.get("ny") == "1")

@@ -1,0 +1,59 @@
+"""The ``rest`` blueprint (url prefix ``/engine-rest``) and the JSON helpers its views share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import DelaktigError
+from webhooks.rest import auth
+from webhooks.rest.errors import RestError, engine_error, error_response, invalid
+
+bp = Blueprint("rest", __name__, url_prefix="/engine-rest")
+bp.before_request(auth.authenticate)
+
+
+@bp.errorhandler(RestError)
+def _rest_error(err: RestError):
+    return err.response()
+
+
+@bp.errorhandler(DelaktigError)
+def _engine_error(err: DelaktigError):
+    # Views map errors with their own context; this is the safety net for anything they let through.
+    return engine_error(err, "Request failed").response()
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException):
+    kind = "InvalidRequestException" if (err.code or 500) < 500 else "RestException"
+    return error_response(err.code or 500, kind, err.description or err.name)
+
+
+def ok(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+def body() -> dict[str, Any]:
+    """The JSON request body; an empty body is ``{}``; anything that is not a JSON object is a 400."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise invalid(f"Malformed JSON in request body: {err}") from None
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object")
+    return data
+
+
+def link(path: str, rel: str = "self", method: str = "GET") -> dict[str, str]:
+    return {"method": method, "href": f"{request.host_url.rstrip('/')}{bp.url_prefix}{path}", "rel": rel}

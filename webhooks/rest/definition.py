@@ -1,0 +1,153 @@
+"""Process definitions: list, count, by id or key, XML, and starting a case (process instance)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from engine import camunda_queries as q
+from engine.errors import DelaktigError
+from engine.models import ProcessDefinition
+from webhooks.engine_ext import get_engine
+from webhooks.rest import auth
+from webhooks.rest.blueprint import body, bp, ok
+from webhooks.rest.errors import engine_error, invalid, not_found
+from webhooks.rest.params import Params
+from webhooks.rest.variables import parse_variables, typed_map
+
+
+def definition_dto(d: ProcessDefinition) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "key": d.key,
+        "category": "http://bpmn.io/schema/bpmn",
+        "description": None,
+        "name": d.name,
+        "version": d.version,
+        "resource": d.resource.name if d.resource is not None else None,
+        "deploymentId": d.deployment_id,
+        "diagram": None,
+        "suspended": False,
+        "tenantId": None,
+        "versionTag": None,
+        "historyTimeToLive": None,
+        "startableInTasklist": True,
+    }
+
+
+def _filter(p: Params) -> q.DefinitionFilter:
+    first, maximum = p.paging()
+    version = p.int("version", minimum=1)
+    return q.DefinitionFilter(
+        id=p.str("processDefinitionId"),
+        ids=p.list("processDefinitionIdIn"),
+        key=p.str("key"),
+        keys=p.list("keysIn") or p.list("keyIn"),
+        key_like=p.str("keyLike"),
+        name=p.str("name"),
+        name_like=p.str("nameLike"),
+        deployment_id=p.str("deploymentId"),
+        version=version,
+        latest_version=p.bool("latestVersion"),
+        resource_name=p.str("resourceName"),
+        sorting=p.sorting(set(q.DEFINITION_SORT)),
+        first_result=first,
+        max_results=maximum,
+    )
+
+
+@bp.get("/process-definition")
+def definition_list():
+    f = _filter(Params(request.args))
+    with get_engine().session() as s:
+        return ok([definition_dto(d) for d in q.definition_list(s, f)])
+
+
+@bp.get("/process-definition/count")
+def definition_count():
+    f = _filter(Params(request.args))
+    with get_engine().session() as s:
+        return ok({"count": q.definition_count(s, f)})
+
+
+def _by_key(s, key: str) -> ProcessDefinition:
+    d = q.latest_definition(s, key)
+    if d is None:
+        raise not_found(f"No matching process definition with key: {key} and no tenant-id")
+    return d
+
+
+def _by_id(s, definition_id: str) -> ProcessDefinition:
+    d = q.get_definition(s, definition_id)
+    if d is None:
+        raise not_found(f"No matching definition with id {definition_id}")
+    return d
+
+
+@bp.get("/process-definition/key/<key>")
+def definition_by_key(key: str):
+    with get_engine().session() as s:
+        return ok(definition_dto(_by_key(s, key)))
+
+
+@bp.get("/process-definition/<definition_id>")
+def definition_by_id(definition_id: str):
+    with get_engine().session() as s:
+        return ok(definition_dto(_by_id(s, definition_id)))
+
+
+def _xml(d: ProcessDefinition):
+    return ok({"id": d.id, "bpmn20Xml": d.resource.content.decode("utf-8", errors="replace")})
+
+
+@bp.get("/process-definition/key/<key>/xml")
+def definition_xml_by_key(key: str):
+    with get_engine().session() as s:
+        return _xml(_by_key(s, key))
+
+
+@bp.get("/process-definition/<definition_id>/xml")
+def definition_xml(definition_id: str):
+    with get_engine().session() as s:
+        return _xml(_by_id(s, definition_id))
+
+
+def _start(definition_id: str | None, key: str | None):
+    data = body()
+    variables = parse_variables(data.get("variables"))
+    business_key = data.get("businessKey")
+    if business_key is not None and not isinstance(business_key, str):
+        raise invalid("businessKey must be a string")
+    with_variables = data.get("withVariablesInReturn") is True
+    user = auth.current()
+    what = definition_id or key
+    try:
+        info = get_engine().start_case(
+            key=key,
+            definition_id=definition_id,
+            business_key=business_key,
+            variables=variables,
+            actor=user.name,
+            roles=set(user.roles),
+        )
+    except DelaktigError as err:
+        raise engine_error(err, f"Cannot instantiate process definition {what}") from None
+    from webhooks.rest.instance import instance_dto
+
+    dto = instance_dto(info.id, info.definition_id, info.business_key, info.status != "active")
+    if with_variables:
+        dto["variables"] = typed_map(info.variables)
+    return ok(dto)
+
+
+@bp.post("/process-definition/key/<key>/start")
+def start_by_key(key: str):
+    return _start(None, key)
+
+
+@bp.post("/process-definition/<definition_id>/start")
+def start_by_id(definition_id: str):
+    with get_engine().session() as s:
+        _by_id(s, definition_id)  # Camunda: an unknown id is a 404 before anything else is looked at
+    return _start(definition_id, None)

@@ -1,0 +1,333 @@
+"""History from the audit log and the case/task rows: process instances, activity instances, tasks, and
+the user-operation log (who claimed, completed, reassigned, deleted, deployed, started, correlated)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import request
+
+from engine import camunda_queries as q
+from engine.models import AuditEvent, Case, ProcessDefinition, UserTask
+from webhooks.engine_ext import get_engine
+from webhooks.rest.blueprint import body, bp, ok
+from webhooks.rest.errors import not_found
+from webhooks.rest.params import Params
+from webhooks.rest.variables import fmt_date
+
+STATES = {"active": "ACTIVE", "completed": "COMPLETED", "terminated": "EXTERNALLY_TERMINATED"}
+
+
+def _millis(start: datetime | None, end: datetime | None) -> int | None:
+    return int((end - start).total_seconds() * 1000) if start and end else None
+
+
+def process_instance_dto(c: Case, d: ProcessDefinition) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "rootProcessInstanceId": c.id,
+        "superProcessInstanceId": None,
+        "superCaseInstanceId": None,
+        "caseInstanceId": None,
+        "processDefinitionName": d.name,
+        "processDefinitionKey": c.process_key,
+        "processDefinitionVersion": d.version,
+        "processDefinitionId": c.definition_id,
+        "businessKey": c.business_key,
+        "startTime": fmt_date(c.started_at),
+        "endTime": fmt_date(c.ended_at),
+        "removalTime": None,
+        "durationInMillis": _millis(c.started_at, c.ended_at),
+        "startUserId": c.started_by,
+        "startActivityId": None,
+        "deleteReason": c.end_reason,
+        "tenantId": None,
+        "state": STATES.get(c.status, c.status.upper()),
+    }
+
+
+def _instance_filter(p: Params) -> q.InstanceFilter:
+    first, maximum = p.paging()
+    finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
+    ids = p.list("processInstanceIds")
+    if p.str("processInstanceId"):
+        ids = [p.str("processInstanceId")]
+    return q.InstanceFilter(
+        history=True,
+        ids=ids,
+        finished=finished,
+        business_key=p.str("processInstanceBusinessKey"),
+        business_key_like=p.str("processInstanceBusinessKeyLike"),
+        process_definition_id=p.str("processDefinitionId"),
+        process_definition_key=p.str("processDefinitionKey"),
+        process_definition_keys=p.list("processDefinitionKeyIn"),
+        started_by=p.str("startedBy"),
+        started_before=p.date("startedBefore"),
+        started_after=p.date("startedAfter"),
+        finished_before=p.date("finishedBefore"),
+        finished_after=p.date("finishedAfter"),
+        sorting=p.sorting(set(q.INSTANCE_SORT)),
+        first_result=first,
+        max_results=maximum,
+    )
+
+
+@bp.get("/history/process-instance")
+def history_instances():
+    return _history_instances(Params(request.args))
+
+
+@bp.post("/history/process-instance")
+def history_instances_post():
+    return _history_instances(Params(body(), from_json=True))
+
+
+def _history_instances(p: Params):
+    f = _instance_filter(p)
+    with get_engine().session() as s:
+        return ok([process_instance_dto(c, d) for c, d in q.instance_list(s, f)])
+
+
+@bp.get("/history/process-instance/count")
+def history_instances_count():
+    f = _instance_filter(Params(request.args))
+    with get_engine().session() as s:
+        return ok({"count": q.instance_count(s, f)})
+
+
+@bp.get("/history/process-instance/<case_id>")
+def history_instance(case_id: str):
+    f = q.InstanceFilter(history=True, ids=[case_id])
+    with get_engine().session() as s:
+        rows = q.instance_list(s, f)
+        if not rows:
+            raise not_found(f"Historic process instance with id {case_id} does not exist")
+        return ok(process_instance_dto(*rows[0]))
+
+
+# --- activity instances --------------------------------------------------------------------------------
+def activity_dto(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "parentActivityInstanceId": r["process_instance_id"],
+        "activityId": r["activity_id"],
+        "activityName": r["activity_name"],
+        "activityType": r["activity_type"],
+        "processDefinitionKey": r["definition_key"],
+        "processDefinitionId": r["definition_id"],
+        "processInstanceId": r["process_instance_id"],
+        "executionId": r["process_instance_id"],
+        "taskId": r["task_id"],
+        "assignee": r["assignee"],
+        "calledProcessInstanceId": None,
+        "calledCaseInstanceId": None,
+        "startTime": fmt_date(r["start"]),
+        "endTime": fmt_date(r["end"]),
+        "durationInMillis": _millis(r["start"], r["end"]),
+        "canceled": r["canceled"],
+        "completeScope": r["activity_type"] == "noneEndEvent",
+        "tenantId": None,
+        "removalTime": None,
+        "rootProcessInstanceId": r["process_instance_id"],
+    }
+
+
+ACTIVITY_SORT = {
+    "activityInstanceId",
+    "instanceId",
+    "activityId",
+    "activityName",
+    "activityType",
+    "startTime",
+    "endTime",
+    "definitionId",
+}
+
+
+def _activity_filter(p: Params) -> q.ActivityFilter:
+    first, maximum = p.paging()
+    finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
+    return q.ActivityFilter(
+        process_instance_id=p.str("processInstanceId"),
+        activity_id=p.str("activityId"),
+        activity_type=p.str("activityType"),
+        assignee=p.str("taskAssignee"),
+        finished=finished,
+        sorting=p.sorting(ACTIVITY_SORT),
+        first_result=first,
+        max_results=maximum,
+    )
+
+
+@bp.get("/history/activity-instance")
+def history_activities():
+    f = _activity_filter(Params(request.args))
+    with get_engine().session() as s:
+        return ok([activity_dto(r) for r in q.activity_instances(s, f)])
+
+
+@bp.get("/history/activity-instance/count")
+def history_activities_count():
+    p = Params(request.args)
+    f = _activity_filter(p)
+    f.first_result = f.max_results = None
+    with get_engine().session() as s:
+        return ok({"count": len(q.activity_instances(s, f))})
+
+
+# --- tasks -----------------------------------------------------------------------------------------------
+def history_task_dto(t: UserTask) -> dict[str, Any]:
+    reason = {"completed": "completed", "cancelled": "deleted"}.get(t.state)
+    return {
+        "id": t.id,
+        "processDefinitionKey": t.process_key,
+        "processDefinitionId": t.definition_id,
+        "processInstanceId": t.case_id,
+        "executionId": t.case_id,
+        "caseDefinitionKey": None,
+        "caseDefinitionId": None,
+        "caseInstanceId": None,
+        "caseExecutionId": None,
+        "activityInstanceId": f"{t.element_id}:{t.id}",
+        "name": t.name,
+        "description": t.documentation,
+        "deleteReason": reason,
+        "owner": None,
+        "assignee": t.assignee,
+        "completedBy": t.completed_by,
+        "startTime": fmt_date(t.created_at),
+        "endTime": fmt_date(t.completed_at),
+        "duration": _millis(t.created_at, t.completed_at),
+        "taskDefinitionKey": t.element_id,
+        "priority": t.priority,
+        "due": fmt_date(t.due_at),
+        "parentTaskId": None,
+        "followUp": fmt_date(t.follow_up_at),
+        "tenantId": None,
+        "removalTime": None,
+        "rootProcessInstanceId": t.case_id,
+        "taskState": {"open": "Created", "completed": "Completed", "cancelled": "Deleted"}.get(
+            t.state, t.state
+        ),
+    }
+
+
+def _task_filter(p: Params) -> q.HistoryTaskFilter:
+    first, maximum = p.paging()
+    finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
+    return q.HistoryTaskFilter(
+        task_id=p.str("taskId"),
+        process_instance_id=p.str("processInstanceId"),
+        process_definition_key=p.str("processDefinitionKey"),
+        process_definition_id=p.str("processDefinitionId"),
+        business_key=p.str("processInstanceBusinessKey"),
+        task_definition_key=p.str("taskDefinitionKey"),
+        assignee=p.str("taskAssignee"),
+        finished=finished,
+        sorting=p.sorting(set(q.HISTORY_TASK_SORT)),
+        first_result=first,
+        max_results=maximum,
+    )
+
+
+@bp.get("/history/task")
+def history_tasks():
+    f = _task_filter(Params(request.args))
+    with get_engine().session() as s:
+        return ok([history_task_dto(t) for t in q.history_task_list(s, f)])
+
+
+@bp.get("/history/task/count")
+def history_tasks_count():
+    f = _task_filter(Params(request.args))
+    with get_engine().session() as s:
+        return ok({"count": q.history_task_count(s, f)})
+
+
+# --- user operations ---------------------------------------------------------------------------------------
+def _property(e: AuditEvent) -> tuple[str | None, Any, Any]:
+    """(property, orgValue, newValue) of one audit row, as Camunda names them."""
+    d = e.detail or {}
+    if e.kind in ("task_claimed", "task_unclaimed", "task_reassigned"):
+        before, after = (d.get("assignee") or [None, None])[:2]
+        return "assignee", before, after
+    if e.kind == "task_completed":
+        return "delete", "false", "true"
+    if e.kind == "case_cancelled":
+        return "deleteReason", None, d.get("reason")
+    if e.kind == "process_deployed":
+        return "processDefinitionId", None, d.get("definition_id")
+    if e.kind == "case_started":
+        return "businessKey", None, d.get("business_key")
+    if e.kind == "message_received":
+        return "messageName", None, d.get("message")
+    return None, None, None
+
+
+def operation_dto(e: AuditEvent, c: Case | None) -> dict[str, Any]:
+    op, entity, category = q.OPERATION_KINDS[e.kind]
+    prop, org, new = _property(e)
+    d = e.detail or {}
+    deploy = e.kind == "process_deployed"
+    return {
+        "id": str(e.id),
+        "deploymentId": d.get("deployment_id") if deploy else None,
+        "processDefinitionId": d.get("definition_id") if deploy else (c.definition_id if c else None),
+        "processDefinitionKey": e.element_id if deploy else (c.process_key if c else None),
+        "processInstanceId": e.case_id,
+        "executionId": e.case_id,
+        "caseDefinitionId": None,
+        "caseInstanceId": None,
+        "caseExecutionId": None,
+        "taskId": e.task_id,
+        "externalTaskId": None,
+        "batchId": None,
+        "jobId": None,
+        "jobDefinitionId": None,
+        "userId": e.actor,
+        "timestamp": fmt_date(e.at),
+        "operationId": str(e.id),
+        "operationType": op,
+        "entityType": entity,
+        "category": category,
+        "annotation": None,
+        "property": prop,
+        "orgValue": None if org is None else str(org),
+        "newValue": None if new is None else str(new),
+        "removalTime": None,
+        "rootProcessInstanceId": e.case_id,
+    }
+
+
+def _operation_filter(p: Params) -> q.OperationFilter:
+    first, maximum = p.paging()
+    sorting = p.sorting({"timestamp"})
+    return q.OperationFilter(
+        process_instance_id=p.str("processInstanceId"),
+        process_definition_key=p.str("processDefinitionKey"),
+        task_id=p.str("taskId"),
+        user_id=p.str("userId"),
+        operation_type=p.str("operationType"),
+        entity_type=p.str("entityType"),
+        category=p.str("category"),
+        after=p.date("afterTimestamp"),
+        before=p.date("beforeTimestamp"),
+        descending=bool(sorting) and sorting[0][1] == "desc",
+        first_result=first,
+        max_results=maximum,
+    )
+
+
+@bp.get("/history/user-operation")
+def history_operations():
+    f = _operation_filter(Params(request.args))
+    with get_engine().session() as s:
+        return ok([operation_dto(e, c) for e, c in q.operation_list(s, f)])
+
+
+@bp.get("/history/user-operation/count")
+def history_operations_count():
+    f = _operation_filter(Params(request.args))
+    with get_engine().session() as s:
+        return ok({"count": q.operation_count(s, f)})

@@ -1,0 +1,65 @@
+"""``POST /message``: correlate a message to waiting cases, or start one by a message start event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.app import CaseInfo
+from engine.errors import DelaktigError
+from webhooks.engine_ext import get_engine
+from webhooks.rest import auth
+from webhooks.rest.blueprint import body, bp, no_content, ok
+from webhooks.rest.errors import engine_error, invalid
+from webhooks.rest.instance import instance_dto
+from webhooks.rest.variables import parse_variables, typed_map
+
+UNSUPPORTED = ("processInstanceId", "tenantId", "localCorrelationKeys", "processVariablesLocal")
+
+
+def _result(info: CaseInfo, with_variables: bool) -> dict[str, Any]:
+    # A case the message started was written once (version 1); a waiting case had been saved before.
+    started = info.version == 1
+    ended = info.status != "active"
+    out: dict[str, Any] = {
+        "resultType": "ProcessDefinition" if started else "Execution",
+        "processInstance": instance_dto(info.id, info.definition_id, info.business_key, ended)
+        if started
+        else None,
+        "execution": None
+        if started
+        else {"id": info.id, "processInstanceId": info.id, "ended": ended, "tenantId": None},
+    }
+    if with_variables:
+        out["variables"] = typed_map(info.variables)
+    return out
+
+
+@bp.post("/message")
+def message_correlate():
+    data = body()
+    name = data.get("messageName")
+    if not isinstance(name, str) or not name:
+        raise invalid("No message name supplied")
+    for key in UNSUPPORTED:
+        if data.get(key):
+            raise invalid(f"Delaktig does not support '{key}' in message correlation")
+    business_key = data.get("businessKey")
+    if business_key is not None and not isinstance(business_key, str):
+        raise invalid("businessKey must be a string")
+    correlation = parse_variables(data.get("correlationKeys"), "correlationKeys")
+    variables = parse_variables(data.get("processVariables"), "processVariables")
+    user = auth.current()
+    try:
+        infos = get_engine().deliver_message(
+            name,
+            variables,
+            business_key,
+            correlation=correlation,
+            actor=user.name,
+            all_matches=data.get("all") is True,
+        )
+    except DelaktigError as err:
+        raise engine_error(err, f"Cannot correlate message '{name}'") from None
+    if data.get("resultEnabled") is True:
+        return ok([_result(i, data.get("variablesInResultEnabled") is True) for i in infos])
+    return no_content()

@@ -1,0 +1,272 @@
+"""User tasks: query (GET and POST), count, one task, its variables and form variables; claim, unclaim,
+set assignee, complete and submit-form. Every action goes through the engine, which checks the user's
+roles against the task's candidate groups exactly as the staff pages do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from engine import camunda_queries as q
+from engine.errors import DelaktigError
+from engine.models import UserTask
+from webhooks.engine_ext import get_engine
+from webhooks.rest import auth
+from webhooks.rest.blueprint import body, bp, no_content, ok
+from webhooks.rest.errors import engine_error, forbidden, invalid, not_found
+from webhooks.rest.params import Params
+from webhooks.rest.variables import fmt_date, form_typed, parse_variables, typed_map
+
+
+def task_dto(t: UserTask) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "name": t.name,
+        "assignee": t.assignee,
+        "owner": None,
+        "created": fmt_date(t.created_at),
+        "lastUpdated": None,
+        "due": fmt_date(t.due_at),
+        "followUp": fmt_date(t.follow_up_at),
+        "delegationState": None,
+        "description": t.documentation,
+        "executionId": t.case_id,
+        "parentTaskId": None,
+        "priority": t.priority,
+        "processDefinitionId": t.definition_id,
+        "processInstanceId": t.case_id,
+        "caseExecutionId": None,
+        "caseDefinitionId": None,
+        "caseInstanceId": None,
+        "taskDefinitionKey": t.element_id,
+        "suspended": False,
+        "formKey": None,
+        "camundaFormRef": None,
+        "tenantId": None,
+        "taskState": "Created" if t.state == "open" else t.state.capitalize(),
+    }
+
+
+SORT_KEYS = {
+    "dueDate",
+    "followUpDate",
+    "created",
+    "priority",
+    "name",
+    "nameCaseInsensitive",
+    "assignee",
+    "id",
+    "instanceId",
+    "processInstanceId",
+    "description",
+}
+
+
+def _filter(p: Params) -> q.TaskFilter:
+    first, maximum = p.paging()
+    user = auth.current()
+    return q.TaskFilter(
+        task_id=p.str("taskId"),
+        process_instance_id=p.str("processInstanceId"),
+        process_definition_id=p.str("processDefinitionId"),
+        process_definition_key=p.str("processDefinitionKey"),
+        process_definition_keys=p.list("processDefinitionKeyIn"),
+        business_key=p.str("processInstanceBusinessKey") or p.str("businessKey"),
+        task_definition_key=p.str("taskDefinitionKey"),
+        name=p.str("name"),
+        name_like=p.str("nameLike"),
+        assignee=p.str("assignee"),
+        assigned=p.bool("assigned"),
+        unassigned=p.bool("unassigned"),
+        candidate_group=p.str("candidateGroup"),
+        candidate_groups=p.list("candidateGroups"),
+        candidate_user=p.str("candidateUser"),
+        include_assigned=p.bool("includeAssignedTasks"),
+        with_candidate_groups=p.bool("withCandidateGroups"),
+        without_candidate_groups=p.bool("withoutCandidateGroups"),
+        due_before=p.date("dueBefore"),
+        due_after=p.date("dueAfter"),
+        follow_up_before=p.date("followUpBefore"),
+        follow_up_after=p.date("followUpAfter"),
+        created_before=p.date("createdBefore"),
+        created_after=p.date("createdAfter"),
+        min_priority=p.int("minPriority", minimum=-(2**31)),
+        max_priority=p.int("maxPriority", minimum=-(2**31)),
+        # As Camunda with authorization: a user sees only the tasks they may work on.
+        visible_to=(user.name, set(user.roles)),
+        sorting=p.sorting(SORT_KEYS),
+        first_result=first,
+        max_results=maximum,
+    )
+
+
+def _list(p: Params):
+    f = _filter(p)
+    with get_engine().session() as s:
+        return ok([task_dto(t) for t in q.task_list(s, f)])
+
+
+def _count(p: Params):
+    f = _filter(p)
+    with get_engine().session() as s:
+        return ok({"count": q.task_count(s, f)})
+
+
+@bp.get("/task")
+def task_list():
+    return _list(Params(request.args))
+
+
+@bp.post("/task")
+def task_query():
+    return _list(Params(body(), from_json=True))
+
+
+@bp.get("/task/count")
+def task_count():
+    return _count(Params(request.args))
+
+
+@bp.post("/task/count")
+def task_count_post():
+    return _count(Params(body(), from_json=True))
+
+
+def _readable(s, task_id: str) -> UserTask:
+    """An open task the user may work on: 404 when there is none, 403 when it is another role's."""
+    task = q.get_task(s, task_id)
+    if task is None or task.state != "open":
+        raise not_found(f"No matching task with id {task_id}")
+    user = auth.current()
+    if not q.may_work_on(task, user.name, set(user.roles)):
+        raise forbidden(
+            user.name,
+            f"The user with id '{user.name}' does not have 'READ' permission on resource '{task_id}' of type "
+            "'Task': the task belongs to another role.",
+            "READ",
+            "Task",
+            task_id,
+        )
+    return task
+
+
+@bp.get("/task/<task_id>")
+def task_get(task_id: str):
+    with get_engine().session() as s:
+        return ok(task_dto(_readable(s, task_id)))
+
+
+def _task_variables(s, task: UserTask) -> dict[str, Any]:
+    case = q.get_case(s, task.case_id)
+    return dict(case.data or {}) if case is not None else {}
+
+
+@bp.get("/task/<task_id>/variables")
+def task_variables(task_id: str):
+    names = Params(request.args).list("variableNames")
+    with get_engine().session() as s:
+        task = _readable(s, task_id)
+        return ok(typed_map(_task_variables(s, task), names))
+
+
+@bp.get("/task/<task_id>/form-variables")
+def task_form_variables(task_id: str):
+    """Generated forms: one variable per form field, typed by the field, with the case's current value
+    (or the field's default). Without form fields: all the case's variables, as Camunda does."""
+    names = Params(request.args).list("variableNames")
+    with get_engine().session() as s:
+        task = _readable(s, task_id)
+        data = _task_variables(s, task)
+    fields = (task.form or {}).get("fields") or []
+    if not fields:
+        return ok(typed_map(data, names))
+    out = {}
+    for field in fields:
+        if names is not None and field["id"] not in names:
+            continue
+        out[field["id"]] = form_typed(field, data.get(field["id"], field.get("default")))
+    return ok(out)
+
+
+def _act(task_id: str, action: str, fn):
+    try:
+        return fn()
+    except DelaktigError as err:
+        conflict_type = "ProcessEngineException"
+        if action == "claim":
+            with get_engine().session() as s:
+                task = q.get_task(s, task_id)
+            if task is not None and task.state == "open" and task.assignee:
+                conflict_type = "TaskAlreadyClaimedException"
+        raise engine_error(err, f"Cannot {action} task {task_id}", conflict_type) from None
+
+
+@bp.post("/task/<task_id>/claim")
+def task_claim(task_id: str):
+    data = body()
+    user = auth.current()
+    user_id = data.get("userId")
+    if user_id is not None and user_id != user.name:
+        # Camunda lets an admin claim for someone else; Delaktig's rule is one's own claim only.
+        raise forbidden(
+            user.name, f"'{user.name}' cannot claim task {task_id} for '{user_id}'", "UPDATE", "Task", task_id
+        )
+    engine = get_engine()
+    _act(task_id, "claim", lambda: engine.claim_task(task_id, user.name, roles=set(user.roles)))
+    return no_content()
+
+
+@bp.post("/task/<task_id>/unclaim")
+def task_unclaim(task_id: str):
+    body()
+    user = auth.current()
+    engine = get_engine()
+    _act(task_id, "unclaim", lambda: engine.unclaim_task(task_id, user.name, roles=set(user.roles)))
+    return no_content()
+
+
+@bp.post("/task/<task_id>/assignee")
+def task_assignee(task_id: str):
+    data = body()
+    if "userId" not in data:
+        raise invalid("Cannot set assignee: 'userId' is required (null to remove the assignee)")
+    user_id = data.get("userId")
+    if user_id is not None and not isinstance(user_id, str):
+        raise invalid("userId must be a string or null")
+    user = auth.current()
+    engine = get_engine()
+    _act(
+        task_id,
+        "set assignee of",
+        lambda: engine.set_assignee(task_id, user.name, user_id, roles=set(user.roles)),
+    )
+    return no_content()
+
+
+def _complete(task_id: str, strict_form: bool):
+    data = body()
+    variables = parse_variables(data.get("variables"))
+    user = auth.current()
+    engine = get_engine()
+    verb = "submit form of" if strict_form else "complete"
+    info = _act(
+        task_id,
+        verb,
+        lambda: engine.complete_task(
+            task_id, user.name, variables, roles=set(user.roles), allow_extra=not strict_form
+        ),
+    )
+    if data.get("withVariablesInReturn") is True:
+        return ok(typed_map(info.variables))
+    return no_content()
+
+
+@bp.post("/task/<task_id>/complete")
+def task_complete(task_id: str):
+    return _complete(task_id, strict_form=False)
+
+
+@bp.post("/task/<task_id>/submit-form")
+def task_submit_form(task_id: str):
+    return _complete(task_id, strict_form=True)

@@ -1,0 +1,192 @@
+"""Typed variables and dates, as Camunda 7's REST API writes them.
+
+In: ``{"value": ..., "type": "String|Boolean|Integer|Long|Short|Double|Date|Json|Object|Null"}`` (type is
+case-insensitive; without a type the JSON value's own type is used). A value that does not fit its type
+is a 400 naming the variable. Case data is JSON, so values are stored as JSON: Date as an ISO 8601 string
+in Swedish time (its date part is the Swedish date, which is what a date form field keeps), Json/Object
+(application/json) as the parsed structure.
+
+Out: the type is read from the JSON value (bool → Boolean, int → Integer or Long, float → Double, str →
+String, null → Null, object/array → Json with the value serialised, as Camunda's Spin JSON type does).
+Form variables take their type from the form field (long → Long, date → Date, enum → String …).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import orjson
+
+from engine.clock import STOCKHOLM
+from webhooks.rest.errors import invalid
+
+INT_RANGE = {"integer": 2**31, "long": 2**63, "short": 2**15}
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$")
+
+
+# --- dates ----------------------------------------------------------------------------------------------
+def fmt_date(value: datetime | None) -> str | None:
+    """Camunda's ``yyyy-MM-dd'T'HH:mm:ss.SSSZ``, in UTC: ``2026-03-02T08:00:00.000+0000``."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC) if value.tzinfo is not None else value
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+def parse_date(text: str, what: str) -> datetime:
+    """Camunda's format, also with ``Z``, ``+01:00`` or 1–6 fraction digits; always with an offset."""
+    if not _DATE.match(text or ""):
+        raise invalid(
+            f"Cannot convert value '{text}' of {what} to a date: expected yyyy-MM-dd'T'HH:mm:ss.SSSZ"
+        )
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise invalid(f"Cannot convert value '{text}' of {what} to a date") from None
+
+
+# --- in ---------------------------------------------------------------------------------------------------
+def _type_error(name: str, value: Any, type_: str) -> Exception:
+    return invalid(
+        f"Cannot convert value '{value}' of type '{type_}' for variable '{name}': the value does not match the type"
+    )
+
+
+def parse_value(name: str, spec: Any) -> Any:
+    """One typed variable → the Python value stored in the case."""
+    if not isinstance(spec, dict):
+        raise invalid(f"Variable '{name}' must be an object with 'value' and 'type'")
+    value = spec.get("value")
+    type_ = spec.get("type")
+    if type_ is None:
+        if isinstance(value, (dict, list)):
+            raise invalid(f"Variable '{name}': an object or array value needs type 'Json'")
+        return value
+    if not isinstance(type_, str):
+        raise invalid(f"Variable '{name}': type must be a string")
+    kind = type_.lower()
+    if kind == "null" or value is None:
+        if kind not in (
+            "null",
+            "string",
+            "boolean",
+            "integer",
+            "long",
+            "short",
+            "double",
+            "date",
+            "json",
+            "object",
+        ):
+            raise invalid(f"Unsupported value type '{type_}' for variable '{name}'")
+        return None
+    if kind == "string":
+        if not isinstance(value, str):
+            raise _type_error(name, value, type_)
+        return value
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise _type_error(name, value, type_)
+    if kind in INT_RANGE:
+        number: Any = value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            number = int(value.strip())
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise _type_error(name, value, type_)
+        limit = INT_RANGE[kind]
+        if not -limit <= number < limit:
+            raise _type_error(name, value, type_)
+        return number
+    if kind == "double":
+        if isinstance(value, bool):
+            raise _type_error(name, value, type_)
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise _type_error(name, value, type_) from None
+    if kind == "date":
+        if not isinstance(value, str):
+            raise _type_error(name, value, type_)
+        return (
+            parse_date(value, f"variable '{name}'").astimezone(STOCKHOLM).isoformat(timespec="milliseconds")
+        )
+    if kind in ("json", "object"):
+        info = spec.get("valueInfo") or {}
+        fmt = (
+            info.get("serializationDataFormat", "application/json")
+            if kind == "object"
+            else "application/json"
+        )
+        if fmt != "application/json":
+            raise invalid(f"Variable '{name}': only application/json serialization is supported, not '{fmt}'")
+        if isinstance(value, str):
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise _type_error(name, value, type_) from None
+        return value
+    raise invalid(f"Unsupported value type '{type_}' for variable '{name}'")
+
+
+def parse_variables(spec: Any, what: str = "variables") -> dict[str, Any]:
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict):
+        raise invalid(f"'{what}' must be a JSON object of typed variables")
+    return {str(name): parse_value(str(name), item) for name, item in spec.items()}
+
+
+# --- out --------------------------------------------------------------------------------------------------
+def typed(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"type": "Null", "value": None, "valueInfo": {}}
+    if isinstance(value, bool):
+        return {"type": "Boolean", "value": value, "valueInfo": {}}
+    if isinstance(value, int):
+        kind = "Integer" if -(2**31) <= value < 2**31 else "Long"
+        return {"type": kind, "value": value, "valueInfo": {}}
+    if isinstance(value, float):
+        return {"type": "Double", "value": value, "valueInfo": {}}
+    if isinstance(value, str):
+        return {"type": "String", "value": value, "valueInfo": {}}
+    return {"type": "Json", "value": orjson.dumps(value).decode(), "valueInfo": {}}
+
+
+def typed_map(data: dict[str, Any] | None, names: list[str] | None = None) -> dict[str, Any]:
+    data = data or {}
+    keys = (
+        [k for k in data if not str(k).startswith("_")] if names is None else [k for k in names if k in data]
+    )
+    return {k: typed(data[k]) for k in keys}
+
+
+FORM_TYPES = {"string": "String", "long": "Long", "boolean": "Boolean", "date": "Date", "enum": "String"}
+
+
+def form_typed(field: dict[str, Any], value: Any) -> dict[str, Any]:
+    """A form field's variable, typed by the field as Camunda's generated forms do."""
+    kind = FORM_TYPES.get(field.get("type") or "string", "String")
+    if kind == "Date" and isinstance(value, str) and value:
+        try:
+            parsed = (
+                datetime.fromisoformat(value)
+                if "T" in value
+                else datetime.combine(date.fromisoformat(value), time(0), STOCKHOLM)
+            )
+            value = parsed.strftime("%Y-%m-%dT%H:%M:%S.000%z") if parsed.tzinfo else value
+        except ValueError:
+            pass  # a value the form never wrote: shown as stored
+    return {"type": kind, "value": value, "valueInfo": {}}
