@@ -18,14 +18,14 @@ from sqlalchemy.orm import Session
 
 from engine import audit as audit_log
 from engine import clock, definitions, users
-from engine.audit import GENESIS, AuditWriter, Chain
+from engine.audit import AuditWriter
 from engine.config import Settings
 from engine.db import make_engine, make_sessionmaker, upgrade, write_transaction
 from engine.errors import AmbiguousMatch, Conflict, Forbidden, NoMatch, NotFound, Problem, ValidationFailed
 from engine.forms import validate_form
 from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, TaskCandidate, UserTask
 from engine.personal import redact
-from engine.runtime import CaseRun, new_case, open_case, ready_user_tasks, waiting_timers
+from engine.runtime import CaseRun, new_case, open_case, ready_user_tasks, start_new_case, waiting_timers
 from engine.workflow import json_safe, timer_time
 
 T = TypeVar("T")
@@ -145,19 +145,7 @@ class Delaktig:
             if definition is None:
                 raise NotFound(f"process definition {definition_id} not found")
             self._check_starter(s, definition, actor, roles)
-            spec, subs = self.specs.get(s, definition.id)
-            run = new_case(s, definition, spec, subs, business_key, variables, actor, AuditWriter())
-            run.record(
-                "case_started",
-                detail={
-                    "definition_id": definition.id,
-                    "business_key": business_key,
-                    "variables": json_safe(redact(variables)),
-                },
-            )
-            run.step()
-            run.save()
-            return _info(run)
+            return _info(start_new_case(s, self.specs, definition, business_key, variables, actor))
 
         return self._tx(work)
 
@@ -281,23 +269,8 @@ class Delaktig:
     def _case_event(
         self, s: Session, case_id: str, actor: str, kind: str, task: UserTask, detail: dict
     ) -> None:
-        """An audit row on a case without loading its workflow: lock the row, append, bump the head."""
-        q = sa.select(Case).where(Case.id == case_id)
-        if self.dialect == "postgresql":
-            q = q.with_for_update()
-        case = s.execute(q.execution_options(populate_existing=True)).scalar()
-        s.expunge(case)
-        chain = Chain(case.id, case.id, case.audit_seq, case.audit_hash or GENESIS)
-        writer = AuditWriter()
-        writer.append(chain, clock.now(), actor, kind, task.element_id, task.id, detail)
-        done = s.execute(
-            sa.update(Case)
-            .where(Case.id == case.id, Case.version == case.version)
-            .values(version=case.version + 1, audit_seq=chain.seq, audit_hash=chain.hash)
-        )
-        if done.rowcount != 1:
-            raise Conflict("Ärendet ändrades samtidigt; försök igen.")
-        writer.flush(s)
+        """An audit row on a case without loading its workflow (claims, reassignments)."""
+        audit_log.append_case_event(s, case_id, actor, kind, detail, task.element_id, task.id)
 
     def complete_task(
         self,

@@ -23,11 +23,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.audit import GENESIS, AuditWriter, Chain
+from engine.audit import append_case_event, append_case_events
 from engine.db import write_transaction
 from engine.errors import Conflict, NotFound
 from engine.mailer import AfterCommitRefusal, LeaseLost, PermanentFailure, build_message
-from engine.models import Case, Outbox
+from engine.models import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -48,46 +48,6 @@ def backoff(attempts: int) -> timedelta:
 
 def lease() -> timedelta:
     return timedelta(seconds=_env_float("DELAKTIG_OUTBOX_LEASE", 120.0))
-
-
-def append_case_event(
-    s: Session,
-    case_id: str,
-    actor: str,
-    kind: str,
-    detail: dict[str, Any],
-    element_id: str | None = None,
-    task_id: str | None = None,
-) -> bool:
-    """Append an audit row to a case from outside a case run (like ``Delaktig._case_event``)."""
-    return append_case_events(s, case_id, actor, [(kind, detail, element_id, task_id)])
-
-
-def append_case_events(
-    s: Session, case_id: str, actor: str, events: list[tuple[str, dict, str | None, str | None]]
-) -> bool:
-    """Lock the case row, append the events to its chain, bump the head with a version check.
-    False if the case is gone. Callers lock several cases in id order (no deadlocks)."""
-    q = sa.select(Case).where(Case.id == case_id)
-    if s.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update()
-    case = s.execute(q.execution_options(populate_existing=True)).scalar()
-    if case is None:
-        return False
-    s.expunge(case)
-    chain = Chain(case.id, case.id, case.audit_seq, case.audit_hash or GENESIS)
-    writer = AuditWriter()
-    for kind, detail, element_id, task_id in events:
-        writer.append(chain, clock.now(), actor, kind, element_id, task_id, detail)
-    done = s.execute(
-        sa.update(Case)
-        .where(Case.id == case.id, Case.version == case.version)
-        .values(version=case.version + 1, audit_seq=chain.seq, audit_hash=chain.hash)
-    )
-    if done.rowcount != 1:
-        raise Conflict("Ärendet ändrades samtidigt; försök igen.")
-    writer.flush(s)
-    return True
 
 
 @dataclass

@@ -315,6 +315,33 @@ def new_case(
     return run
 
 
+def start_new_case(
+    session: Session,
+    spec_cache,
+    definition,
+    business_key: str | None,
+    variables: dict[str, Any],
+    actor: str,
+    **detail: Any,
+) -> CaseRun:
+    """Start a case of ``definition`` inside the caller's transaction: the one way every starter (API,
+    schedule, message) creates a case, so each gets the same audit entry and projection."""
+    spec, subprocess_specs = spec_cache.get(session, definition.id)
+    run = new_case(session, definition, spec, subprocess_specs, business_key, variables, actor, AuditWriter())
+    run.record(
+        "case_started",
+        detail={
+            "definition_id": definition.id,
+            "business_key": business_key,
+            "variables": json_safe(redact(variables)),
+            **detail,
+        },
+    )
+    run.step()
+    run.save()
+    return run
+
+
 def open_case(
     session: Session, case_id: str, spec_cache, actor: str, audit: AuditWriter, case: Case | None = None
 ) -> CaseRun:

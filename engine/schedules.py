@@ -18,13 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from engine import clock, definitions
-from engine.audit import AuditWriter
 from engine.errors import NotFound
 from engine.reminder_models import ScheduleOccurrence
 from engine.routine_config import RoutineConfig, Schedule
-from engine.runtime import new_case
+from engine.runtime import start_new_case
 from engine.workdays import STOCKHOLM, is_working_day
-from engine.workflow import json_safe
 
 
 def nominal_date(schedule: Schedule, n: int) -> date:
@@ -75,7 +73,6 @@ class Started:
 
 def _start(d, s: Session, schedule: Schedule, occurrence: date | None, actor: str, reason: str) -> str:
     definition = definitions.latest_definition(s, schedule.process, None)
-    spec, subs = d.specs.get(s, definition.id)
     variables = {
         **schedule.variables,
         "schema": schedule.key,
@@ -83,20 +80,17 @@ def _start(d, s: Session, schedule: Schedule, occurrence: date | None, actor: st
     }
     suffix = occurrence.isoformat() if occurrence else clock.now().strftime("%Y-%m-%dT%H%M%S")
     business_key = f"{schedule.key}-{suffix}"
-    run = new_case(s, definition, spec, subs, business_key, variables, actor, AuditWriter())
-    run.record(
-        "case_started",
-        detail={
-            "definition_id": definition.id,
-            "business_key": business_key,
-            "variables": json_safe(variables),
-            "schedule": schedule.key,
-            "occurrence": occurrence.isoformat() if occurrence else None,
-            "reason": reason,
-        },
+    run = start_new_case(
+        s,
+        d.specs,
+        definition,
+        business_key,
+        variables,
+        actor,
+        schedule=schedule.key,
+        occurrence=occurrence.isoformat() if occurrence else None,
+        reason=reason,
     )
-    run.step()
-    run.save()
     return run.case.id
 
 
