@@ -340,7 +340,7 @@ def wall_breakdown(d: Delaktig, cases: int) -> None:
     t.wrap(audit_mod.AuditWriter, "append", "audit")
     t.wrap(app_mod, "validate_form", "form")
     # Inclusive phases (they overlap the rows above).
-    t.wrap(app_mod.Delaktig, "_tx", "phase _tx")
+    t.wrap(app_mod.Delaktig, "transaction", "phase transaction")
     t.wrap(app_mod.Delaktig, "_task_for", "phase _task_for")
     t.wrap(app_mod, "open_case", "phase open_case")
     t.wrap(runtime_mod.CaseRun, "step", "phase step")

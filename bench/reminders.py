@@ -45,8 +45,8 @@ def main() -> None:
         d = Delaktig(url)
         d.deploy((FIXTURES / "arlig.bpmn").read_bytes(), "arlig.bpmn")
         now = clock.now()
-        d._tx(lambda s: s.add(Role(name="handlaggare")))
-        d._tx(
+        d.transaction(lambda s: s.add(Role(name="handlaggare")))
+        d.transaction(
             lambda s: s.execute(
                 sa.insert(User),
                 [
@@ -55,7 +55,7 @@ def main() -> None:
                 ],
             )
         )
-        d._tx(
+        d.transaction(
             lambda s: s.execute(
                 sa.insert(UserRole).from_select(
                     ["user_id", "role_name"], sa.select(User.id, sa.literal("handlaggare"))

@@ -100,7 +100,7 @@ class Delaktig:
         with self.Session() as s:
             yield s
 
-    def _tx(self, fn: Callable[[Session], T]) -> T:
+    def transaction(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in one write transaction; map database races to Conflict."""
         try:
             with write_transaction(), self.Session() as s, s.begin():
@@ -121,7 +121,9 @@ class Delaktig:
         return definitions.lint(xml, filename)
 
     def deploy(self, xml: bytes, filename: str = "diagram.bpmn", deployed_by: str = "system", **options):
-        return self._tx(lambda s: definitions.deploy(s, xml, filename, deployed_by, clock.now(), **options))
+        return self.transaction(
+            lambda s: definitions.deploy(s, xml, filename, deployed_by, clock.now(), **options)
+        )
 
     # --- cases ----------------------------------------------------------------------------------------
     def start_case(
@@ -147,7 +149,7 @@ class Delaktig:
             self._check_starter(s, definition, actor, roles)
             return _info(start_new_case(s, self.specs, definition, business_key, variables, actor))
 
-        return self._tx(work)
+        return self.transaction(work)
 
     def _check_starter(
         self, s: Session, definition: ProcessDefinition, actor: str, roles: set[str] | None
@@ -177,7 +179,7 @@ class Delaktig:
             run.case.status = "terminated"
             return _info(run)
 
-        return self._tx(work)
+        return self.transaction(work)
 
     # --- user tasks -----------------------------------------------------------------------------------
     def _task_for(
@@ -231,7 +233,7 @@ class Delaktig:
                 raise Conflict("Uppgiften togs samtidigt av någon annan.")
             self._case_event(s, task.case_id, actor, "task_claimed", task, {"assignee": [None, actor]})
 
-        self._tx(work)
+        self.transaction(work)
 
     def unclaim_task(self, task_id: str, actor: str, roles: set[str] | None = None) -> None:
         def work(s: Session) -> None:
@@ -245,7 +247,7 @@ class Delaktig:
             s.execute(sa.update(UserTask).where(UserTask.id == task.id).values(assignee=None))
             self._case_event(s, task.case_id, actor, "task_unclaimed", task, {"assignee": [actor, None]})
 
-        self._tx(work)
+        self.transaction(work)
 
     def set_assignee(
         self, task_id: str, actor: str, assignee: str | None, roles: set[str] | None = None
@@ -264,7 +266,7 @@ class Delaktig:
                 s, task.case_id, actor, "task_reassigned", task, {"assignee": [before, assignee]}
             )
 
-        self._tx(work)
+        self.transaction(work)
 
     def _case_event(
         self, s: Session, case_id: str, actor: str, kind: str, task: UserTask, detail: dict
@@ -337,7 +339,7 @@ class Delaktig:
             run.save()
             return _info(run)
 
-        return self._tx(work)
+        return self.transaction(work)
 
     # --- messages ---------------------------------------------------------------------------------------
     def deliver_message(
@@ -371,13 +373,16 @@ class Delaktig:
                 )
             if matches:
                 return [
-                    self._deliver_to_case(s, case_id, name, variables, actor) for case_id in sorted(matches)
+                    self.deliver_to_case_in(s, case_id, name, variables, actor) for case_id in sorted(matches)
                 ]
-            return [self._start_by_message(s, name, variables, start_business_key or business_key, actor)]
+            return [self.start_by_message_in(s, name, variables, start_business_key or business_key, actor)]
 
-        return self._tx(work)
+        return self.transaction(work)
 
-    def _deliver_to_case(self, s: Session, case_id: str, name: str, variables: dict, actor: str) -> CaseInfo:
+    # The two below run inside a caller's transaction (engine.initiatives registers and starts in one).
+    def deliver_to_case_in(
+        self, s: Session, case_id: str, name: str, variables: dict, actor: str
+    ) -> CaseInfo:
         run = open_case(s, case_id, self.specs, actor, AuditWriter())
         definition = next(
             (
@@ -399,7 +404,7 @@ class Delaktig:
         run.save()
         return _info(run)
 
-    def _start_by_message(
+    def start_by_message_in(
         self, s: Session, name: str, variables: dict, business_key: str | None, actor: str
     ) -> CaseInfo:
         latest = (
@@ -495,7 +500,7 @@ class Delaktig:
             run.save()
             return True
 
-        return self._tx(work)
+        return self.transaction(work)
 
     def wake_due_cases(self, now: datetime | None = None, limit: int = 100) -> int:
         now = now or clock.now()
@@ -516,10 +521,12 @@ class Delaktig:
         email: str | None = None,
         display_name: str | None = None,
     ) -> None:
-        self._tx(lambda s: users.add_user(s, name, password, list(roles or []), email, display_name) and None)
+        self.transaction(
+            lambda s: users.add_user(s, name, password, list(roles or []), email, display_name) and None
+        )
 
     def authenticate(self, name: str, password: str):
-        return self._tx(lambda s: users.authenticate(s, name, password))
+        return self.transaction(lambda s: users.authenticate(s, name, password))
 
     def roles_of(self, name: str) -> set[str]:
         with self.session() as s:

@@ -1,7 +1,7 @@
 """External initiatives: one way in (public form and signed webhooks), a gap-free diary number, routing to
 a routine, the initiator's status and e-mails, deadlines, the unanswered report and purging personal data.
 
-Every state change is one function running one transaction (``d._tx``): registration takes the diary
+Every state change is one function running one transaction (``d.transaction``): registration takes the diary
 counter row's lock, writes the initiative, its contact row (apart, so it can be purged), the receipt
 e-mail (outbox), the idempotency record and starts the routine — all or nothing, so a rolled-back
 registration leaves no gap in the diary series. Configuration (rules, diary format, deadlines) is a
@@ -356,7 +356,7 @@ def add_channel(d: Delaktig, name: str, secret: str | None = None) -> str:
             row.secret, row.active = secret, True
         return secret
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 def channel_secret(d: Delaktig, name: str | None) -> str | None:
@@ -549,7 +549,7 @@ def _route(d: Delaktig, s: Session, i: Initiative, rule: Rule | None, sub: Submi
     }
     try:
         with s.begin_nested():
-            info = d._start_by_message(s, rule.message, _case_variables(i, sub), i.diarienummer, "intake")
+            info = d.start_by_message_in(s, rule.message, _case_variables(i, sub), i.diarienummer, "intake")
         i.case_id, i.process_key = info.id, info.process_key
     except (DelaktigError, WorkflowException) as err:
         i.routing = {**i.routing, "error": str(err)}
@@ -662,7 +662,7 @@ def register(
             )
         return Registered(i.id, i.diarienummer, now, token, i.case_id, 201, response)
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 def deliver_followup(
@@ -706,7 +706,7 @@ def deliver_followup(
             "reply_subject": sub.subject,
             "reply_text": sub.text,
         }
-        d._deliver_to_case(
+        d.deliver_to_case_in(
             s, i.case_id, rule.message, {k: v for k, v in variables.items() if v is not None}, channel
         )
         _audit(s, i.id, channel, "initiative_followup", {"event": sub.event, "message": rule.message})
@@ -724,7 +724,7 @@ def deliver_followup(
             )
         return 200, response
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 # --- status -----------------------------------------------------------------------------------------------
@@ -789,7 +789,7 @@ def set_status(
             raise Conflict(f"Initiativet är redan {STATE_LABELS[i.status].lower()}.")
         return _advance(d, s, i, status, actor, decision, answer, next_step)
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 def set_internal_note(d: Delaktig, initiative_id: str, actor: str, note: str) -> None:
@@ -798,7 +798,7 @@ def set_internal_note(d: Delaktig, initiative_id: str, actor: str, note: str) ->
         i.internal_note, i.updated_at = (note or "").strip() or None, clock.now()
         _audit(s, i.id, actor, "initiative_note_changed", {})
 
-    d._tx(work)
+    d.transaction(work)
 
 
 def sync_from_cases(d: Delaktig, limit: int = 500) -> int:
@@ -817,7 +817,7 @@ def sync_from_cases(d: Delaktig, limit: int = 500) -> int:
     changed = 0
     for initiative_id in ids:
         try:
-            changed += d._tx(lambda s, iid=initiative_id: _sync_one(d, s, iid))
+            changed += d.transaction(lambda s, iid=initiative_id: _sync_one(d, s, iid))
         except Conflict:
             continue  # someone else moved it; the next run sees the new state
     return changed
@@ -1004,7 +1004,7 @@ def queue_unanswered_report(d: Delaktig, config: IntakeConfig, now: datetime | N
             queued += 1
         return queued
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 # --- personal data ---------------------------------------------------------------------------------------------
@@ -1063,7 +1063,7 @@ def purge_contact(d: Delaktig, initiative_id: str, actor: str = "system", reason
         )
         return True
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 def purge_expired(d: Delaktig, config: IntakeConfig, now: datetime | None = None) -> list[str]:
@@ -1083,7 +1083,7 @@ def purge_expired(d: Delaktig, config: IntakeConfig, now: datetime | None = None
 
 def purge_idempotency_keys(d: Delaktig, older_than: timedelta = timedelta(days=1)) -> int:
     cutoff = clock.now() - older_than
-    return d._tx(
+    return d.transaction(
         lambda s: s.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
     )
 

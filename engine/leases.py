@@ -41,13 +41,13 @@ def acquire(d, name: str, holder: str, ttl: float, now: datetime | None = None) 
         return True
 
     try:
-        return d._tx(work)
+        return d.transaction(work)
     except (Conflict, IntegrityError):
         return False  # another beat inserted the row at the same moment: it leads
 
 
 def release(d, name: str, holder: str) -> None:
-    d._tx(
+    d.transaction(
         lambda s: s.execute(
             sa.delete(WorkerLease).where(WorkerLease.name == name, WorkerLease.holder == holder)
         )

@@ -96,7 +96,7 @@ def claim(d, now: datetime | None = None, limit: int = 50) -> list[Claimed]:
         )
         return [Claimed(r.id, r.dedupe_key, r.case_id, dict(r.payload), r.attempts, until) for r in rows]
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 def _owned(row: Claimed):
@@ -145,7 +145,7 @@ def mark_sent(d, rows: list[Claimed], extra=None, release=None) -> set[int]:
         try:
             if release is not None and d.dialect == "postgresql":
                 return _commit_then_release(d, work, release)
-            owned = d._tx(work)
+            owned = d.transaction(work)
             if release is not None:
                 release(owned)
             return owned
@@ -209,7 +209,7 @@ def _mark_retry(d, row: Claimed, error: str, permanent: bool) -> str:
                 s, row.case_id, "system", "mail_failed", {"to": row.payload.get("to"), "error": error[:500]}
             )
 
-    d._tx(work)
+    d.transaction(work)
     return status
 
 
@@ -227,7 +227,7 @@ def _mark_refused_after_commit(d, row: Claimed, error: str) -> None:
                 s, row.case_id, "system", "mail_failed", {"to": row.payload.get("to"), "error": error[:500]}
             )
 
-    d._tx(work)
+    d.transaction(work)
 
 
 def _groups(rows: list[Claimed], size: int) -> list[dict[int, Claimed]]:
@@ -324,4 +324,4 @@ def retry(d, outbox_id: int, actor: str) -> None:
                 {"to": row.payload.get("to"), "outbox": row.dedupe_key},
             )
 
-    d._tx(work)
+    d.transaction(work)

@@ -80,7 +80,7 @@ def set_mail_mode(d, user_name: str, mode: str) -> None:
         else:
             row.mail_mode, row.updated_at = mode, clock.now()
 
-    d._tx(work)
+    d.transaction(work)
 
 
 def mail_mode(s: Session, user_name: str) -> str:
@@ -289,7 +289,7 @@ def scan(d, config: RoutineConfig, now: datetime | None = None, limit: int = 500
                     created += _notify(s, d, task, person, event, kind, due, now)
         return created
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 def notify_assignments(d, config: RoutineConfig, now: datetime | None = None) -> int:
@@ -333,7 +333,7 @@ def notify_assignments(d, config: RoutineConfig, now: datetime | None = None) ->
             cursor.position = top
         return created
 
-    return d._tx(work)
+    return d.transaction(work)
 
 
 def send_digests(d, now: datetime | None = None) -> int:
@@ -395,4 +395,4 @@ def send_digests(d, now: datetime | None = None) -> int:
             sent += 1
         return sent
 
-    return d._tx(work)
+    return d.transaction(work)

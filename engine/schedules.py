@@ -136,7 +136,7 @@ def run_due(d, config: RoutineConfig, now: datetime | None = None) -> list[Start
                 )
                 return case_id
 
-        case_id = d._tx(work)
+        case_id = d.transaction(work)
         if case_id:
             started.append(Started(schedule.key, occurrence, case_id))
     return started
@@ -146,7 +146,7 @@ def start_now(d, config: RoutineConfig, schedule_key: str, actor: str = "system"
     """Start the schedule's routine on demand ("vid behov"): a case of its own, no occurrence used up."""
     schedule = config.schedule(schedule_key)
     on_demand = replace(schedule, variables=dict(schedule.on_demand_variables))
-    case_id = d._tx(lambda s: _start(d, s, on_demand, None, actor, "vid_behov"))
+    case_id = d.transaction(lambda s: _start(d, s, on_demand, None, actor, "vid_behov"))
     return Started(schedule.key, None, case_id)
 
 

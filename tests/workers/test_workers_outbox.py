@@ -49,7 +49,7 @@ def test_relay_sends_each_row_once_with_audit_event(d, smtp):
 def test_each_person_gets_their_mails_in_outbox_order(d, smtp):
     now = clock.now()
     people = ["a@example.se", "b@example.se", "a@example.se", "a@example.se", "c@example.se", "b@example.se"]
-    d._tx(
+    d.transaction(
         lambda s: s.execute(
             sa.insert(Outbox),
             [

@@ -59,7 +59,7 @@ def test_kill_9_worker_mid_batch_every_reminder_exactly_once(pg_d, pg_url, smtp,
     d = pg_d
     n = 240
     now = clock.now()
-    d._tx(
+    d.transaction(
         lambda s: s.execute(
             sa.insert(Outbox),
             [
