@@ -131,6 +131,32 @@ def users_add(
         click.echo(f"Lösenord: {password}")
 
 
+@users.command(
+    "mail-mode", help="Välj e-post för påminnelser: immediate (varje gång) eller digest (en gång per dag)."
+)
+@click.argument("name")
+@click.argument("mode", type=click.Choice(["immediate", "digest"]))
+def users_mail_mode(name: str, mode: str) -> None:
+    from engine.reminders import set_mail_mode
+
+    app = _app()
+    if not _user_exists(app, name):
+        _fail(f"{name}: användaren finns inte.")
+    set_mail_mode(app, name, mode)
+    click.echo(
+        f"{name}: påminnelser skickas {'direkt' if mode == 'immediate' else 'som daglig sammanfattning'}."
+    )
+
+
+def _user_exists(app: Delaktig, name: str) -> bool:
+    import sqlalchemy as sa
+
+    from engine.models import User
+
+    with app.session() as s:
+        return s.execute(sa.select(User.id).where(User.name == name)).first() is not None
+
+
 @main.group(help="Granskningsloggen.")
 def audit() -> None:
     pass

@@ -46,3 +46,16 @@ def test_cli_deploy_lint_users_audit(d, db_url, tmp_path):
 
     verified = run(db_url, "audit", "verify")
     assert verified.returncode == 0 and "obruten" in verified.stdout
+
+
+def test_cli_mail_mode_per_user(d, db_url):
+    from engine.reminder_models import UserPreference
+
+    d.add_user("hanna", "hemligt123", ["handlaggare"])
+    done = run(db_url, "users", "mail-mode", "hanna", "digest")
+    assert done.returncode == 0 and "daglig sammanfattning" in done.stdout
+    with d.session() as s:
+        assert s.get(UserPreference, "hanna").mail_mode == "digest"
+    missing = run(db_url, "users", "mail-mode", "okand", "digest")
+    assert missing.returncode == 1 and "finns inte" in missing.stderr
+    assert run(db_url, "users", "mail-mode", "hanna", "ibland").returncode == 2
