@@ -166,17 +166,8 @@ class Delaktig:
             run = open_case(s, case_id, self.specs, actor, AuditWriter())
             if run.case.status != "active":
                 raise Conflict("Ärendet är redan avslutat.")
-            run.wf.cancel()
-            run.record("case_cancelled", detail={"reason": reason})
-            run.case.status = "terminated"
+            run.terminate(reason)
             run.save()
-            s.execute(
-                sa.update(Case)
-                .where(Case.id == case_id)
-                .values(status="terminated", ended_at=clock.now(), end_reason=reason, next_timer_at=None)
-            )
-            s.execute(sa.delete(MessageSubscription).where(MessageSubscription.case_id == case_id))
-            run.case.status = "terminated"
             return _info(run)
 
         return self.transaction(work)

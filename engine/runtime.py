@@ -89,6 +89,7 @@ class CaseRun:
         self._timers_before = {tid for _, tid in waiting_timers(wf)} if wf is not None else set()
         self.is_new = wf is None
         self.ready_after: dict[str, Any] | None = None
+        self.end_reason: str | None = None  # set by terminate(); save() ends the case as terminated
         self.completed_task_ids: set[str] = set()
         self.new_tasks: list[str] = []
 
@@ -102,6 +103,13 @@ class CaseRun:
         actor: str | None = None,
     ) -> None:
         self.audit.append(self.chain, clock.now(), actor or self.actor, kind, element_id, task_id, detail)
+
+    def terminate(self, reason: str | None) -> None:
+        """Cancel the workflow; the next save() projects it (tasks cancelled, subscriptions and timers gone)
+        and ends the case as terminated with the reason."""
+        self.wf.cancel()
+        self.end_reason = reason or ""
+        self.record("case_cancelled", detail={"reason": reason})
 
     def step(self, action=None) -> None:
         """Run ``action`` and the engine; record fired timers and queued mails."""
@@ -197,7 +205,9 @@ class CaseRun:
             "data": json_safe(variables),
             "next_timer_at": timers[0][0] if timers else None,
         }
-        if wf.is_completed() and case.status == "active":
+        if self.end_reason is not None:
+            values.update(status="terminated", ended_at=now, end_reason=self.end_reason, next_timer_at=None)
+        elif wf.is_completed() and case.status == "active":
             values.update(status="completed", ended_at=now, next_timer_at=None)
             self.record("case_completed", actor="system", detail={"variables": json_safe(redact(variables))})
         values.update(audit_seq=self.chain.seq, audit_hash=self.chain.hash)

@@ -73,3 +73,20 @@ def test_all_matches_delivers_to_every_waiting_case(d, two_waiting):
     done = d.deliver_message("komplettering", {}, all_matches=True)
     assert sorted(c.id for c in done) == sorted(c.id for c in two_waiting)
     assert all(c.status == "completed" for c in done)
+
+
+def test_cancelled_case_ends_terminated_and_stops_waiting(d, two_waiting):
+    from engine.errors import Conflict
+
+    info = d.cancel_case(two_waiting[0].id, "hanna", "dubblett")
+    assert info.status == "terminated"
+    with d.session() as s:
+        case = s.get(Case, two_waiting[0].id)
+        assert (case.status, case.end_reason, case.next_timer_at) == ("terminated", "dubblett", None)
+        assert case.ended_at is not None
+    assert count(d, MessageSubscription) == 1  # only the other case still waits
+    with pytest.raises(NoMatch):
+        d.deliver_message("komplettering", {}, business_key="SYN-1")
+    with pytest.raises(Conflict):
+        d.cancel_case(two_waiting[0].id, "hanna", "igen")
+    assert d.verify_audit(two_waiting[0].id) == []
