@@ -471,14 +471,14 @@ class Delaktig:
         now = now or clock.now()
 
         def work(s: Session) -> bool:
-            q = sa.select(Case.id).where(
-                Case.id == case_id, Case.status == "active", Case.next_timer_at <= now
-            )
+            q = sa.select(Case).where(Case.id == case_id, Case.status == "active", Case.next_timer_at <= now)
             if self.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
-            if s.execute(q).first() is None:
+            case = s.execute(q.execution_options(populate_existing=True)).scalar()
+            if case is None:
                 return False  # another worker has it, or it is no longer due
-            run = open_case(s, case_id, self.specs, "system", AuditWriter())
+            # Already loaded and locked: open_case does not query again.
+            run = open_case(s, case_id, self.specs, "system", AuditWriter(), case=case)
             for _ in range(1000):  # a bound against a timer that keeps re-arming in the past
                 due = [d for d, _ in waiting_timers(run.wf) if d <= now]
                 if not due:
