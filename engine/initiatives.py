@@ -569,22 +569,19 @@ def register(
         raise ValidationFailed([Problem("event", "registrering gäller bara event 'submitted'")])
 
     def work(s: Session) -> Registered:
-        if idempotency_key:
-            prior = s.get(IdempotencyKey, (channel, idempotency_key))
-            if prior is not None:
-                if prior.request_hash != request_hash:
-                    raise Conflict("Idempotency-Key har redan använts för en annan begäran.")
-                body = dict(prior.response)
-                return Registered(
-                    body.get("id", ""),
-                    body.get("diarienummer", ""),
-                    clock.now(),
-                    "",
-                    None,
-                    prior.status_code,
-                    body,
-                    replayed=True,
-                )
+        prior = _prior_response(s, channel, idempotency_key, request_hash)
+        if prior is not None:
+            body = dict(prior.response)
+            return Registered(
+                body.get("id", ""),
+                body.get("diarienummer", ""),
+                clock.now(),
+                "",
+                None,
+                prior.status_code,
+                body,
+                replayed=True,
+            )
         now = clock.now()
         local = now.astimezone(clock.STOCKHOLM)
         rule = config.rule_for(sub.kind, sub.topic, sub.area, "submitted")
@@ -649,20 +646,38 @@ def register(
             "status_url": status_url(d, token),
             "routed": i.case_id is not None,
         }
-        if idempotency_key:
-            s.add(
-                IdempotencyKey(
-                    channel=channel,
-                    key=idempotency_key,
-                    request_hash=request_hash or "",
-                    status_code=201,
-                    response=response,
-                    created_at=now,
-                )
-            )
+        _remember_response(s, channel, idempotency_key, request_hash, 201, response)
         return Registered(i.id, i.diarienummer, now, token, i.case_id, 201, response)
 
     return d.transaction(work)
+
+
+def _prior_response(
+    s: Session, channel: str, key: str | None, request_hash: str | None
+) -> IdempotencyKey | None:
+    """The stored first answer for this Idempotency-Key, or None; the same key with another body is a conflict."""
+    if not key:
+        return None
+    prior = s.get(IdempotencyKey, (channel, key))
+    if prior is not None and prior.request_hash != request_hash:
+        raise Conflict("Idempotency-Key har redan använts för en annan begäran.")
+    return prior
+
+
+def _remember_response(
+    s: Session, channel: str, key: str | None, request_hash: str | None, status: int, response: dict[str, Any]
+) -> None:
+    if key:
+        s.add(
+            IdempotencyKey(
+                channel=channel,
+                key=key,
+                request_hash=request_hash or "",
+                status_code=status,
+                response=response,
+                created_at=clock.now(),
+            )
+        )
 
 
 def deliver_followup(
@@ -677,12 +692,9 @@ def deliver_followup(
     matching rule's message goes to the initiative's waiting case."""
 
     def work(s: Session) -> tuple[int, dict[str, Any]]:
-        if idempotency_key:
-            prior = s.get(IdempotencyKey, (channel, idempotency_key))
-            if prior is not None:
-                if prior.request_hash != request_hash:
-                    raise Conflict("Idempotency-Key har redan använts för en annan begäran.")
-                return prior.status_code, dict(prior.response)
+        prior = _prior_response(s, channel, idempotency_key, request_hash)
+        if prior is not None:
+            return prior.status_code, dict(prior.response)
         i = s.execute(sa.select(Initiative).where(Initiative.diarienummer == sub.reference)).scalar()
         if i is None:
             raise ValidationFailed([Problem("reference", "inget initiativ har det diarienumret")])
@@ -711,17 +723,7 @@ def deliver_followup(
         )
         _audit(s, i.id, channel, "initiative_followup", {"event": sub.event, "message": rule.message})
         response = {"diarienummer": i.diarienummer, "event": sub.event, "delivered": True}
-        if idempotency_key:
-            s.add(
-                IdempotencyKey(
-                    channel=channel,
-                    key=idempotency_key,
-                    request_hash=request_hash or "",
-                    status_code=200,
-                    response=response,
-                    created_at=clock.now(),
-                )
-            )
+        _remember_response(s, channel, idempotency_key, request_hash, 200, response)
         return 200, response
 
     return d.transaction(work)
