@@ -17,14 +17,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine import audit as audit_log
-from engine import clock, definitions, users
+from engine import case_sql, clock, definitions, users
 from engine.audit import AuditWriter
 from engine.config import Settings
 from engine.db import make_engine, make_sessionmaker, upgrade, write_transaction
 from engine.errors import AmbiguousMatch, Conflict, Forbidden, NoMatch, NotFound, Problem, ValidationFailed
 from engine.forms import validate_form
-from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, TaskCandidate, UserTask
+from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, UserTask
 from engine.personal import redact
+from engine.rowio import RowIO, finish_rows
 from engine.runtime import CaseRun, new_case, open_case, ready_user_tasks, start_new_case, waiting_timers
 from engine.workflow import json_safe, timer_time
 
@@ -66,6 +67,21 @@ def _check_variables(variables: dict[str, Any]) -> dict[str, Any]:
     return variables
 
 
+def _check_task_access(task, task_id: str, actor: str, roles: Callable[[], set[str]]) -> None:
+    """Raise unless ``task`` exists, is open and ``actor`` may work on it (assignee, candidate user, or
+    one of ``roles()`` — asked only when needed — among its candidate groups)."""
+    if task is None:
+        raise NotFound(f"Uppgiften {task_id} finns inte.")
+    if task.state != "open":
+        raise Conflict(
+            "Uppgiften är redan slutförd." if task.state == "completed" else "Uppgiften är inte längre aktiv."
+        )
+    if actor == task.assignee or actor in (task.candidate_users or []):
+        return
+    if not roles() & set(task.candidate_groups or []):
+        raise Forbidden("Uppgiften hör till en annan roll än dina.")
+
+
 def _is_unique_violation(err: IntegrityError) -> bool:
     """A lost race on a unique key (two writers) is a conflict; any other integrity error is a bug."""
     code = getattr(err.orig, "sqlstate", None)
@@ -104,7 +120,10 @@ class Delaktig:
         """Run ``fn`` in one write transaction; map database races to Conflict."""
         try:
             with write_transaction(), self.Session() as s, s.begin():
-                return fn(s)
+                result = fn(s)
+                # Rows a case run left queued (``save(last=True)``) go with the COMMIT.
+                finish_rows(s)
+                return result
         except IntegrityError as err:
             if not _is_unique_violation(err):
                 raise
@@ -139,15 +158,16 @@ class Delaktig:
         variables = _check_variables(dict(variables or {}))
 
         def work(s: Session) -> CaseInfo:
-            definition = (
-                s.get(ProcessDefinition, definition_id)
-                if definition_id
-                else definitions.latest_definition(s, key, version)
-            )
-            if definition is None:
-                raise NotFound(f"process definition {definition_id} not found")
-            self._check_starter(s, definition, actor, roles)
-            return _info(start_new_case(s, self.specs, definition, business_key, variables, actor))
+            found = case_sql.load_definition_roles(RowIO.of(s), actor, key, version, definition_id)
+            if found is None:
+                if definition_id:
+                    raise NotFound(f"process definition {definition_id} not found")
+                raise NotFound(
+                    f"no process definition with key {key!r}" + (f" and version {version}" if version else "")
+                )
+            definition, their_roles = found
+            self._check_starter(s, definition, actor, roles if roles is not None else their_roles)
+            return _info(start_new_case(s, self.specs, definition, business_key, variables, actor, last=True))
 
         return self.transaction(work)
 
@@ -167,45 +187,19 @@ class Delaktig:
             if run.case.status != "active":
                 raise Conflict("Ärendet är redan avslutat.")
             run.terminate(reason)
-            run.save()
+            run.save(last=True)
             return _info(run)
 
         return self.transaction(work)
 
     # --- user tasks -----------------------------------------------------------------------------------
-    def _task_for(
-        self, s: Session, task_id: str, actor: str, roles: set[str] | None, lock_case: bool = False
-    ) -> UserTask:
-        """The open task the actor may work on. With ``lock_case``, the task's case row is loaded and locked
-        in the same query (``task.locked_case``): one round trip instead of two on the hot path."""
-        if lock_case:
-            q = (
-                sa.select(UserTask, Case)
-                .join(Case, Case.id == UserTask.case_id)
-                .where(UserTask.id == str(task_id))
-            )
-            if self.dialect == "postgresql":
-                q = q.with_for_update(of=Case)
-            found = s.execute(q.execution_options(populate_existing=True)).first()
-            task, case = (found[0], found[1]) if found else (None, None)
-        else:
-            q = sa.select(UserTask).where(UserTask.id == str(task_id))
-            task, case = s.execute(q.execution_options(populate_existing=True)).scalar(), None
-        if task is None:
-            raise NotFound(f"Uppgiften {task_id} finns inte.")
-        if task.state != "open":
-            raise Conflict(
-                "Uppgiften är redan slutförd."
-                if task.state == "completed"
-                else "Uppgiften är inte längre aktiv."
-            )
-        allowed = actor == task.assignee or actor in (task.candidate_users or [])
-        if not allowed:
-            mine = roles if roles is not None else users.roles_of(s, actor)
-            allowed = bool(mine & set(task.candidate_groups or []))
-        if not allowed:
-            raise Forbidden("Uppgiften hör till en annan roll än dina.")
-        task.locked_case = case
+    def _task_for(self, s: Session, task_id: str, actor: str, roles: set[str] | None) -> UserTask:
+        """The open task the actor may work on."""
+        q = sa.select(UserTask).where(UserTask.id == str(task_id))
+        task = s.execute(q.execution_options(populate_existing=True)).scalar()
+        _check_task_access(
+            task, task_id, actor, lambda: roles if roles is not None else users.roles_of(s, actor)
+        )
         return task
 
     def claim_task(self, task_id: str, actor: str, roles: set[str] | None = None) -> None:
@@ -276,10 +270,15 @@ class Delaktig:
         data = dict(data or {})
 
         def work(s: Session) -> CaseInfo:
-            row = self._task_for(s, task_id, actor, roles, lock_case=True)
+            io = RowIO.of(s)
+            # The hot path: task, case (locked) and roles in one query; the writes and the COMMIT in one
+            # more round trip (save(last=True)).
+            found = case_sql.load_task_case_roles(io, str(task_id), actor)
+            row, case, their_roles = found if found else (None, None, set())
+            _check_task_access(row, task_id, actor, lambda: roles if roles is not None else their_roles)
             if row.assignee and row.assignee != actor:
                 raise Conflict(f"Uppgiften är tagen av {row.assignee}.")
-            run = open_case(s, row.case_id, self.specs, actor, AuditWriter(), case=row.locked_case)
+            run = open_case(s, row.case_id, self.specs, actor, AuditWriter(), case=case)
             task = run.wf.get_task_from_id(uuid.UUID(row.id))
             # SpiffWorkflow's task.run() has no state guard: a double submit would re-run a completed task.
             if task is None or task.state != TaskState.READY or not task.task_spec.manual:
@@ -314,20 +313,17 @@ class Delaktig:
                 task_id=row.id,
                 detail={"name": row.name, "submitted": json_safe(new), "changes": changes},
             )
-            done = s.execute(
-                sa.update(UserTask)
-                .where(UserTask.id == row.id, UserTask.state == "open")
-                .values(
-                    state="completed",
-                    completed_at=clock.now(),
-                    completed_by=actor,
-                    assignee=row.assignee or actor,
-                )
+            io.queue(
+                case_sql.COMPLETE_USER_TASK,
+                {
+                    "id": row.id,
+                    "now": io.when(clock.now()),
+                    "actor": actor,
+                    "assignee": row.assignee or actor,
+                },
             )
-            if done.rowcount != 1:
-                raise Conflict("Uppgiften slutfördes samtidigt av någon annan.")
-            s.execute(sa.delete(TaskCandidate).where(TaskCandidate.task_id == row.id))
-            run.save()
+            io.queue(case_sql.DELETE_TASK_CANDIDATES, {"task_id": row.id})
+            run.save(last=True)
             return _info(run)
 
         return self.transaction(work)
@@ -488,7 +484,7 @@ class Delaktig:
                 with timer_time(due[0] + timedelta(microseconds=1)):
                     run.step()
             run.step()
-            run.save()
+            run.save(last=True)
             return True
 
         return self.transaction(work)

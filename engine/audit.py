@@ -19,8 +19,14 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.errors import Conflict
 from engine.models import AuditEvent, Case
+from engine.rowio import RowIO, Statement
 
 GENESIS = "0" * 64
+INSERT_AUDIT_EVENT = Statement(
+    "INSERT INTO audit_event (chain, seq, case_id, at, actor, kind, element_id, task_id, detail, prev_hash, "
+    "hash) VALUES (:chain, :seq, :case_id, :at, :actor, :kind, :element_id, :task_id, :detail, :prev_hash, "
+    ":hash)"
+)
 DEPLOY_CHAIN = "deploy"
 
 
@@ -85,10 +91,18 @@ class AuditWriter:
         chain.seq, chain.hash = row["seq"], row["hash"]
         self.rows.append(row)
 
+    def queue(self, io: RowIO) -> None:
+        """Queue the collected rows on ``io`` (sent with its next flush)."""
+        io.queue(
+            INSERT_AUDIT_EVENT,
+            [{**row, "at": io.when(row["at"]), "detail": io.json(row["detail"])} for row in self.rows],
+        )
+        self.rows = []
+
     def flush(self, session: Session) -> None:
-        if self.rows:
-            session.execute(sa.insert(AuditEvent), self.rows)
-            self.rows = []
+        io = RowIO.of(session)
+        self.queue(io)
+        io.flush()
 
 
 def deploy_chain(session: Session) -> Chain:

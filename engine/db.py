@@ -1,7 +1,8 @@
 """Database connection: one SQLAlchemy engine, sessions, SQLite pragmas, migrations.
 
 SQLite (the embedded default) gets WAL, foreign keys, a busy timeout and ``BEGIN IMMEDIATE`` so two writers
-queue instead of failing half-way; PostgreSQL rows are locked with ``SELECT … FOR UPDATE``.
+queue instead of failing half-way; PostgreSQL rows are locked with ``SELECT … FOR UPDATE``, and its BEGIN is
+sent by us so it can travel with the first statements (``_explicit_transactions``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,38 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
     # No pre-ping: it costs a round trip per transaction on the hot path. Connections are recycled
     # hourly; after a database restart the first request on a dead connection fails and is retried.
     kwargs.setdefault("pool_recycle", 3600)
-    return sa.create_engine(url, **kwargs)
+    if "isolation_level" in kwargs:  # an admin engine (CREATE DATABASE …): as asked
+        return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
+    _explicit_transactions(engine)
+    return engine
+
+
+BEGIN_PENDING = "delaktig_begin_pending"
+
+
+def _explicit_transactions(engine: sa.Engine) -> None:
+    """PostgreSQL transactions begun by us rather than by psycopg, so BEGIN can share a round trip.
+
+    psycopg runs in autocommit mode and SQLAlchemy's transaction boundaries are unchanged: at "begin" we
+    only note that a BEGIN is owed; it is sent just before the transaction's first statement — alone
+    when SQLAlchemy executes it, or inside the same pipeline as the first reads and writes of
+    ``engine.rowio``. COMMIT and ROLLBACK are psycopg's own (no-ops when nothing was begun)."""
+
+    @sa.event.listens_for(engine, "begin")
+    def _owe_begin(conn):
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.connection.info[BEGIN_PENDING] = True
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _send_begin(conn, cursor, *_args):
+        if conn.connection.info.pop(BEGIN_PENDING, False):
+            cursor.execute("BEGIN")
+
+    @sa.event.listens_for(engine, "commit")
+    @sa.event.listens_for(engine, "rollback")
+    def _nothing_owed(conn):
+        conn.connection.info.pop(BEGIN_PENDING, None)
 
 
 def make_sessionmaker(engine: sa.Engine) -> sessionmaker[Session]:

@@ -2,7 +2,8 @@
 
 ``CaseRun`` is the only place that turns a SpiffWorkflow workflow into rows: the case blob, the
 ``user_task`` inbox projection, ``next_timer_at``, message subscriptions, audit rows and outbox rows. Every
-state change (start, complete, message, timer) goes through it, inside the caller's transaction.
+state change (start, complete, message, timer) goes through it, inside the caller's transaction. The rows
+go to the database through ``engine.rowio`` (queued, then sent in one round trip on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -12,18 +13,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.task import TaskState
 from sqlalchemy.orm import Session
 
+from engine import case_sql as q
 from engine import clock
 from engine.audit import GENESIS, AuditWriter, Chain
 from engine.bpmn.compile import role_from_lane
 from engine.errors import Conflict, NotFound
 from engine.mail import mail_rows
-from engine.models import Case, MessageSubscription, Outbox, TaskCandidate, UserTask
+from engine.models import Case
 from engine.personal import redact
+from engine.rowio import RowIO
 from engine.workdays import compute_due
 from engine.workflow import STATE_FORMAT, dump_state, json_safe, load_state, new_workflow, run_engine
 
@@ -79,6 +81,7 @@ class CaseRun:
 
     def __init__(self, session: Session, case: Case, wf, actor: str, audit: AuditWriter):
         self.session = session
+        self.io = RowIO.of(session)
         self.case = case
         self.wf = wf
         self.actor = actor
@@ -118,9 +121,20 @@ class CaseRun:
             self._queue_mail(effect)
 
     def _queue_mail(self, effect: dict[str, Any]) -> None:
+        io = self.io
         rows = mail_rows(self.session, self.case, effect, clock.now())
-        for row in rows:
-            self.session.execute(sa.insert(Outbox), [row])
+        io.queue(
+            q.INSERT_OUTBOX,
+            [
+                {
+                    **row,
+                    "payload": io.json(row["payload"]),
+                    "next_attempt_at": io.when(row["next_attempt_at"]),
+                    "created_at": io.when(row["created_at"]),
+                }
+                for row in rows
+            ],
+        )
         self.record(
             "mail_queued",
             element_id=effect["element_id"],
@@ -136,9 +150,12 @@ class CaseRun:
         )
 
     # --- projection ------------------------------------------------------------------------------------
-    def save(self) -> None:
-        """Project the workflow into rows and write the case with an optimistic version check."""
-        wf, case, now = self.wf, self.case, clock.now()
+    def save(self, last: bool = False) -> None:
+        """Project the workflow into rows and write the case with an optimistic version check.
+
+        ``last``: nothing else happens in this transaction; the rows are sent with the COMMIT
+        (``Delaktig.transaction`` flushes them), one round trip fewer on PostgreSQL."""
+        wf, case, io, now = self.wf, self.case, self.io, clock.now()
         ready_after = self.ready_after = ready_user_tasks(wf)
         variables = case_variables(wf)
         timers = waiting_timers(wf)
@@ -151,12 +168,8 @@ class CaseRun:
             tid for tid in self._ready_before if tid not in ready_after and tid not in self.completed_task_ids
         ]
         if gone:
-            self.session.execute(
-                sa.update(UserTask)
-                .where(UserTask.id.in_(gone), UserTask.state == "open")
-                .values(state="cancelled", completed_at=now)
-            )
-            self.session.execute(sa.delete(TaskCandidate).where(TaskCandidate.task_id.in_(gone)))
+            io.queue(q.CANCEL_USER_TASK, [{"id": tid, "now": io.when(now)} for tid in gone])
+            io.queue(q.DELETE_TASK_CANDIDATES, [{"task_id": tid} for tid in gone])
             for tid in gone:
                 self.record("task_cancelled", task_id=tid, actor="system")
         new = [ready_after[tid] for tid in ready_after if tid not in self._ready_before]
@@ -183,23 +196,21 @@ class CaseRun:
                         "due_at": row["due_at"],
                     },
                 )
-            later.append((sa.insert(UserTask), rows))
-            if candidates:
-                later.append((sa.insert(TaskCandidate), candidates))
+            later.append((q.INSERT_USER_TASK, [self._task_params(row) for row in rows]))
+            later.append((q.INSERT_TASK_CANDIDATE, candidates))
             self.new_tasks = [r["id"] for r in rows]
         messages_after = waiting_messages(wf)
         if messages_after != self._messages_before:
-            later.append((sa.delete(MessageSubscription).where(MessageSubscription.case_id == case.id), None))
-            if messages_after:
-                later.append(
-                    (
-                        sa.insert(MessageSubscription),
-                        [
-                            {"case_id": case.id, "message_name": name, "element_id": el}
-                            for name, el in messages_after
-                        ],
-                    )
+            later.append((q.DELETE_SUBSCRIPTIONS, {"case_id": case.id}))
+            later.append(
+                (
+                    q.INSERT_SUBSCRIPTION,
+                    [
+                        {"case_id": case.id, "message_name": name, "element_id": el}
+                        for name, el in messages_after
+                    ],
                 )
+            )
         values: dict[str, Any] = {
             "state": dump_state(wf),
             "data": json_safe(variables),
@@ -213,46 +224,60 @@ class CaseRun:
         values.update(audit_seq=self.chain.seq, audit_hash=self.chain.hash)
         self._write(values)
         for statement, params in later:
-            self.session.execute(statement, params) if params is not None else self.session.execute(statement)
-        self.audit.flush(self.session)
+            io.queue(statement, params)
+        self.audit.queue(io)
+        if not last:
+            io.flush()
 
     def _write(self, values: dict[str, Any]) -> None:
-        case = self.case
-        if self.is_new:
-            values.update(version=1)
-            row = {
-                c: getattr(case, c)
-                for c in (
-                    "id",
-                    "definition_id",
-                    "process_key",
-                    "business_key",
-                    "status",
-                    "state_format",
-                    "started_by",
-                    "started_at",
-                    "ended_at",
-                    "end_reason",
-                )
-            }
-            row.update(values)
-            self.session.execute(sa.insert(Case), [row])
-            case.version = 1
-            self.is_new = False
-        else:
-            # Optimistic lock: also guards SQLite, which has no SELECT … FOR UPDATE.
-            result = self.session.execute(
-                sa.update(Case)
-                .where(Case.id == case.id, Case.version == case.version)
-                .values(version=case.version + 1, **values)
-                .execution_options(synchronize_session=False)
-            )
-            if result.rowcount != 1:
-                raise Conflict("Ärendet ändrades samtidigt av någon annan; ladda om och försök igen.")
-            case.version += 1
+        """Queue the case row: INSERT when new, else UPDATE … WHERE version = the version read."""
+        case, io = self.case, self.io
         for key, value in values.items():
             if key != "state":
                 setattr(case, key, value)
+        params = {
+            "id": case.id,
+            "status": case.status,
+            "state": values["state"],
+            "data": io.json(values["data"]),
+            "next_timer_at": io.when(case.next_timer_at),
+            "ended_at": io.when(case.ended_at),
+            "end_reason": case.end_reason,
+            "audit_seq": case.audit_seq,
+            "audit_hash": case.audit_hash,
+        }
+        if self.is_new:
+            io.queue(
+                q.INSERT_CASE,
+                {
+                    **params,
+                    "definition_id": case.definition_id,
+                    "process_key": case.process_key,
+                    "business_key": case.business_key,
+                    "version": 1,
+                    "state_format": case.state_format,
+                    "started_by": case.started_by,
+                    "started_at": io.when(case.started_at),
+                },
+            )
+            case.version = 1
+            self.is_new = False
+        else:
+            io.queue(q.UPDATE_CASE, {**params, "version": case.version, "new_version": case.version + 1})
+            case.version += 1
+
+    def _task_params(self, row: dict[str, Any]) -> dict[str, Any]:
+        io = self.io
+        return {
+            **row,
+            "candidate_groups": io.json(row["candidate_groups"]),
+            "candidate_users": io.json(row["candidate_users"]),
+            "form": io.json(row["form"]),
+            "created_at": io.when(row["created_at"]),
+            "due_at": io.when(row["due_at"]),
+            "follow_up_at": io.when(row["follow_up_at"]),
+            "completed_at": None,
+        }
 
     def _task_row(self, task, variables: dict[str, Any], now: datetime) -> dict[str, Any]:
         spec = task.task_spec
@@ -332,10 +357,12 @@ def start_new_case(
     business_key: str | None,
     variables: dict[str, Any],
     actor: str,
+    last: bool = False,
     **detail: Any,
 ) -> CaseRun:
     """Start a case of ``definition`` inside the caller's transaction: the one way every starter (API,
-    schedule, message) creates a case, so each gets the same audit entry and projection."""
+    schedule, message) creates a case, so each gets the same audit entry and projection. ``last``: as
+    for ``CaseRun.save``."""
     spec, subprocess_specs = spec_cache.get(session, definition.id)
     run = new_case(session, definition, spec, subprocess_specs, business_key, variables, actor, AuditWriter())
     run.record(
@@ -348,23 +375,22 @@ def start_new_case(
         },
     )
     run.step()
-    run.save()
+    run.save(last=last)
     return run
 
 
 def open_case(
     session: Session, case_id: str, spec_cache, actor: str, audit: AuditWriter, case: Case | None = None
 ) -> CaseRun:
-    """Load and lock a case (FOR UPDATE on PostgreSQL; the version check covers SQLite)."""
-    if case is None:  # not already loaded (and locked) by the caller
-        q = sa.select(Case).where(Case.id == case_id)
-        if session.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update()
-        case = session.execute(q.execution_options(populate_existing=True)).scalar()
+    """Load and lock a case (FOR UPDATE on PostgreSQL; the version check covers SQLite). ``case``: already
+    loaded and locked by the caller (``case_sql``), as a transient object."""
+    if case is None:
+        case = q.load_case(RowIO.of(session), case_id)
     if case is None:
         raise NotFound(f"Ärendet {case_id} finns inte.")
-    # Detached: the run writes the row itself (Core UPDATE … WHERE version = …), never via the ORM flush.
-    session.expunge(case)
+    if case in session:
+        # Detached: the run writes the row itself, never via the ORM's flush.
+        session.expunge(case)
     if case.state_format != STATE_FORMAT:
         raise Conflict(f"case {case_id} is stored as {case.state_format}; migrate it first")
     spec, subprocess_specs = spec_cache.get(session, case.definition_id)

@@ -1,0 +1,198 @@
+"""The SQL a case run sends (``engine.rowio``), and the rows it reads turned into model objects.
+
+Written once for both databases; ``postgresql=`` holds the text where PostgreSQL needs its own (row locks,
+arrays). The tables are those of ``engine.models`` (migrations in ``engine/migrations``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.models import Case, ProcessDefinition
+from engine.rowio import RowIO, Statement
+
+_CASE_COLUMNS = (
+    "id, definition_id, process_key, business_key, status, version, state, state_format, data, "
+    "next_timer_at, started_by, started_at, ended_at, end_reason, audit_seq, audit_hash"
+)
+_C_CASE_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _CASE_COLUMNS.split(","))
+_TASK_COLUMNS = "t.id, t.case_id, t.element_id, t.name, t.state, t.assignee, t.candidate_groups, t.candidate_users, t.form"
+_ROLES_SQLITE = (
+    "(SELECT json_group_array(ur.role_name) FROM user_role ur JOIN app_user u ON u.id = ur.user_id "
+    "WHERE u.name = :actor AND u.active)"
+)
+_ROLES_PG = (
+    "ARRAY(SELECT ur.role_name FROM user_role ur JOIN app_user u ON u.id = ur.user_id "
+    "WHERE u.name = :actor AND u.active)"
+)
+
+# --- reads ----------------------------------------------------------------------------------------------
+LOAD_CASE = Statement(
+    f'SELECT {_CASE_COLUMNS} FROM "case" WHERE id = :case_id',
+    postgresql=f'SELECT {_CASE_COLUMNS} FROM "case" WHERE id = :case_id FOR UPDATE',
+)
+# The task, its case (locked) and the actor's roles: everything a completion needs, in one query.
+LOAD_TASK_CASE_ROLES = Statement(
+    f"SELECT {_TASK_COLUMNS}, {_C_CASE_COLUMNS}, {_ROLES_SQLITE} "
+    'FROM user_task t JOIN "case" c ON c.id = t.case_id WHERE t.id = :task_id',
+    postgresql=f"SELECT {_TASK_COLUMNS}, {_C_CASE_COLUMNS}, {_ROLES_PG} "
+    'FROM user_task t JOIN "case" c ON c.id = t.case_id WHERE t.id = :task_id FOR UPDATE OF c',
+)
+
+# The definition to start (by id, or the latest / a given version of a key) and the actor's roles.
+_DEFINITION_COLUMNS = "d.id, d.key, d.version, d.name, d.meta"
+LOAD_DEFINITION_ROLES_BY_ID = Statement(
+    f"SELECT {_DEFINITION_COLUMNS}, {_ROLES_SQLITE} FROM process_definition d WHERE d.id = :definition_id",
+    postgresql=f"SELECT {_DEFINITION_COLUMNS}, {_ROLES_PG} FROM process_definition d "
+    "WHERE d.id = :definition_id",
+)
+LOAD_DEFINITION_ROLES_BY_KEY = Statement(
+    f"SELECT {_DEFINITION_COLUMNS}, {_ROLES_SQLITE} FROM process_definition d WHERE d.key = :key "
+    "AND (CAST(:version AS INTEGER) IS NULL OR d.version = CAST(:version AS INTEGER)) "
+    "ORDER BY d.version DESC LIMIT 1",
+    postgresql=f"SELECT {_DEFINITION_COLUMNS}, {_ROLES_PG} FROM process_definition d WHERE d.key = :key "
+    "AND (CAST(:version AS INTEGER) IS NULL OR d.version = CAST(:version AS INTEGER)) "
+    "ORDER BY d.version DESC LIMIT 1",
+)
+
+# --- writes ---------------------------------------------------------------------------------------------
+INSERT_CASE = Statement(
+    'INSERT INTO "case" (id, definition_id, process_key, business_key, status, version, state, '
+    "state_format, data, next_timer_at, started_by, started_at, ended_at, end_reason, audit_seq, audit_hash) "
+    "VALUES (:id, :definition_id, :process_key, :business_key, :status, :version, :state, :state_format, "
+    ":data, :next_timer_at, :started_by, :started_at, :ended_at, :end_reason, :audit_seq, :audit_hash)"
+)
+# Optimistic lock: also guards SQLite, which has no SELECT … FOR UPDATE.
+UPDATE_CASE = Statement(
+    'UPDATE "case" SET version = :new_version, state = :state, data = :data, next_timer_at = :next_timer_at, '
+    "status = :status, ended_at = :ended_at, end_reason = :end_reason, audit_seq = :audit_seq, "
+    "audit_hash = :audit_hash WHERE id = :id AND version = :version",
+    expect_one=True,
+)
+INSERT_USER_TASK = Statement(
+    "INSERT INTO user_task (id, case_id, definition_id, process_key, element_id, name, documentation, lane, "
+    "candidate_groups, candidate_users, assignee, state, created_at, due_at, follow_up_at, priority, form, "
+    "completed_at, completed_by) VALUES (:id, :case_id, :definition_id, :process_key, :element_id, :name, "
+    ":documentation, :lane, :candidate_groups, :candidate_users, :assignee, :state, :created_at, :due_at, "
+    ":follow_up_at, :priority, :form, :completed_at, :completed_by)"
+)
+INSERT_TASK_CANDIDATE = Statement(
+    "INSERT INTO task_candidate (task_id, kind, value) VALUES (:task_id, :kind, :value)"
+)
+DELETE_TASK_CANDIDATES = Statement("DELETE FROM task_candidate WHERE task_id = :task_id")
+CANCEL_USER_TASK = Statement(
+    "UPDATE user_task SET state = 'cancelled', completed_at = :now WHERE id = :id AND state = 'open'"
+)
+COMPLETE_USER_TASK = Statement(
+    "UPDATE user_task SET state = 'completed', completed_at = :now, completed_by = :actor, "
+    "assignee = :assignee WHERE id = :id AND state = 'open'",
+    expect_one=True,
+    conflict="Uppgiften slutfördes samtidigt av någon annan.",
+)
+DELETE_SUBSCRIPTIONS = Statement("DELETE FROM message_subscription WHERE case_id = :case_id")
+INSERT_SUBSCRIPTION = Statement(
+    "INSERT INTO message_subscription (case_id, message_name, element_id) "
+    "VALUES (:case_id, :message_name, :element_id)"
+)
+INSERT_OUTBOX = Statement(
+    "INSERT INTO outbox (dedupe_key, kind, case_id, payload, status, attempts, next_attempt_at, created_at) "
+    "VALUES (:dedupe_key, :kind, :case_id, :payload, :status, :attempts, :next_attempt_at, :created_at)"
+)
+
+
+# --- rows → objects -------------------------------------------------------------------------------------
+def case_from_row(io: RowIO, row: tuple) -> Case:
+    """A transient (never session-attached) Case: the run writes its row itself, never via the ORM."""
+    (
+        id_,
+        definition_id,
+        process_key,
+        business_key,
+        status,
+        version,
+        state,
+        state_format,
+        data,
+        next_timer_at,
+        started_by,
+        started_at,
+        ended_at,
+        end_reason,
+        audit_seq,
+        audit_hash,
+    ) = row
+    return Case(
+        id=id_,
+        definition_id=definition_id,
+        process_key=process_key,
+        business_key=business_key,
+        status=status,
+        version=version,
+        state=bytes(state),
+        state_format=state_format,
+        data=io.read_json(data),
+        next_timer_at=io.read_when(next_timer_at),
+        started_by=started_by,
+        started_at=io.read_when(started_at),
+        ended_at=io.read_when(ended_at),
+        end_reason=end_reason,
+        audit_seq=audit_seq,
+        audit_hash=audit_hash,
+    )
+
+
+@dataclass
+class OpenTask:
+    """The user_task columns a completion needs, read with its case in one query."""
+
+    id: str
+    case_id: str
+    element_id: str
+    name: str | None
+    state: str
+    assignee: str | None
+    candidate_groups: list[str]
+    candidate_users: list[str]
+    form: dict[str, Any]
+
+
+def load_definition_roles(
+    io: RowIO, actor: str, key: str | None, version: int | None, definition_id: str | None
+) -> tuple[ProcessDefinition, set[str]] | None:
+    """The definition to start a case of, as a transient object, and the actor's roles (one query)."""
+    if definition_id:
+        row = io.fetch_one(LOAD_DEFINITION_ROLES_BY_ID, {"definition_id": definition_id, "actor": actor})
+    else:
+        row = io.fetch_one(LOAD_DEFINITION_ROLES_BY_KEY, {"key": key, "version": version, "actor": actor})
+    if row is None:
+        return None
+    id_, key_, version_, name, meta, roles = row
+    definition = ProcessDefinition(
+        id=id_, key=key_, version=version_, name=name, meta=io.read_json(meta) or {}
+    )
+    return definition, set(io.read_json(roles) or [])
+
+
+def load_case(io: RowIO, case_id: str) -> Case | None:
+    row = io.fetch_one(LOAD_CASE, {"case_id": case_id})
+    return None if row is None else case_from_row(io, row)
+
+
+def load_task_case_roles(io: RowIO, task_id: str, actor: str) -> tuple[OpenTask, Case, set[str]] | None:
+    row = io.fetch_one(LOAD_TASK_CASE_ROLES, {"task_id": task_id, "actor": actor})
+    if row is None:
+        return None
+    t, c, roles = row[:9], row[9:-1], row[-1]
+    task = OpenTask(
+        t[0],
+        t[1],
+        t[2],
+        t[3],
+        t[4],
+        t[5],
+        io.read_json(t[6]) or [],
+        io.read_json(t[7]) or [],
+        io.read_json(t[8]) or {},
+    )
+    return task, case_from_row(io, c), set(io.read_json(roles) or [])

@@ -1,0 +1,41 @@
+"""delaktig_expect_rows(): a write that must hit one row is checked by PostgreSQL itself
+
+engine.rowio sends a case's writes and the COMMIT in one pipeline; a version check that missed must
+then abort the transaction in the database, before the COMMIT, rather than be noticed in Python after it.
+SQLite needs nothing: there the row count is checked between statements.
+
+Revision ID: 0002
+Revises: 0001
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | Sequence[str] | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(
+        """
+        CREATE OR REPLACE FUNCTION delaktig_expect_rows(affected bigint, expected bigint, message text)
+        RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            IF affected <> expected THEN
+                -- serialization_failure: the caller lost a race and may retry with fresh data.
+                RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = message;
+            END IF;
+        END
+        $$
+        """
+    )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS delaktig_expect_rows(bigint, bigint, text)")

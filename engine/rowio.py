@@ -1,0 +1,193 @@
+"""Driver-level reads and writes for case runs: few round trips, no ORM on the hot path.
+
+Why this exists: completing a task touches about eight rows (the task, its candidates, the next task, the
+case, the audit rows). Sent one by one through SQLAlchemy, each cost a network round trip plus statement
+building, and a completion took 13× as long as SpiffWorkflow itself (docs/benchmarks.md). Here a case run
+queues its writes and they are sent together: on PostgreSQL as one psycopg *pipeline* (one round trip; at
+the end of a transaction the COMMIT rides along), on SQLite straight to sqlite3 (no network to save).
+
+The statements run on the session's own DBAPI connection, inside the session's transaction: the ORM and
+these writes see the same data and commit or roll back together.
+
+Guards. A write that must hit exactly one row (the case's version check, "the task is still open") is
+checked by the database on PostgreSQL — ``delaktig_expect_rows`` (migration 0002) raises a serialization
+failure — because in a pipeline the COMMIT is already on its way before Python could read a row count. On
+SQLite the count is checked right after the statement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from engine.db import BEGIN_PENDING
+from engine.errors import Conflict
+
+_KEY = "delaktig_rowio"
+_PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+# SQLAlchemy's storage format for DateTime on SQLite; the ORM reads what we write and vice versa.
+_SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement written once with ``:name`` parameters, rendered per dialect.
+
+    ``postgresql``: the text for PostgreSQL where it differs (row locks, arrays).
+    ``expect_one``: every execution must change exactly one row, else ``Conflict(conflict)``."""
+
+    sql: str
+    postgresql: str | None = None
+    expect_one: bool = False
+    conflict: str = "Ärendet ändrades samtidigt av någon annan; ladda om och försök igen."
+
+    def render(self, dialect: str) -> str:
+        if dialect != "postgresql":
+            return self.sql
+        sql = _PARAM.sub(r"%(\1)s", self.postgresql or self.sql)
+        if self.expect_one:
+            # The database refuses a miss itself (see the module docstring).
+            sql = (
+                f"WITH w AS ({sql} RETURNING 1) "
+                "SELECT delaktig_expect_rows((SELECT count(*) FROM w), 1, %(_conflict)s)"
+            )
+        return sql
+
+
+class RowIO:
+    """The queued writes of one transaction and the driver connection they go to."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        connection = session.connection()  # begins the session's transaction (SQLite: BEGIN IMMEDIATE)
+        self.dialect = connection.dialect.name
+        self.pg = self.dialect == "postgresql"
+        self.raw = connection.connection.driver_connection
+        self.info = connection.connection.info
+        self.pending: list[tuple[Statement, dict[str, Any] | list[dict[str, Any]]]] = []
+        self._rendered: dict[Statement, str] = {}
+
+    @classmethod
+    def of(cls, session: Session) -> RowIO:
+        io = session.info.get(_KEY)
+        if io is None or io.raw is not session.connection().connection.driver_connection:
+            io = session.info[_KEY] = cls(session)
+        return io
+
+    # --- values -----------------------------------------------------------------------------------------
+    def json(self, value: Any) -> Any:
+        if self.pg:
+            from psycopg.types.json import Jsonb
+
+            return Jsonb(value, dumps=orjson.dumps)
+        return orjson.dumps(value).decode()
+
+    def when(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; Delaktig stores aware UTC only")
+        return value if self.pg else value.astimezone(UTC).strftime(_SQLITE_DT)
+
+    def read_json(self, value: Any) -> Any:
+        return orjson.loads(value) if isinstance(value, str | bytes) and not self.pg else value
+
+    @staticmethod
+    def read_when(value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    # --- statements -------------------------------------------------------------------------------------
+    def _sql(self, statement: Statement) -> str:
+        sql = self._rendered.get(statement)
+        if sql is None:
+            sql = self._rendered[statement] = statement.render(self.dialect)
+        return sql
+
+    def queue(self, statement: Statement, params: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Send ``statement`` with the next flush (a list of parameter sets: once per set)."""
+        if isinstance(params, list) and not params:
+            return
+        self.pending.append((statement, params))
+
+    def fetch_one(self, statement: Statement, params: dict[str, Any]) -> tuple | None:
+        """One row; queued writes go first, in the same round trip on PostgreSQL (with the BEGIN if the
+        transaction has not sent anything yet)."""
+        if self.pg:
+            with self._pipeline():
+                self._send_pending()
+                cursor = self.raw.execute(self._sql(statement), params)
+            return cursor.fetchone()
+        self._send_pending()
+        return self.raw.execute(self._sql(statement), params).fetchone()
+
+    def flush(self, commit: bool = False) -> None:
+        """Send the queued writes. ``commit`` (PostgreSQL): the COMMIT goes in the same round trip; the
+        session's own commit then finds nothing left to do. Call it only as the transaction's last step."""
+        if self.session.new or self.session.dirty or self.session.deleted:
+            self.session.flush()  # ORM changes first: queued rows may refer to them
+        if not self.pending and not commit:
+            return
+        if self.pg:
+            with self._pipeline():
+                self._send_pending()
+                if commit:
+                    self.raw.execute("COMMIT")
+        else:
+            self._send_pending()  # SQLite: the session commits (no round trip to save)
+
+    @contextlib.contextmanager
+    def _pipeline(self):
+        """A psycopg pipeline; the database's refusals inside it become the engine's Conflict."""
+        import psycopg
+
+        try:
+            with self.raw.pipeline():
+                if self.info.pop(BEGIN_PENDING, False):
+                    self.raw.execute("BEGIN")  # owed since the session began (engine.db)
+                yield
+        except psycopg.errors.SerializationFailure as failure:
+            raise Conflict(failure.diag.message_primary or str(failure)) from failure
+        except psycopg.errors.UniqueViolation as violation:
+            raise Conflict("samtidig ändring upptäcktes (UniqueViolation); försök igen") from violation
+        except psycopg.errors.DeadlockDetected as deadlock:
+            raise Conflict("databasen är upptagen av en samtidig ändring; försök igen") from deadlock
+
+    def _send_pending(self) -> None:
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        cursor = self.raw.cursor()
+        for statement, params in pending:
+            sql = self._sql(statement)
+            many = isinstance(params, list)
+            if self.pg and statement.expect_one:
+                params = (
+                    [{**p, "_conflict": statement.conflict} for p in params]
+                    if many
+                    else {**params, "_conflict": statement.conflict}
+                )
+            try:
+                cursor.executemany(sql, params) if many else cursor.execute(sql, params)
+            except Exception as err:  # sqlite3: map a lost race as the ORM path does
+                if not self.pg and "UNIQUE constraint failed" in str(err):
+                    raise Conflict("samtidig ändring upptäcktes (IntegrityError); försök igen") from err
+                raise
+            if not self.pg and statement.expect_one and cursor.rowcount != (len(params) if many else 1):
+                raise Conflict(statement.conflict)
+
+
+def finish_rows(session: Session) -> None:
+    """The transaction's last step: send what is still queued, with the COMMIT where the driver can."""
+    io = session.info.get(_KEY)
+    if io is not None and io.pending:
+        io.flush(commit=True)
