@@ -467,10 +467,7 @@ class Delaktig:
         now = now or clock.now()
 
         def work(s: Session) -> bool:
-            q = sa.select(Case).where(Case.id == case_id, Case.status == "active", Case.next_timer_at <= now)
-            if self.dialect == "postgresql":
-                q = q.with_for_update(skip_locked=True)
-            case = s.execute(q.execution_options(populate_existing=True)).scalar()
+            case = case_sql.load_due_case(RowIO.of(s), case_id, now)
             if case is None:
                 return False  # another worker has it, or it is no longer due
             # Already loaded and locked: open_case does not query again.

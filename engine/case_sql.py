@@ -7,9 +7,10 @@ arrays). The tables are those of ``engine.models`` (migrations in ``engine/migra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from engine.models import Case, ProcessDefinition
+from engine.models import ProcessDefinition
 from engine.rowio import RowIO, Statement
 
 _CASE_COLUMNS = (
@@ -31,6 +32,12 @@ _ROLES_PG = (
 LOAD_CASE = Statement(
     f'SELECT {_CASE_COLUMNS} FROM "case" WHERE id = :case_id',
     postgresql=f'SELECT {_CASE_COLUMNS} FROM "case" WHERE id = :case_id FOR UPDATE',
+)
+# A case whose timers are due, unless another worker holds it (PostgreSQL: SKIP LOCKED).
+LOAD_DUE_CASE = Statement(
+    f"SELECT {_CASE_COLUMNS} FROM \"case\" WHERE id = :case_id AND status = 'active' AND next_timer_at <= :now",
+    postgresql=f"SELECT {_CASE_COLUMNS} FROM \"case\" WHERE id = :case_id AND status = 'active' "
+    "AND next_timer_at <= :now FOR UPDATE SKIP LOCKED",
 )
 # The task, its case (locked) and the actor's roles: everything a completion needs, in one query.
 LOAD_TASK_CASE_ROLES = Statement(
@@ -102,8 +109,30 @@ INSERT_OUTBOX = Statement(
 
 
 # --- rows → objects -------------------------------------------------------------------------------------
-def case_from_row(io: RowIO, row: tuple) -> Case:
-    """A transient (never session-attached) Case: the run writes its row itself, never via the ORM."""
+@dataclass
+class CaseRow:
+    """A case's row as a case run holds it: plain data, never attached to an ORM session (the run writes
+    the row itself, with its version check)."""
+
+    id: str
+    definition_id: str
+    process_key: str
+    business_key: str | None
+    status: str
+    version: int
+    state: bytes
+    state_format: str
+    data: dict[str, Any]
+    next_timer_at: datetime | None
+    started_by: str
+    started_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    audit_seq: int
+    audit_hash: str
+
+
+def case_from_row(io: RowIO, row: tuple) -> CaseRow:
     (
         id_,
         definition_id,
@@ -122,23 +151,23 @@ def case_from_row(io: RowIO, row: tuple) -> Case:
         audit_seq,
         audit_hash,
     ) = row
-    return Case(
-        id=id_,
-        definition_id=definition_id,
-        process_key=process_key,
-        business_key=business_key,
-        status=status,
-        version=version,
-        state=bytes(state),
-        state_format=state_format,
-        data=io.read_json(data),
-        next_timer_at=io.read_when(next_timer_at),
-        started_by=started_by,
-        started_at=io.read_when(started_at),
-        ended_at=io.read_when(ended_at),
-        end_reason=end_reason,
-        audit_seq=audit_seq,
-        audit_hash=audit_hash,
+    return CaseRow(
+        id_,
+        definition_id,
+        process_key,
+        business_key,
+        status,
+        version,
+        bytes(state),
+        state_format,
+        io.read_json(data),
+        io.read_when(next_timer_at),
+        started_by,
+        io.read_when(started_at),
+        io.read_when(ended_at),
+        end_reason,
+        audit_seq,
+        audit_hash,
     )
 
 
@@ -174,12 +203,17 @@ def load_definition_roles(
     return definition, set(io.read_json(roles) or [])
 
 
-def load_case(io: RowIO, case_id: str) -> Case | None:
+def load_due_case(io: RowIO, case_id: str, now: datetime) -> CaseRow | None:
+    row = io.fetch_one(LOAD_DUE_CASE, {"case_id": case_id, "now": io.when(now)})
+    return None if row is None else case_from_row(io, row)
+
+
+def load_case(io: RowIO, case_id: str) -> CaseRow | None:
     row = io.fetch_one(LOAD_CASE, {"case_id": case_id})
     return None if row is None else case_from_row(io, row)
 
 
-def load_task_case_roles(io: RowIO, task_id: str, actor: str) -> tuple[OpenTask, Case, set[str]] | None:
+def load_task_case_roles(io: RowIO, task_id: str, actor: str) -> tuple[OpenTask, CaseRow, set[str]] | None:
     row = io.fetch_one(LOAD_TASK_CASE_ROLES, {"task_id": task_id, "actor": actor})
     if row is None:
         return None

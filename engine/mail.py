@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy.orm import Session
 
-from engine.models import Case, Role, User, UserRole
+from engine.models import Role, User, UserRole
 
 _env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -60,7 +60,7 @@ def recipients(session: Session, spec: str, variables: dict[str, Any]) -> list[s
     return sorted(set(out))
 
 
-def mail_rows(session: Session, case: Case, effect: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+def mail_rows(session: Session, case, effect: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     props = effect.get("properties", {})
     variables = {k: v for k, v in effect.get("data", {}).items() if not str(k).startswith("_")}
     variables.setdefault("business_key", case.business_key)

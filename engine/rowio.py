@@ -18,6 +18,7 @@ SQLite the count is checked right after the statement.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ class Statement:
     expect_one: bool = False
     conflict: str = "Ärendet ändrades samtidigt av någon annan; ladda om och försök igen."
 
+    @functools.cache  # noqa: B019 - statements are module constants: the cache lives as long as they do
     def render(self, dialect: str) -> str:
         if dialect != "postgresql":
             return self.sql
@@ -71,7 +73,6 @@ class RowIO:
         self.raw = connection.connection.driver_connection
         self.info = connection.connection.info
         self.pending: list[tuple[Statement, dict[str, Any] | list[dict[str, Any]]]] = []
-        self._rendered: dict[Statement, str] = {}
 
     @classmethod
     def of(cls, session: Session) -> RowIO:
@@ -108,10 +109,7 @@ class RowIO:
 
     # --- statements -------------------------------------------------------------------------------------
     def _sql(self, statement: Statement) -> str:
-        sql = self._rendered.get(statement)
-        if sql is None:
-            sql = self._rendered[statement] = statement.render(self.dialect)
-        return sql
+        return statement.render(self.dialect)
 
     def queue(self, statement: Statement, params: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Send ``statement`` with the next flush (a list of parameter sets: once per set)."""

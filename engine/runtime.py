@@ -23,7 +23,6 @@ from engine.audit import GENESIS, AuditWriter, Chain
 from engine.bpmn.compile import role_from_lane
 from engine.errors import Conflict, NotFound
 from engine.mail import mail_rows
-from engine.models import Case
 from engine.personal import redact
 from engine.rowio import RowIO
 from engine.workdays import compute_due
@@ -73,13 +72,20 @@ def waiting_messages(wf) -> list[tuple[str, str]]:
 
 
 def ready_user_tasks(wf) -> dict[str, Any]:
-    return {str(t.id): t for t in wf.get_tasks(state=TaskState.READY, manual=True)}
+    """READY manual tasks of the case and its subprocesses. Reads the task tables directly: walking the
+    tree (``wf.get_tasks``) cost more than the completion itself on an 11-task routine."""
+    ready = {}
+    for workflow in (wf, *wf.subprocesses.values()):
+        for task in workflow.tasks.values():
+            if task.state == TaskState.READY and task.task_spec.manual:
+                ready[str(task.id)] = task
+    return ready
 
 
 class CaseRun:
     """A loaded case inside a transaction. Use ``open_case`` / ``new_case`` to get one."""
 
-    def __init__(self, session: Session, case: Case, wf, actor: str, audit: AuditWriter):
+    def __init__(self, session: Session, case: q.CaseRow, wf, actor: str, audit: AuditWriter):
         self.session = session
         self.io = RowIO.of(session)
         self.case = case
@@ -330,7 +336,7 @@ def new_case(
     audit: AuditWriter,
 ) -> CaseRun:
     now = clock.now()
-    case = Case(
+    case = q.CaseRow(
         id=str(uuid.uuid4()),
         definition_id=definition.id,
         process_key=definition.key,
@@ -340,8 +346,11 @@ def new_case(
         state=b"",
         state_format=STATE_FORMAT,
         data={},
+        next_timer_at=None,
         started_by=actor,
         started_at=now,
+        ended_at=None,
+        end_reason=None,
         audit_seq=0,
         audit_hash=GENESIS,
     )
@@ -380,17 +389,14 @@ def start_new_case(
 
 
 def open_case(
-    session: Session, case_id: str, spec_cache, actor: str, audit: AuditWriter, case: Case | None = None
+    session: Session, case_id: str, spec_cache, actor: str, audit: AuditWriter, case: q.CaseRow | None = None
 ) -> CaseRun:
     """Load and lock a case (FOR UPDATE on PostgreSQL; the version check covers SQLite). ``case``: already
-    loaded and locked by the caller (``case_sql``), as a transient object."""
+    loaded and locked by the caller (``case_sql``)."""
     if case is None:
         case = q.load_case(RowIO.of(session), case_id)
     if case is None:
         raise NotFound(f"Ärendet {case_id} finns inte.")
-    if case in session:
-        # Detached: the run writes the row itself, never via the ORM's flush.
-        session.expunge(case)
     if case.state_format != STATE_FORMAT:
         raise Conflict(f"case {case_id} is stored as {case.state_format}; migrate it first")
     spec, subprocess_specs = spec_cache.get(session, case.definition_id)
