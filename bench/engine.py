@@ -15,8 +15,9 @@ sandboxed script engine.
 
 Figures only, no asserts on time: the targets (engine ≤ 3× bare, ≤ 10 KB state per case) are printed
 next to the measured values. ``--profile N`` then runs N more PostgreSQL cases with wall-clock timers patched
-around the engine's functions (where one completion's time goes), counts and times the SQL statements per
-call, and prints a short cProfile. The machine's load average is printed: other processes skew the figures.
+around the engine's functions (where one completion's time goes: the two round trips, SpiffWorkflow,
+serialization, projection), client CPU against PostgreSQL backend CPU, the statements per call, and a
+short cProfile. The machine's load average is printed: other processes skew the figures.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as _dt
-import gc
 import os
 import platform
 import pstats
@@ -310,268 +310,123 @@ class WallTimers:
         self._undo.clear()
 
 
-def wall_breakdown(d: Delaktig, cases: int) -> None:
-    from sqlalchemy.engine import Result
-    from sqlalchemy.orm import Session
-    from sqlalchemy.orm.session import SessionTransaction
+def _backend_cpu_seconds(d: Delaktig) -> float:
+    """CPU time (user + system) of the PostgreSQL backends serving this database, from /proc (Linux)."""
+    with d.db.connect() as conn:
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        ).scalars()
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        conn.rollback()
+    return total
 
+
+def wall_breakdown(d: Delaktig, cases: int) -> None:
+    """Where one completion's time goes: round trips, SpiffWorkflow, serialization, projection, glue;
+    and client CPU vs PostgreSQL backend CPU per completion."""
     import engine.app as app_mod
     import engine.audit as audit_mod
+    import engine.rowio as rowio_mod
     import engine.runtime as runtime_mod
-    import engine.users as users_mod
 
     t = WallTimers()
     t.wrap(app_mod.Delaktig, "complete_task", "total")
-    t.wrap(Session, "execute", "sql")
-    t.wrap(d.db.dialect, "do_ping", "ping")
-    t.wrap(SessionTransaction, "commit", "commit")
-    t.wrap(Session, "close", "close")
-    t.wrap(Result, "scalar", "orm_rows")
-    t.wrap(users_mod, "roles_of", "roles_of")
+    t.wrap(rowio_mod.RowIO, "fetch_one", "read")
+    t.wrap(app_mod, "finish_rows", "write")
     t.wrap(runtime_mod, "load_state", "load_state")
     t.wrap(runtime_mod, "dump_state", "dump_state")
     t.wrap(runtime_mod, "run_engine", "spiff")
-    for mod in (runtime_mod, app_mod):
-        t.wrap(mod, "ready_user_tasks", "scans")
-        t.wrap(mod, "json_safe", "json_safe")
-    for name in ("waiting_timers", "waiting_messages", "case_variables"):
-        t.wrap(runtime_mod, name, "scans")
-    t.wrap(runtime_mod.CaseRun, "_task_row", "task_row")
+    t.wrap(runtime_mod.CaseRun, "save", "save")
+    t.wrap(runtime_mod.CaseRun, "__init__", "scans_before")
     t.wrap(audit_mod.AuditWriter, "append", "audit")
     t.wrap(app_mod, "validate_form", "form")
-    # Inclusive phases (they overlap the rows above).
-    t.wrap(app_mod.Delaktig, "transaction", "phase transaction")
-    t.wrap(app_mod.Delaktig, "_task_for", "phase _task_for")
-    t.wrap(app_mod, "open_case", "phase open_case")
-    t.wrap(runtime_mod.CaseRun, "step", "phase step")
-    t.wrap(runtime_mod.CaseRun, "save", "phase save")
-    t.wrap(runtime_mod.CaseRun, "_write", "phase _write")
-    t.wrap(audit_mod.AuditWriter, "flush", "phase audit flush")
-    t.wrap(app_mod, "_info", "phase _info")
-    t.wrap(Session, "__init__", "phase Session()")
-    cursor_ns = Counter()
-    started: dict[int, int] = {}
+    statements: Counter[str] = Counter()
+    send = rowio_mod.RowIO._send_pending
 
-    def before(_conn, cursor, *_a):
-        started[id(cursor)] = time.perf_counter_ns()
+    def counting_send(io):
+        for statement, params in io.pending:
+            verb = " ".join(statement.sql.replace('"', "").split()[:3])
+            statements[verb] += len(params) if isinstance(params, list) else 1
+        return send(io)
 
-    def after(_conn, cursor, *_a):
-        cursor_ns["cursor"] += time.perf_counter_ns() - started.pop(id(cursor))
+    rowio_mod.RowIO._send_pending = counting_send
+    orm_statements = Counter()
 
-    gc_started: list[int] = []
+    def count_orm(*_args):
+        orm_statements["n"] += 1
 
-    def gc_timer(phase: str, _info: dict) -> None:
-        if phase == "start":
-            gc_started.append(time.perf_counter_ns())
-        elif gc_started:
-            cursor_ns["gc"] += time.perf_counter_ns() - gc_started.pop()
-
-    sa.event.listen(d.db, "before_cursor_execute", before)
-    sa.event.listen(d.db, "after_cursor_execute", after)
-    gc.callbacks.append(gc_timer)
-    acc: Counter[str] = Counter()
-    acc_cursor: Counter[str] = Counter()
+    sa.event.listen(d.db, "before_cursor_execute", count_orm)
     try:
         engine_case(d, 30_000)
+        t.ns.clear()
+        t.calls.clear()
+        statements.clear()
+        orm_statements.clear()
+        n = 0
+        cpu0, backend0 = time.process_time(), _backend_cpu_seconds(d)
         for i in range(cases):
             info = d.start_case(PID, business_key=f"bench-wall-{i}", actor=user_of("handlaggare"))
-            ns_before, cursor_before = Counter(t.ns), Counter(cursor_ns)
             for _element, role, data in STEPS:
                 (task_id,) = info.open_tasks
                 info = d.complete_task(task_id, user_of(role), data)
-            acc.update(t.ns)
-            acc.subtract(ns_before)
-            acc_cursor.update(cursor_ns)
-            acc_cursor.subtract(cursor_before)
+                n += 1
+        client_cpu, backend_cpu = time.process_time() - cpu0, _backend_cpu_seconds(d) - backend0
     finally:
-        sa.event.remove(d.db, "before_cursor_execute", before)
-        sa.event.remove(d.db, "after_cursor_execute", after)
-        gc.callbacks.remove(gc_timer)
+        rowio_mod.RowIO._send_pending = send
+        sa.event.remove(d.db, "before_cursor_execute", count_orm)
         t.restore()
-    n = cases * len(STEPS)
 
-    def per(key: str, source: Counter | None = None) -> float:
-        return ms((source or acc)[key]) / n
+    def per(key: str) -> float:
+        return ms(t.ns[key]) / n
 
-    total = per("total")
-    cursor = per("cursor", acc_cursor)
-    ping = per("ping")
-    sql = per("sql")
+    save_own = per("save") - per("dump_state")  # the rows go out later, with the COMMIT (write)
     parts = [
-        ("SQL statements, driver + server (psycopg execute, 9/call, BEGIN rides on the 1st)", cursor),
-        (
-            "SQL statements, SQLAlchemy overhead (Session.execute minus driver, minus ping)",
-            sql - cursor - ping,
-        ),
-        ("pool pre-ping SELECT 1 at checkout (pool_pre_ping=True)", ping),
-        ("COMMIT (SessionTransaction.commit: SQLAlchemy + round trip + fsync)", per("commit")),
-        ("Session.close (release connection to the pool)", per("close")),
-        ("ORM rows → objects (Result.scalar: case blob, JSON, dates)", per("orm_rows")),
-        ("deserialize: load_state (orjson.loads + from_dict + sandbox)", per("load_state")),
-        ("serialize: dump_state (to_dict + orjson.dumps)", per("dump_state")),
-        ("SpiffWorkflow: task.run + refresh_timers + do_engine_steps", per("spiff")),
-        ("projection scans (ready tasks ×3, timers ×2, messages ×2, variables)", per("scans")),
-        ("projection: new user_task row (_task_row)", per("task_row")),
-        ("audit rows: detail round trip + sha256 chain (AuditWriter.append)", per("audit")),
-        ("json_safe (orjson round trips for data/changes)", per("json_safe")),
+        ("read round trip: BEGIN + task ⋈ case FOR UPDATE + roles (one pipeline)", per("read")),
+        ("write round trip: all rows + COMMIT (one pipeline; server work and fsync)", per("write")),
+        ("deserialize: load_state", per("load_state")),
+        ("SpiffWorkflow: task.run + do_engine_steps", per("spiff")),
+        ("serialize: dump_state", per("dump_state")),
+        ("projection + row building (CaseRun.save minus dump_state)", save_own),
+        ("scans before the step (CaseRun.__init__)", per("scans_before")),
+        ("audit rows: sha256 chain (AuditWriter.append)", per("audit")),
         ("validate_form", per("form")),
     ]
-    rest = total - sum(v for _, v in parts)
-    parts.append(("rest: Session/transaction objects, CaseInfo, glue, descheduling", rest))
-    print(
-        f"\nWall-clock breakdown of complete_task on PostgreSQL ({cases} cases, {n} completions, patched timers)"
-    )
+    total = per("total")
+    parts.append(("rest: session, transaction, CaseInfo, glue", total - sum(v for _, v in parts)))
+    print(f"\nWall-clock breakdown of complete_task on PostgreSQL ({cases} cases, {n} completions)")
     print("| where the time goes | ms per completion | share |")
     print("|---|---:|---:|")
     for label, value in parts:
         print(f"| {label} | {value:.3f} | {100 * value / total:.0f} % |")
     print(f"| **total complete_task** | **{total:.3f}** | 100 % |")
-    db = cursor + ping + per("commit")
     print(
-        f"database round trips (driver+server, ping, commit): {db:.3f} ms = {100 * db / total:.0f} %; "
-        f"SQLAlchemy around them: {sql - cursor - ping + per('close') + per('orm_rows'):.3f} ms; "
-        f"Python engine work (serialization, Spiff, projection, audit): "
-        f"{sum(v for label, v in parts[6:14]):.3f} ms; roles_of alone {per('roles_of'):.3f} ms; "
-        f"garbage collection (spread over the rows above) {per('gc', acc_cursor):.3f} ms"
+        f"CPU per completion (start_case included, 1 in 12): client {1000 * client_cpu / n:.3f} ms, "
+        f"PostgreSQL backends {1000 * backend_cpu / n:.3f} ms"
     )
-    print(
-        "Inclusive phases (ms per completion): "
-        + "; ".join(f"{k.removeprefix('phase ')} {per(k):.3f}" for k in sorted(acc) if k.startswith("phase "))
-    )
+    queued = ", ".join(f"{k} ×{v / (n + cases):.2g}" for k, v in statements.most_common())
+    print(f"statements per call (complete or start), sent in the pipelines: {queued}")
+    print(f"statements through SQLAlchemy per call: {orm_statements['n'] / (n + cases):.2f}")
 
 
-def _statement_kind(statement: str, executemany: bool) -> str:
-    words = statement.replace('"', "").split()
-    verb = words[0].upper()
-    table = ""
-    if verb == "UPDATE":
-        table = words[1]
-    else:
-        for kw in ("FROM", "INTO"):
-            if kw in words:
-                table = words[words.index(kw) + 1]
-                break
-    return f"{verb} {table}{' (executemany)' if executemany else ''}"
-
-
-def sql_per_call(d: Delaktig, cases: int) -> None:
-    """Statements per start_case / complete_task, and the time spent in each kind (driver + server)."""
-    kinds: Counter[str] = Counter()
-    spent: Counter[str] = Counter()
-    pending: dict[int, tuple[str, int]] = {}
-
-    def before(_conn, cursor, statement, _params, _context, executemany):
-        pending[id(cursor)] = (_statement_kind(statement, executemany), time.perf_counter_ns())
-
-    def after(_conn, cursor, _statement, _params, _context, _executemany):
-        kind, t0 = pending.pop(id(cursor))
-        kinds[kind] += 1
-        spent[kind] += time.perf_counter_ns() - t0
-
-    def commit(_conn):
-        pending[-1] = ("COMMIT", time.perf_counter_ns())
-
-    sa.event.listen(d.db, "before_cursor_execute", before)
-    sa.event.listen(d.db, "after_cursor_execute", after)
-    sa.event.listen(d.db, "commit", commit)
-    start_kinds: Counter[str] = Counter()
-    calls = 0
-    total_ns = 0
-    try:
-        engine_case(d, 10_000)  # warm the listeners' path
-        for i in range(cases):
-            kinds.clear()
-            info = d.start_case(PID, business_key=f"bench-sql-{i}", actor=user_of("handlaggare"))
-            start_kinds += kinds
-            kinds.clear()
-            if i == 0:
-                spent.clear()
-            for _element, role, data in STEPS:
-                (task_id,) = info.open_tasks
-                t0 = time.perf_counter_ns()
-                info = d.complete_task(task_id, user_of(role), data)
-                total_ns += time.perf_counter_ns() - t0
-                calls += 1
-            if i == 0:
-                per_kind = Counter(kinds)
-    finally:
-        sa.event.remove(d.db, "before_cursor_execute", before)
-        sa.event.remove(d.db, "after_cursor_execute", after)
-        sa.event.remove(d.db, "commit", commit)
-    n_stmt = sum(per_kind.values()) / len(STEPS)
-    print(
-        f"\nSQL per call ({cases} cases): start_case {sum(start_kinds.values()) / cases:.0f} statements; "
-        f"complete_task {n_stmt:.2f} statements + BEGIN/COMMIT"
-    )
-    print(f"  start_case: {', '.join(f'{k} ×{v / cases:.2g}' for k, v in sorted(start_kinds.items()))}")
-    print("| complete_task statement | per call | ms per call (driver + server, incl. SQLAlchemy exec) |")
-    print("|---|---:|---:|")
-    in_sql = 0.0
-    for kind, count in sorted(per_kind.items(), key=lambda kv: -spent[kv[0]]):
-        t = ms(spent[kind]) / calls
-        in_sql += t
-        print(f"| {kind} | {count / len(STEPS):.2g} | {t:.3f} |")
-    print(f"| all statements (cursor execute) | {n_stmt:.2f} | {in_sql:.3f} |")
-    print(f"| complete_task wall time (listeners on) | | {ms(total_ns) / calls:.3f} |")
-
-
-def engine_case_roles(d: Delaktig, n: int) -> list[int]:
-    """Like engine_case, but the caller passes the actor's roles (as a web session would have them)."""
-    info = d.start_case(PID, business_key=f"bench-roles-{n}", actor=user_of("handlaggare"))
-    completions = []
-    for _element, role, data in STEPS:
-        (task_id,) = info.open_tasks
-        t0 = time.perf_counter_ns()
-        info = d.complete_task(task_id, user_of(role), data, roles={role})
-        completions.append(time.perf_counter_ns() - t0)
-    return completions
-
-
-def what_if(url: str, cases: int, base: Delaktig) -> None:
-    """Variants reachable without engine changes (caller arguments, engine kwargs, a session setting),
-    interleaved case by case so machine noise hits all of them alike."""
-    variants: list[tuple[str, Delaktig, bool]] = [
-        ("as measured (roles looked up, pool_pre_ping on)", base, False),
-        ("caller passes roles= (no user_role SELECT)", base, True),
-    ]
-    no_ping = Delaktig(url, pool_pre_ping=False)
-    variants.append(("roles= and pool_pre_ping=False", no_ping, True))
-    async_commit = Delaktig(url, pool_pre_ping=False, connect_args={"options": "-c synchronous_commit=off"})
-    variants.append(
-        ("… and synchronous_commit=off (durability trade-off, shows fsync cost)", async_commit, True)
-    )
-    samples: dict[str, list[int]] = {label: [] for label, _, _ in variants}
-    try:
-        for _label, d, roles in variants:
-            (engine_case_roles(d, -1) if roles else engine_case(d, -1))
-        for i in range(cases):
-            for label, d, roles in variants:
-                samples[label] += engine_case_roles(d, 40_000 + i) if roles else engine_case(d, 40_000 + i)[1]
-    finally:
-        no_ping.dispose()
-        async_commit.dispose()
-    print(f"\nWhat-if variants on PostgreSQL ({cases} cases each, interleaved; engine code unchanged)")
-    print("| variant | median ms | mean ms |")
-    print("|---|---:|---:|")
-    for label, values in samples.items():
-        st = summary(values)
-        print(f"| {label} | {st['median']:.3f} | {st['mean']:.3f} |")
-
-
-def profile_engine(d: Delaktig, url: str, cases: int) -> None:
+def profile_engine(d: Delaktig, cases: int) -> None:
     wall_breakdown(d, cases)
-    what_if(url, max(10, cases // 2), d)
-    sql_per_call(d, max(5, cases // 2))
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.process_time)
     prof.enable()
     for i in range(max(5, cases // 2)):
-        engine_case(d, 20_000 + i)
+        engine_case(d, 50_000 + i)
     prof.disable()
-    print("\ncProfile, top 20 by own time (PostgreSQL cases; cProfile inflates Python-heavy code):")
+    print(
+        "\ncProfile (CPU time), top 20 by own time (PostgreSQL cases; cProfile inflates Python-heavy code):"
+    )
     pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(20)
 
 
-# --- main --------------------------------------------------------------------------------------------------
 def fmt_row(label: str, st: dict[str, float], per_case_ms: float) -> str:
     return (
         f"| {label} | {st['median']:.3f} | {st['p95']:.3f} | {st['mean']:.3f} | {per_case_ms:.2f} "
@@ -735,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"load average at the end of the timed runs: {os.getloadavg()[0]:.2f}")
     if args.profile and pg is not None:
-        profile_engine(pg, args.pg_url, args.profile)
+        profile_engine(pg, args.profile)
         pg.dispose()
     if not args.skip_pg and not args.keep_db:
         drop_pg_database(args.pg_url)

@@ -20,7 +20,7 @@ from engine import audit as audit_log
 from engine import case_sql, clock, definitions, users
 from engine.audit import AuditWriter
 from engine.config import Settings
-from engine.db import make_engine, make_sessionmaker, upgrade, write_transaction
+from engine.db import make_engine, make_sessionmaker, read_session, upgrade, write_transaction
 from engine.errors import AmbiguousMatch, Conflict, Forbidden, NoMatch, NotFound, Problem, ValidationFailed
 from engine.forms import validate_form
 from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, UserTask
@@ -112,8 +112,9 @@ class Delaktig:
     # --- transactions ---------------------------------------------------------------------------------
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """A session for reads. Closing it ends the transaction; loaded objects stay readable (detached)."""
-        with self.Session() as s:
+        """A session for reads (on PostgreSQL without BEGIN/COMMIT round trips: ``db.read_session``).
+        Closing it ends it; loaded objects stay readable (detached). Writes belong in ``transaction``."""
+        with read_session(), self.Session() as s:
             yield s
 
     def transaction(self, fn: Callable[[Session], T]) -> T:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _write_tx: contextvars.ContextVar[bool] = contextvars.ContextVar("delaktig_write_tx", default=False)
+_read_tx: contextvars.ContextVar[bool] = contextvars.ContextVar("delaktig_read_tx", default=False)
 
 
 @contextlib.contextmanager
@@ -28,6 +29,18 @@ def write_transaction():
         yield
     finally:
         _write_tx.reset(token)
+
+
+@contextlib.contextmanager
+def read_session():
+    """Mark the sessions begun inside as readers. PostgreSQL: no BEGIN at all — under READ COMMITTED a
+    transaction gives a reader nothing (each statement takes its own snapshot anyway) and costs two round
+    trips. A write transaction begun inside still gets its BEGIN (``write_transaction`` wins)."""
+    token = _read_tx.set(True)
+    try:
+        yield
+    finally:
+        _read_tx.reset(token)
 
 
 def make_engine(url: str, **kwargs) -> sa.Engine:
@@ -82,6 +95,8 @@ def _explicit_transactions(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _owe_begin(conn):
+        if _read_tx.get() and not _write_tx.get():
+            return  # a reader: every statement on its own (read_session)
         if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             conn.connection.info[BEGIN_PENDING] = True
 
