@@ -139,3 +139,21 @@ def test_read_only_transactions_still_work(d):
     with d.db.connect() as conn:
         assert conn.execute(sa.text("SELECT 2")).scalar() == 2
         conn.commit()
+
+
+def test_a_write_transaction_inside_a_read_session_is_still_atomic(d):
+    """Read sessions skip BEGIN on PostgreSQL; a transaction opened while one is active must not."""
+    add_staff(d)
+    deploy_fixture(d)
+    before = _counts(d)
+
+    def work(s):
+        definition = definitions.latest_definition(s, "test_initiativ", None)
+        start_new_case(s, d.specs, definition, "bk-2", {"initiator_email": "a@example.se"}, "hanna")
+        raise Boom
+
+    with d.session() as reader:
+        assert reader.execute(sa.select(sa.func.count()).select_from(Case)).scalar() == before[0]
+        with pytest.raises(Boom):
+            d.transaction(work)
+    assert _counts(d) == before
