@@ -40,6 +40,33 @@ def test_statement_renders_per_dialect():
     assert Statement("SELECT 1", postgresql="SELECT 2").render("postgresql") == "SELECT 2"
 
 
+def test_queued_writes_become_one_postgresql_statement():
+    from engine.rowio import _one_statement
+
+    guarded = Statement("UPDATE t SET a = :a WHERE id = :id", expect_one=True, conflict="upptagen")
+    plain = Statement("INSERT INTO u (id, v) VALUES (:id, :v)")
+    sql, params = _one_statement(
+        [(guarded, {"a": 1, "id": "x"}), (plain, [{"id": 1, "v": 2}, {"id": 3, "v": 4}])]
+    )
+    assert sql.startswith("WITH w0 AS (UPDATE t SET a = %(a_0)s WHERE id = %(id_0)s RETURNING 1),")
+    assert "w1 AS (INSERT INTO u (id, v) VALUES (%(id_1)s, %(v_1)s))" in sql
+    assert "w2 AS (INSERT INTO u (id, v) VALUES (%(id_2)s, %(v_2)s))" in sql
+    assert sql.endswith("SELECT delaktig_expect_rows((SELECT count(*) FROM w0), 1, %(_conflict_0)s)")
+    assert params == {
+        "a_0": 1,
+        "id_0": "x",
+        "_conflict_0": "upptagen",
+        "id_1": 1,
+        "v_1": 2,
+        "id_2": 3,
+        "v_2": 4,
+    }
+    # One write alone goes as written; reads are never combined.
+    assert _one_statement([(plain, {"id": 1, "v": 2})]) == (plain.render("postgresql"), {"id": 1, "v": 2})
+    with pytest.raises(ValueError):
+        _one_statement([(plain, {"id": 1, "v": 2}), (Statement("SELECT 1"), {})])
+
+
 def test_a_failing_transaction_leaves_nothing_behind(d):
     """Rows flushed by a case run (and ORM rows) are rolled back when the transaction fails later."""
     add_staff(d)
