@@ -21,7 +21,16 @@ from engine import case_sql, clock, definitions, users
 from engine.audit import AuditWriter
 from engine.config import Settings
 from engine.db import make_engine, make_sessionmaker, read_session, upgrade, write_transaction
-from engine.errors import AmbiguousMatch, Conflict, Forbidden, NoMatch, NotFound, Problem, ValidationFailed
+from engine.errors import (
+    AmbiguousMatch,
+    Conflict,
+    Forbidden,
+    NoMatch,
+    NotFound,
+    Problem,
+    StaleCase,
+    ValidationFailed,
+)
 from engine.forms import validate_form
 from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, UserTask
 from engine.personal import redact
@@ -272,9 +281,9 @@ class Delaktig:
 
         def work(s: Session) -> CaseInfo:
             io = RowIO.of(s)
-            # The hot path: task, case (locked) and roles in one query; the writes and the COMMIT in one
-            # more round trip (save(last=True)).
-            found = case_sql.load_task_case_roles(io, str(task_id), actor)
+            # The hot path: task, case and roles in one query; the writes and the COMMIT in one more round
+            # trip (save(last=True)). A concurrent change to the case shows at write time (StaleCase).
+            found = case_sql.load_task_case_roles(io, str(task_id), actor, with_roles=roles is None)
             row, case, their_roles = found if found else (None, None, set())
             _check_task_access(row, task_id, actor, lambda: roles if roles is not None else their_roles)
             if row.assignee and row.assignee != actor:
@@ -327,6 +336,18 @@ class Delaktig:
             run.save(last=True)
             return _info(run)
 
+        return self._retrying(work)
+
+    def _retrying(self, work: Callable[[Session], T], attempts: int = 5) -> T:
+        """Run ``work`` in a transaction; when the case moved on between its read and its write
+        (``StaleCase``: nothing was written), run it again on fresh data. Another task of the same case
+        completed a moment earlier is no reason to bother the user; a task someone else completed is
+        caught on the re-read ("already completed")."""
+        for _ in range(attempts - 1):
+            try:
+                return self.transaction(work)
+            except StaleCase:
+                continue
         return self.transaction(work)
 
     # --- messages ---------------------------------------------------------------------------------------

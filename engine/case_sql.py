@@ -39,13 +39,16 @@ LOAD_DUE_CASE = Statement(
     postgresql=f"SELECT {_CASE_COLUMNS} FROM \"case\" WHERE id = :case_id AND status = 'active' "
     "AND next_timer_at <= :now FOR UPDATE SKIP LOCKED",
 )
-# The task, its case (locked) and the actor's roles: everything a completion needs, in one query.
+# The task, its case and the actor's roles: everything a completion needs, in one query. No row lock:
+# the case's version check at write time catches a concurrent change (StaleCase, and the completion runs
+# again) — a lock would cost a WAL record and a dirtied page on every completion for the rare race.
+_TASK_CASE_FROM = 'FROM user_task t JOIN "case" c ON c.id = t.case_id WHERE t.id = :task_id'
 LOAD_TASK_CASE_ROLES = Statement(
-    f"SELECT {_TASK_COLUMNS}, {_C_CASE_COLUMNS}, {_ROLES_SQLITE} "
-    'FROM user_task t JOIN "case" c ON c.id = t.case_id WHERE t.id = :task_id',
-    postgresql=f"SELECT {_TASK_COLUMNS}, {_C_CASE_COLUMNS}, {_ROLES_PG} "
-    'FROM user_task t JOIN "case" c ON c.id = t.case_id WHERE t.id = :task_id FOR UPDATE OF c',
+    f"SELECT {_TASK_COLUMNS}, {_C_CASE_COLUMNS}, {_ROLES_SQLITE} {_TASK_CASE_FROM}",
+    postgresql=f"SELECT {_TASK_COLUMNS}, {_C_CASE_COLUMNS}, {_ROLES_PG} {_TASK_CASE_FROM}",
 )
+# The same when the caller already knows the actor's roles (a web or API session).
+LOAD_TASK_CASE = Statement(f"SELECT {_TASK_COLUMNS}, {_C_CASE_COLUMNS}, NULL {_TASK_CASE_FROM}")
 
 # The definition to start (by id, or the latest / a given version of a key) and the actor's roles.
 _DEFINITION_COLUMNS = "d.id, d.key, d.version, d.name, d.meta"
@@ -76,6 +79,7 @@ UPDATE_CASE = Statement(
     "status = :status, ended_at = :ended_at, end_reason = :end_reason, audit_seq = :audit_seq, "
     "audit_hash = :audit_hash WHERE id = :id AND version = :version",
     expect_one=True,
+    stale=True,
 )
 INSERT_USER_TASK = Statement(
     "INSERT INTO user_task (id, case_id, definition_id, process_key, element_id, name, documentation, lane, "
@@ -213,8 +217,14 @@ def load_case(io: RowIO, case_id: str) -> CaseRow | None:
     return None if row is None else case_from_row(io, row)
 
 
-def load_task_case_roles(io: RowIO, task_id: str, actor: str) -> tuple[OpenTask, CaseRow, set[str]] | None:
-    row = io.fetch_one(LOAD_TASK_CASE_ROLES, {"task_id": task_id, "actor": actor})
+def load_task_case_roles(
+    io: RowIO, task_id: str, actor: str, with_roles: bool = True
+) -> tuple[OpenTask, CaseRow, set[str]] | None:
+    """The task, its case and (``with_roles``) the actor's roles; the roles are empty otherwise."""
+    if with_roles:
+        row = io.fetch_one(LOAD_TASK_CASE_ROLES, {"task_id": task_id, "actor": actor})
+    else:
+        row = io.fetch_one(LOAD_TASK_CASE, {"task_id": task_id})
     if row is None:
         return None
     t, c, roles = row[:9], row[9:-1], row[-1]

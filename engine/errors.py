@@ -32,6 +32,11 @@ class Conflict(DelaktigError):
     """The state moved under the caller: task no longer ready, stale version, claimed by someone else."""
 
 
+class StaleCase(Conflict):
+    """The case changed between reading it and writing it (its version moved on). Nothing was written;
+    the caller may run the whole unit of work again on fresh data."""
+
+
 class ValidationFailed(DelaktigError):
     def __init__(self, problems: list[Problem], message: str | None = None):
         self.problems = list(problems)

@@ -28,9 +28,10 @@ import orjson
 from sqlalchemy.orm import Session
 
 from engine.db import BEGIN_PENDING
-from engine.errors import Conflict
+from engine.errors import Conflict, StaleCase
 
 _KEY = "delaktig_rowio"
+_STALE_MESSAGES: set[str] = set()  # guard messages that mean "re-read and retry" (Statement.stale)
 _PARAM = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 # SQLAlchemy's storage format for DateTime on SQLite; the ORM reads what we write and vice versa.
 _SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
@@ -41,12 +42,18 @@ class Statement:
     """One SQL statement written once with ``:name`` parameters, rendered per dialect.
 
     ``postgresql``: the text for PostgreSQL where it differs (row locks, arrays).
-    ``expect_one``: every execution must change exactly one row, else ``Conflict(conflict)``."""
+    ``expect_one``: every execution must change exactly one row, else ``Conflict(conflict)`` —
+    ``StaleCase(conflict)`` when ``stale``: the miss means the caller's read was out of date (retryable)."""
 
     sql: str
     postgresql: str | None = None
     expect_one: bool = False
     conflict: str = "Ärendet ändrades samtidigt av någon annan; ladda om och försök igen."
+    stale: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stale:
+            _STALE_MESSAGES.add(self.conflict)
 
     @functools.cache  # noqa: B019 - statements are module constants: the cache lives as long as they do
     def render(self, dialect: str) -> str:
@@ -154,7 +161,8 @@ class RowIO:
                     self.raw.execute("BEGIN")  # owed since the session began (engine.db)
                 yield
         except psycopg.errors.SerializationFailure as failure:
-            raise Conflict(failure.diag.message_primary or str(failure)) from failure
+            message = failure.diag.message_primary or str(failure)
+            raise (StaleCase if message in _STALE_MESSAGES else Conflict)(message) from failure
         except psycopg.errors.UniqueViolation as violation:
             raise Conflict("samtidig ändring upptäcktes (UniqueViolation); försök igen") from violation
         except psycopg.errors.DeadlockDetected as deadlock:
@@ -179,7 +187,7 @@ class RowIO:
                     raise Conflict("samtidig ändring upptäcktes (IntegrityError); försök igen") from err
                 raise
             if statement.expect_one and cursor.rowcount != (len(params) if many else 1):
-                raise Conflict(statement.conflict)
+                raise (StaleCase if statement.stale else Conflict)(statement.conflict)
 
 
 _PG_PARAM = re.compile(r"%\(([a-z_][a-z0-9_]*)\)s")

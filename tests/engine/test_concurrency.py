@@ -61,3 +61,80 @@ def test_stale_version_is_refused(d):
         run.case.version += 5  # as if we had read a version the database no longer has
         with pytest.raises(Conflict):
             run.save()
+
+
+def test_two_parallel_tasks_of_one_case_completed_at_once_both_succeed(d):
+    """No row lock on the read: the second writer finds the case's version moved on (StaleCase), nothing
+    of it is written, and complete_task runs it again on fresh data — both users succeed."""
+    from tests.engine.test_subprocess_tasks import SUBPROCESS_BPMN
+
+    d.add_user("hanna", None, ["handlaggare"])
+    d.add_user("henrik", None, ["handlaggare"])
+    d.deploy(SUBPROCESS_BPMN, "delprocess.bpmn", "test")
+    info = d.start_case("med_delprocess", actor="hanna")
+    [first] = open_tasks(d, info.id)
+    d.complete_task(first.id, "hanna", {})
+    parallel = open_tasks(d, info.id)
+    assert len(parallel) == 2
+    engines = [Delaktig(settings=d.settings), Delaktig(settings=d.settings)]
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def worker(app, actor, task_id):
+        barrier.wait()
+        try:
+            results.append(("ok", app.complete_task(task_id, actor, {}).status))
+        except Conflict as err:
+            results.append(("conflict", str(err)))
+
+    threads = [
+        threading.Thread(target=worker, args=(e, a, t.id))
+        for e, a, t in zip(engines, ["hanna", "henrik"], parallel, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for e in engines:
+        e.dispose()
+    assert sorted(r[0] for r in results) == ["ok", "ok"], results
+    row = case_row(d, info.id)
+    assert row.status == "completed"
+    assert row.version == 4  # start, first task, and one write per parallel task: nothing lost
+    assert open_tasks(d, info.id) == []
+    assert d.verify_audit(info.id) == []
+
+
+def test_a_stale_read_is_retried_and_the_retry_sees_fresh_data(d, monkeypatch):
+    """Force the race deterministically: another change lands between complete_task's read and write."""
+    from engine import case_sql
+
+    add_staff(d)
+    deploy_fixture(d)
+    case = d.start_case("test_initiativ", variables={"initiator_email": "a@example.se"})
+    [task] = open_tasks(d, case.id)
+    other = Delaktig(settings=d.settings)
+    real = case_sql.load_task_case_roles
+    reads: list[int] = []
+
+    def read_then_race(io, task_id, actor, with_roles=True):
+        found = real(io, task_id, actor, with_roles)
+        reads.append(found[1].version)
+        if len(reads) == 1:  # first attempt: someone claims the task meanwhile (bumps the case version)
+            other.claim_task(task_id, "hanna")
+        return found
+
+    monkeypatch.setattr(case_sql, "load_task_case_roles", read_then_race)
+    if d.dialect == "sqlite":
+        # SQLite serializes writers at BEGIN IMMEDIATE: a claim cannot land in between (it would wait for
+        # us). The race exists only on PostgreSQL; here the read is already exclusive.
+        monkeypatch.setattr(case_sql, "load_task_case_roles", real)
+        info = d.complete_task(task.id, "hanna", {"fragan_paverkbar": True, "kommentar": "ok"})
+    else:
+        info = d.complete_task(task.id, "hanna", {"fragan_paverkbar": True, "kommentar": "ok"})
+        assert reads == [1, 2]  # read, lost the race, read again (the claim's version) and won
+    other.dispose()
+    assert info.status == "active"
+    assert d.verify_audit(case.id) == []
+    kinds = [t.element_id for t in open_tasks(d, case.id)]
+    assert kinds == ["Beslut"]
