@@ -10,6 +10,9 @@ sandboxed script engine.
 (a) bare SpiffWorkflow, stateless, spec kept out of the blob: per task completion
     ``load_state`` → ``set_data`` + ``run`` + ``do_engine_steps`` → ``dump_state`` (``engine.workflow``);
 (a') the same with SpiffWorkflow's stock serializer (spec inside the blob), for reference;
+(a'') bare SpiffWorkflow stateless with its blob in the same PostgreSQL, written the plain way (psycopg,
+    one table: SELECT … FOR UPDATE → load → complete → dump → UPDATE → COMMIT) — what "stateless" costs
+    before any of Delaktig's projections, audit and guards;
 (b) ``Delaktig.complete_task`` on PostgreSQL (scratch database, created and dropped here);
 (c) the same on a SQLite file.
 
@@ -142,6 +145,56 @@ def run_bare(spec, subs, load, dump, cases: int, warmup: int):
         starts.append(s)
         completions += c
     return starts, completions, sizes
+
+
+def bare_pg_connect(url: str):
+    """SpiffWorkflow stateless with its blob in PostgreSQL, the plain way: psycopg, one table, no ORM."""
+    import psycopg
+
+    u = sa.make_url(url)
+    conn = psycopg.connect(
+        host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres", dbname=u.database
+    )
+    conn.execute("CREATE TABLE IF NOT EXISTS bare_case (id text PRIMARY KEY, state bytea NOT NULL)")
+    conn.commit()
+    return conn
+
+
+def bare_pg_case(conn, spec, subs, n: int) -> tuple[int, list[int]]:
+    """Start, then per task: SELECT blob FOR UPDATE → load → complete → dump → UPDATE blob → COMMIT."""
+    case_id = f"bare-{n}-{time.perf_counter_ns()}"
+    t0 = time.perf_counter_ns()
+    wf = new_workflow(spec, subs)
+    wf.do_engine_steps()
+    conn.execute("INSERT INTO bare_case (id, state) VALUES (%s, %s)", (case_id, dump_state(wf)))
+    conn.commit()
+    start_ns = time.perf_counter_ns() - t0
+    completions = []
+    for _ in STEPS:
+        t0 = time.perf_counter_ns()
+        (blob,) = conn.execute("SELECT state FROM bare_case WHERE id = %s FOR UPDATE", (case_id,)).fetchone()
+        wf = load_state(blob, spec, subs)
+        task = ready_task(wf)
+        task.set_data(**DATA_BY_ELEMENT[task.task_spec.bpmn_id])
+        task.run()
+        wf.do_engine_steps()
+        conn.execute("UPDATE bare_case SET state = %s WHERE id = %s", (dump_state(wf), case_id))
+        conn.commit()
+        completions.append(time.perf_counter_ns() - t0)
+    if not wf.is_completed():
+        raise RuntimeError("bare PostgreSQL case did not complete")
+    return start_ns, completions
+
+
+def run_bare_pg(conn, spec, subs, cases: int, warmup: int, offset: int):
+    for i in range(warmup):
+        bare_pg_case(conn, spec, subs, -1 - i - offset)
+    starts, completions = [], []
+    for i in range(cases):
+        s, c = bare_pg_case(conn, spec, subs, offset + i)
+        starts.append(s)
+        completions += c
+    return starts, completions
 
 
 def stock_setup(xml_translated: bytes):
@@ -483,7 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         "bare": lambda n, w, o: run_bare(spec, subs, lambda b: load_state(b, spec, subs), dump_state, n, w),
         "stock": lambda n, w, o: run_bare(s_spec, s_subs, s_load, s_dump, n, w),
     }
+    bare_pg = None
     if pg is not None:
+        bare_pg = bare_pg_connect(args.pg_url)
+        paths["bare_pg"] = lambda n, w, o: run_bare_pg(bare_pg, spec, subs, n, w, o)
         paths["pg"] = lambda n, w, o: run_engine(pg, n, w, o)
     if lite is not None:
         paths["sqlite"] = lambda n, w, o: run_engine(lite, n, w, o)
@@ -506,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     labels = {
         "bare": "(a) bare SpiffWorkflow, stateless, spec out of blob",
         "stock": "(a') bare, stock serializer, spec inside blob",
+        "bare_pg": "(a'') bare, blob in PostgreSQL (SELECT … FOR UPDATE, UPDATE, COMMIT)",
         "pg": "(b) Delaktig complete_task, PostgreSQL",
         "sqlite": "(c) Delaktig complete_task, SQLite file (WAL)",
     }
@@ -543,12 +600,15 @@ def main(argv: list[str] | None = None) -> int:
     for key, label in (
         ("pg", "(b) PostgreSQL / (a) bare"),
         ("sqlite", "(c) SQLite / (a) bare"),
+        ("pg/bare_pg", "(b) PostgreSQL / (a'') bare with its blob in PostgreSQL"),
         ("stock", "(a') stock serializer / (a) spec out of blob"),
     ):
-        if key in results:
-            rm = results[key]["median"] / results["bare"]["median"]
-            rmean = results[key]["mean"] / results["bare"]["mean"]
-            rr = statistics.median(x / y for x, y in zip(per_round[key], per_round["bare"], strict=True))
+        key, _, base = key.partition("/")
+        base = base or "bare"
+        if key in results and base in results:
+            rm = results[key]["median"] / results[base]["median"]
+            rmean = results[key]["mean"] / results[base]["mean"]
+            rr = statistics.median(x / y for x, y in zip(per_round[key], per_round[base], strict=True))
             target = (
                 "(reference)"
                 if key == "stock"
@@ -591,7 +651,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at the end of the timed runs: {os.getloadavg()[0]:.2f}")
     if args.profile and pg is not None:
         profile_engine(pg, args.profile)
+    if pg is not None:
         pg.dispose()
+        bare_pg.close()
     if not args.skip_pg and not args.keep_db:
         drop_pg_database(args.pg_url)
         print(f"\ndropped scratch database {sa.make_url(args.pg_url).database}")
