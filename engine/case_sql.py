@@ -137,42 +137,14 @@ class CaseRow:
 
 
 def case_from_row(io: RowIO, row: tuple) -> CaseRow:
-    (
-        id_,
-        definition_id,
-        process_key,
-        business_key,
-        status,
-        version,
-        state,
-        state_format,
-        data,
-        next_timer_at,
-        started_by,
-        started_at,
-        ended_at,
-        end_reason,
-        audit_seq,
-        audit_hash,
-    ) = row
-    return CaseRow(
-        id_,
-        definition_id,
-        process_key,
-        business_key,
-        status,
-        version,
-        bytes(state),
-        state_format,
-        io.read_json(data),
-        io.read_when(next_timer_at),
-        started_by,
-        io.read_when(started_at),
-        io.read_when(ended_at),
-        end_reason,
-        audit_seq,
-        audit_hash,
-    )
+    """A CaseRow from the columns of ``_CASE_COLUMNS`` (same order as the dataclass fields)."""
+    case = CaseRow(*row)
+    case.state = bytes(case.state)
+    case.data = io.read_json(case.data)
+    case.next_timer_at = io.read_when(case.next_timer_at)
+    case.started_at = io.read_when(case.started_at)
+    case.ended_at = io.read_when(case.ended_at)
+    return case
 
 
 @dataclass

@@ -11,34 +11,45 @@ from engine.errors import Conflict
 from tests.engine.helpers import add_staff, case_row, deploy_fixture, open_tasks
 
 
-def test_two_connections_complete_the_same_task(d, db_url):
-    add_staff(d)
-    deploy_fixture(d)
-    case = d.start_case("test_initiativ", variables={"initiator_email": "a@example.se"})
-    [task] = open_tasks(d, case.id)
-    # Two engines = two connection pools: two real database connections racing.
-    engines = [Delaktig(settings=d.settings), Delaktig(settings=d.settings)]
-    barrier = threading.Barrier(2)
-    results: list = []
+def race(settings, calls) -> list[tuple[str, object]]:
+    """Run each ``call(app)`` at the same moment, each on its own engine (its own connection pool):
+    [("ok", result) | ("conflict", message)] in completion order."""
+    engines = [Delaktig(settings=settings) for _ in calls]
+    barrier = threading.Barrier(len(calls))
+    results: list[tuple[str, object]] = []
 
-    def worker(app, actor):
+    def worker(app, call):
         barrier.wait()
         try:
-            app.complete_task(task.id, actor, {"fragan_paverkbar": True, "kommentar": actor})
-            results.append(("ok", actor))
+            results.append(("ok", call(app)))
         except Conflict as err:
             results.append(("conflict", str(err)))
 
-    threads = [
-        threading.Thread(target=worker, args=(e, a))
-        for e, a in zip(engines, ["hanna", "henrik"], strict=True)
-    ]
+    threads = [threading.Thread(target=worker, args=pair) for pair in zip(engines, calls, strict=True)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
     for e in engines:
         e.dispose()
+    return results
+
+
+def test_two_connections_complete_the_same_task(d, db_url):
+    add_staff(d)
+    deploy_fixture(d)
+    case = d.start_case("test_initiativ", variables={"initiator_email": "a@example.se"})
+    [task] = open_tasks(d, case.id)
+    # Two engines = two connection pools: two real database connections racing.
+    results = race(
+        d.settings,
+        [
+            lambda app, actor=actor: (
+                app.complete_task(task.id, actor, {"fragan_paverkbar": True, "kommentar": actor}) and actor
+            )
+            for actor in ("hanna", "henrik")
+        ],
+    )
     assert sorted(r[0] for r in results) == ["conflict", "ok"]
     winner = next(r[1] for r in results if r[0] == "ok")
     row = case_row(d, case.id)
@@ -76,27 +87,13 @@ def test_two_parallel_tasks_of_one_case_completed_at_once_both_succeed(d):
     d.complete_task(first.id, "hanna", {})
     parallel = open_tasks(d, info.id)
     assert len(parallel) == 2
-    engines = [Delaktig(settings=d.settings), Delaktig(settings=d.settings)]
-    barrier = threading.Barrier(2)
-    results: list = []
-
-    def worker(app, actor, task_id):
-        barrier.wait()
-        try:
-            results.append(("ok", app.complete_task(task_id, actor, {}).status))
-        except Conflict as err:
-            results.append(("conflict", str(err)))
-
-    threads = [
-        threading.Thread(target=worker, args=(e, a, t.id))
-        for e, a, t in zip(engines, ["hanna", "henrik"], parallel, strict=True)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    for e in engines:
-        e.dispose()
+    results = race(
+        d.settings,
+        [
+            lambda app, actor=actor, task_id=t.id: app.complete_task(task_id, actor, {}).status
+            for actor, t in zip(["hanna", "henrik"], parallel, strict=True)
+        ],
+    )
     assert sorted(r[0] for r in results) == ["ok", "ok"], results
     row = case_row(d, info.id)
     assert row.status == "completed"

@@ -22,6 +22,11 @@ class Boom(Exception):
     pass
 
 
+def _start_a_case(d, s):
+    definition = definitions.latest_definition(s, "test_initiativ", None)
+    return start_new_case(s, d.specs, definition, "bk", {"initiator_email": "a@example.se"}, "hanna")
+
+
 def _counts(d) -> tuple[int, int, int]:
     with d.session() as s:
         return (
@@ -74,8 +79,7 @@ def test_a_failing_transaction_leaves_nothing_behind(d):
     before = _counts(d)
 
     def work(s):
-        definition = definitions.latest_definition(s, "test_initiativ", None)
-        run = start_new_case(s, d.specs, definition, "bk-1", {"initiator_email": "a@example.se"}, "hanna")
+        run = _start_a_case(d, s)
         # Flushed, visible inside the transaction…
         assert s.execute(sa.select(Case.id).where(Case.id == run.case.id)).scalar() == run.case.id
         raise Boom
@@ -175,8 +179,7 @@ def test_a_write_transaction_inside_a_read_session_is_still_atomic(d):
     before = _counts(d)
 
     def work(s):
-        definition = definitions.latest_definition(s, "test_initiativ", None)
-        start_new_case(s, d.specs, definition, "bk-2", {"initiator_email": "a@example.se"}, "hanna")
+        _start_a_case(d, s)
         raise Boom
 
     with d.session() as reader:
