@@ -1,9 +1,14 @@
-"""Read-only queries for the staff pages: the inbox lists and counts, a task with its case, the case page
-(diagram marks, timeline, deadlines) and who may start which routine.
+"""Read-only queries for the staff pages: the inbox lists and counts, a task with its case, who may read a
+case, the case page (diagram marks, timeline, deadlines) and who may start which routine.
 
-Nothing here changes state (that is ``engine.app``). The inbox lists read ``user_task`` in the order of
-the ``(state, assignee, due_at)`` index (migration ``web_0001``) and stop after one page, so a page costs
-the same with 1 000 or 100 000 open cases; counts stop at ``COUNT_CAP`` for the same reason.
+Nothing here changes state (that is ``engine.app``). The inbox lists read ``user_task`` in index order
+and stop after one page, so a page costs the same with 1 000 or 100 000 open cases; counts stop at
+``COUNT_CAP`` for the same reason. "Mine" reads the ``(state, assignee, due_at, id)`` index (migration
+``web_0001``); "my group's" the partial indexes of open, unclaimed tasks (``web_0002``): in due order for
+the list, in id order for the counts, which PostgreSQL then answers with an index-only merge join against
+``task_candidate``. A whole inbox page is two statements (``inbox_page``): the four tab counts (and the
+list's own total when a filter narrows it) in one, the page's rows with their case and routine in the
+other.
 
 Who may start a routine: the process's ``camunda:candidateStarterGroups`` when the diagram has them
 (also what ``Delaktig.start_case`` enforces via ``meta["starter_groups"]``), otherwise every role that is
@@ -14,6 +19,7 @@ are started by the intake and the scheduler.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -91,121 +97,262 @@ class InboxPage:
         return len(self.items) == self.per_page and (self.page < self.pages or self.capped)
 
 
-def _scope(user: str, roles: set[str], scope: str) -> list[sa.ColumnElement[bool]]:
-    if scope == "mine":
-        return [UserTask.state == "open", UserTask.assignee == user]
-    if scope != "group":
-        raise ValueError(f"unknown inbox scope {scope!r}")
-    candidate = sa.or_(
-        sa.and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(sorted(roles) or [""])),
-        sa.and_(TaskCandidate.kind == "user", TaskCandidate.value == user),
+# ``state = 'open'`` is written inline, not as a bound parameter: the partial indexes of migration
+# ``web_0002`` (``WHERE state = 'open' AND assignee IS NULL``) are only usable when the planner can see
+# that the query implies their predicate, also in a prepared statement's generic plan.
+OPEN = sa.literal_column("'open'")
+
+# The statements are built once per shape (scope and which filters are set) with bound parameters, and
+# reused: building a statement with a few subqueries costs SQLAlchemy more than the database needs to
+# run it. The values go in ``_params``. LIMIT and OFFSET stay bound parameters on purpose: psycopg
+# prepares a statement after 5 runs, and with them inline PostgreSQL's generic plan (one plan for every
+# user) was cheap enough to be chosen at 100 000 tasks, and it walks every task for a user whose roles
+# have few tasks (150 ms instead of 6). With them bound, the generic plan looks expensive and PostgreSQL
+# keeps planning each run for the actual roles (about 0.6 ms a statement).
+_USER = sa.bindparam("user", type_=sa.String)
+_ROLES = sa.bindparam("roles", expanding=True, type_=sa.String)
+_NOW = sa.bindparam("now", type_=UserTask.due_at.type)
+_CAP = sa.bindparam("cap", type_=sa.Integer)
+
+# SQLite plans without value statistics (no STAT4), so it walks an inbox index in due order and probes
+# each open task for the user's roles whether those roles have 20 000 tasks or 20. For roles with at most
+# FEW_CANDIDATES candidate rows, the group queries start from those rows instead (``_few_candidates``).
+# PostgreSQL plans each run for the actual roles and needs no such help.
+FEW_CANDIDATES = 2000
+
+# scope, process_key, definition_id, overdue, due_within, few (group scope from task_candidate, SQLite)
+Shape = tuple[str, bool, bool, bool, bool, bool]
+
+
+def _shape(f: InboxFilter, few: bool = False) -> Shape:
+    if f.scope not in ("mine", "group"):
+        raise ValueError(f"unknown inbox scope {f.scope!r}")
+    return (
+        f.scope,
+        bool(f.process_key),
+        bool(f.definition_id),
+        f.overdue,
+        f.due_within_days is not None,
+        few and f.scope == "group",
     )
-    mine = sa.select(sa.literal(1)).where(TaskCandidate.task_id == UserTask.id, candidate).exists()
-    return [UserTask.state == "open", UserTask.assignee.is_(None), mine]
 
 
-def _conditions(user: str, roles: set[str], f: InboxFilter, now: datetime) -> list[sa.ColumnElement[bool]]:
-    where = _scope(user, roles, f.scope)
-    if f.process_key:
-        where.append(UserTask.process_key == f.process_key)
-    if f.definition_id:
-        where.append(UserTask.definition_id == f.definition_id)
-    if f.overdue:
-        where.append(UserTask.due_at < now)
-    if f.due_within_days is not None:
-        where.append(UserTask.due_at <= now + timedelta(days=f.due_within_days))
+def _params(user: str, roles: set[str], f: InboxFilter | None, now: datetime) -> dict[str, Any]:
+    params: dict[str, Any] = {"user": user, "roles": sorted(roles) or [""], "now": now, "cap": COUNT_CAP + 1}
+    if f is not None:
+        params.update(process_key=f.process_key, definition_id=f.definition_id)
+        if f.due_within_days is not None:
+            params["due_before"] = now + timedelta(days=f.due_within_days)
+    return params
+
+
+def _candidate() -> sa.ColumnElement[bool]:
+    """A ``task_candidate`` row for one of the user's roles, or for the user."""
+    return sa.or_(
+        sa.and_(TaskCandidate.kind == "group", TaskCandidate.value.in_(_ROLES)),
+        sa.and_(TaskCandidate.kind == "user", TaskCandidate.value == _USER),
+    )
+
+
+def _scope(scope: str, few: bool = False) -> list[sa.ColumnElement[bool]]:
+    if scope == "mine":
+        return [UserTask.state == OPEN, UserTask.assignee == _USER]
+    if few:
+        # The tasks of the user's candidate rows (ix_task_candidate_value), each looked up by id. The
+        # unary + makes the other two terms unusable for an index, so SQLite cannot walk an inbox index.
+        return [
+            sa.text("+user_task.state = 'open'"),
+            sa.text("+user_task.assignee IS NULL"),
+            UserTask.id.in_(sa.select(TaskCandidate.task_id).where(_candidate())),
+        ]
+    mine = (
+        sa.select(sa.literal_column("1")).where(TaskCandidate.task_id == UserTask.id, _candidate()).exists()
+    )
+    return [UserTask.state == OPEN, UserTask.assignee.is_(None), mine]
+
+
+@functools.cache
+def _candidates_statement() -> sa.Select:
+    # A constant, not task_id: ix_task_candidate_value (kind, value) answers it without the table rows.
+    inner = sa.select(sa.literal_column("1")).where(_candidate()).limit(sa.bindparam("few_cap")).subquery()
+    return sa.select(sa.func.count()).select_from(inner)
+
+
+def _few_candidates(s: Session, params: dict) -> bool:
+    """SQLite only: do the user's roles have at most FEW_CANDIDATES candidate rows? (An index range
+    read that stops there.)"""
+    if s.get_bind().dialect.name != "sqlite":
+        return False
+    found = s.execute(_candidates_statement(), {**params, "few_cap": FEW_CANDIDATES + 1}).scalar_one()
+    return found <= FEW_CANDIDATES
+
+
+def _where(shape: Shape) -> list[sa.ColumnElement[bool]]:
+    scope, process_key, definition_id, overdue, due_within, few = shape
+    where = _scope(scope, few)
+    if process_key:
+        where.append(UserTask.process_key == sa.bindparam("process_key", type_=sa.String))
+    if definition_id:
+        where.append(UserTask.definition_id == sa.bindparam("definition_id", type_=sa.String))
+    if overdue:
+        where.append(UserTask.due_at < _NOW)
+    if due_within:
+        where.append(UserTask.due_at <= sa.bindparam("due_before", type_=UserTask.due_at.type))
     return where
 
 
-def _capped_count(s: Session, where: list) -> int:
-    inner = sa.select(UserTask.id).where(*where).limit(COUNT_CAP + 1).subquery()
-    return s.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one()
+def _capped(where: list) -> sa.ScalarSelect[int]:
+    """``count(*)`` of the first COUNT_CAP + 1 matching tasks, as a scalar subquery."""
+    inner = sa.select(UserTask.id).where(*where).limit(_CAP).subquery()
+    return sa.select(sa.func.count()).select_from(inner).scalar_subquery()
 
 
-def _page_ids(s: Session, where: list, sort: str, offset: int, limit: int) -> list[str]:
-    ids = lambda q: list(s.execute(q).scalars())  # noqa: E731
-    if sort == "created":
-        return ids(
-            sa.select(UserTask.id)
-            .where(*where)
-            .order_by(UserTask.created_at.desc(), UserTask.id.desc())
-            .offset(offset)
-            .limit(limit)
+@functools.cache
+def _counts_statement(total: Shape | None = None, few: bool = False) -> sa.Select:
+    """The four tab counts (and, given a list's shape, that list's total as ``_total``) in one statement:
+    one round trip, one plan."""
+    columns = []
+    for scope in ("mine", "group"):
+        columns.append(_capped(_scope(scope, few)).label(scope))
+        columns.append(_capped([*_scope(scope, few), UserTask.due_at < _NOW]).label(f"{scope}_overdue"))
+    if total is not None:
+        columns.append(_capped(_where(total)).label("_total"))
+    return sa.select(*columns)
+
+
+@functools.cache
+def _total_statement(shape: Shape) -> sa.Select:
+    return sa.select(_capped(_where(shape)))
+
+
+_ITEM_COLUMNS = (
+    UserTask.id,
+    UserTask.case_id,
+    UserTask.name,
+    UserTask.element_id,
+    UserTask.process_key,
+    UserTask.definition_id,
+    UserTask.assignee,
+    UserTask.candidate_groups,
+    UserTask.created_at,
+    UserTask.due_at,
+    UserTask.priority,
+    Case.business_key,
+    ProcessDefinition.version,
+    ProcessDefinition.name,
+)
+
+
+@functools.cache
+def _read_statement(shape: Shape, part: str) -> sa.Select:
+    """One index-ordered read of task ids (one page: ``offset``, ``limit``) and the rows to show for them
+    with their case and routine, in one statement: the page is cut first, then only its rows are joined.
+    ``part``: "created" (newest first), "dated" (due order) or "undated" (oldest first)."""
+    where = _where(shape)
+    if part == "dated":
+        where.append(UserTask.due_at.is_not(None))
+    elif part == "undated":
+        where.append(UserTask.due_at.is_(None))
+    order = [UserTask.due_at, UserTask.id] if part == "dated" else [UserTask.created_at, UserTask.id]
+    direction = sa.desc if part == "created" else sa.asc
+    keys = [c.label(f"k{i}") for i, c in enumerate(order)]
+    page = (
+        sa.select(UserTask.id.label("page_id"), *keys)
+        .where(*where)
+        .order_by(*(direction(c) for c in order))
+        .offset(sa.bindparam("offset", type_=sa.Integer))
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+        .subquery("page")
+    )
+    return (
+        sa.select(*_ITEM_COLUMNS)
+        .select_from(page)
+        .join(UserTask, UserTask.id == page.c.page_id)
+        .join(Case, Case.id == UserTask.case_id)
+        .join(ProcessDefinition, ProcessDefinition.id == UserTask.definition_id)
+        .order_by(*(direction(page.c[k.name]) for k in keys))
+    )
+
+
+@functools.cache
+def _dated_count_statement(shape: Shape) -> sa.Select:
+    return (
+        sa.select(sa.func.count()).select_from(UserTask).where(*_where(shape), UserTask.due_at.is_not(None))
+    )
+
+
+def _read(s: Session, shape: Shape, part: str, params: dict, offset: int, limit: int) -> list[TaskItem]:
+    rows = s.execute(_read_statement(shape, part), {**params, "offset": offset, "limit": limit}).all()
+    return [
+        TaskItem(
+            id=r[0],
+            case_id=r[1],
+            name=r[2],
+            element_id=r[3],
+            process_key=r[4],
+            definition_id=r[5],
+            version=r[12],
+            routine=r[13] or r[4],
+            business_key=r[11],
+            assignee=r[6],
+            candidate_groups=list(r[7] or []),
+            created_at=r[8],
+            due_at=r[9],
+            priority=r[10],
         )
+        for r in rows
+    ]
+
+
+def _page_items(s: Session, shape: Shape, params: dict, sort: str, offset: int, limit: int) -> list[TaskItem]:
+    if sort == "created":
+        return _read(s, shape, "created", params, offset, limit)
     # Dated tasks in due order, then undated ones. Two index-ordered reads instead of "NULLS LAST",
     # which SQLite cannot take from an index (it stores NULLs first).
-    dated = ids(
-        sa.select(UserTask.id)
-        .where(*where, UserTask.due_at.is_not(None))
-        .order_by(UserTask.due_at, UserTask.id)
-        .offset(offset)
-        .limit(limit)
-    )
+    dated = _read(s, shape, "dated", params, offset, limit)
     if len(dated) == limit:
         return dated
     if dated or offset == 0:
         n_dated = offset + len(dated)
     else:  # the page starts past the dated tasks: count them to know where the undated ones begin
-        n_dated = s.execute(
-            sa.select(sa.func.count()).select_from(UserTask).where(*where, UserTask.due_at.is_not(None))
-        ).scalar_one()
-    return dated + ids(
-        sa.select(UserTask.id)
-        .where(*where, UserTask.due_at.is_(None))
-        .order_by(UserTask.created_at, UserTask.id)
-        .offset(max(0, offset - n_dated))
-        .limit(limit - len(dated))
-    )
+        n_dated = s.execute(_dated_count_statement(shape), params).scalar_one()
+    return dated + _read(s, shape, "undated", params, max(0, offset - n_dated), limit - len(dated))
 
 
-def _items(s: Session, ids: list[str]) -> list[TaskItem]:
-    if not ids:
-        return []
-    rows = s.execute(
-        sa.select(UserTask, Case.business_key, ProcessDefinition.version, ProcessDefinition.name)
-        .join(Case, Case.id == UserTask.case_id)
-        .join(ProcessDefinition, ProcessDefinition.id == UserTask.definition_id)
-        .where(UserTask.id.in_(ids))
-    ).all()
-    by_id = {
-        t.id: TaskItem(
-            id=t.id,
-            case_id=t.case_id,
-            name=t.name,
-            element_id=t.element_id,
-            process_key=t.process_key,
-            definition_id=t.definition_id,
-            version=version,
-            routine=routine or t.process_key,
-            business_key=business_key,
-            assignee=t.assignee,
-            candidate_groups=list(t.candidate_groups or []),
-            created_at=t.created_at,
-            due_at=t.due_at,
-            priority=t.priority,
-        )
-        for t, business_key, version, routine in rows
-    }
-    return [by_id[i] for i in ids if i in by_id]
+def _bounds(f: InboxFilter) -> tuple[int, int]:
+    return max(1, f.page), max(1, min(f.per_page, MAX_PER_PAGE))
 
 
 def list_tasks(s: Session, user: str, roles: set[str], f: InboxFilter, now: datetime) -> InboxPage:
     """One page of the inbox. ``total`` is capped at COUNT_CAP + 1 (shown as "över 100")."""
-    per_page = max(1, min(f.per_page, MAX_PER_PAGE))
-    page = max(1, f.page)
-    where = _conditions(user, roles, f, now)
-    ids = _page_ids(s, where, f.sort, (page - 1) * per_page, per_page)
-    return InboxPage(_items(s, ids), _capped_count(s, where), page, per_page)
+    page, per_page = _bounds(f)
+    params = _params(user, roles, f, now)
+    shape = _shape(f, f.scope == "group" and _few_candidates(s, params))
+    items = _page_items(s, shape, params, f.sort, (page - 1) * per_page, per_page)
+    return InboxPage(items, s.execute(_total_statement(shape), params).scalar_one(), page, per_page)
 
 
 def inbox_counts(s: Session, user: str, roles: set[str], now: datetime) -> dict[str, int]:
     """Tab counts (each capped at COUNT_CAP + 1): mine, group and the overdue part of each."""
-    out = {}
-    for scope in ("mine", "group"):
-        where = _scope(user, roles, scope)
-        out[scope] = _capped_count(s, where)
-        out[f"{scope}_overdue"] = _capped_count(s, [*where, UserTask.due_at < now])
-    return out
+    params = _params(user, roles, None, now)
+    return dict(s.execute(_counts_statement(None, _few_candidates(s, params)), params).one()._mapping)
+
+
+def inbox_page(
+    s: Session, user: str, roles: set[str], f: InboxFilter, now: datetime
+) -> tuple[InboxPage, dict[str, int]]:
+    """What the inbox page shows: ``list_tasks`` and ``inbox_counts`` in two statements (three on SQLite,
+    which first checks whether the user's roles have few tasks). The list's total is one of the tab counts
+    when the filter adds nothing but "overdue", else a fifth count alongside."""
+    page, per_page = _bounds(f)
+    params = _params(user, roles, f, now)
+    few = _few_candidates(s, params)
+    shape = _shape(f, few)
+    same_as_tab = not (f.process_key or f.definition_id or f.due_within_days is not None)
+    counts = dict(s.execute(_counts_statement(None if same_as_tab else shape, few), params).one()._mapping)
+    total = counts[f"{f.scope}_overdue" if f.overdue else f.scope] if same_as_tab else counts.pop("_total")
+    items = _page_items(s, shape, params, f.sort, (page - 1) * per_page, per_page)
+    return InboxPage(items, total, page, per_page), counts
 
 
 def routine_choices(s: Session) -> list[tuple[str, str, list[tuple[str, int]]]]:
@@ -247,6 +394,54 @@ def may_work_on(task: UserTask, user: str, roles: set[str]) -> bool:
         or user in (task.candidate_users or [])
         or bool(roles & set(task.candidate_groups or []))
     )
+
+
+# --- who may read a case ----------------------------------------------------------------------------
+def case_access(s: Session, case_id: str, user: str, roles: set[str], reader_roles: set[str]) -> str | None:
+    """Why ``user`` may read the case, or None if they may not; ``"missing"`` when there is no such case.
+
+    A case is readable by whoever started it, by whoever has or had one of its tasks (assignee,
+    completed it, candidate user, or one of their roles is a candidate group of any of its tasks, open or
+    done), by whoever acted on it or had a task of it reassigned to or from them (its audit log), and by
+    the roles in ``reader_roles`` (administrators, auditors: the web layer's configuration).
+
+    Cost: one statement for the case and its tasks (primary key + ``ix_user_task_case_id``); only when
+    that does not grant access, a second one over the case's own audit rows (``uq_audit_event_chain_seq``).
+    Neither grows with the number of cases.
+    """
+    rows = s.execute(
+        sa.select(
+            Case.started_by,
+            UserTask.assignee,
+            UserTask.completed_by,
+            UserTask.candidate_users,
+            UserTask.candidate_groups,
+        )
+        .select_from(Case)
+        .outerjoin(UserTask, UserTask.case_id == Case.id)
+        .where(Case.id == str(case_id))
+    ).all()
+    if not rows:
+        return "missing"
+    if roles & reader_roles:
+        return "role"
+    if rows[0].started_by == user:
+        return "started"
+    for r in rows:
+        if user in (r.assignee, r.completed_by) or user in (r.candidate_users or []):
+            return "task"
+        if roles & set(r.candidate_groups or []):
+            return "group"
+    events = s.execute(
+        sa.select(AuditEvent.actor, AuditEvent.detail).where(
+            AuditEvent.chain == str(case_id),
+            sa.or_(AuditEvent.actor == user, AuditEvent.kind == "task_reassigned"),
+        )
+    ).all()
+    for actor, detail in events:
+        if actor == user or user in ((detail or {}).get("assignee") or []):
+            return "history"
+    return None
 
 
 # --- the case page ------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ USERS = {
     "bertil": ["namnd"],
     "cecilia": ["avdelningschef"],
     "david": [],
+    "rut": ["revisor"],  # auditor: reads every case (webhooks.staff.cases.DEFAULT_CASE_READER_ROLES)
+    "adam": ["admin"],
 }
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 

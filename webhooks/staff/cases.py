@@ -1,10 +1,17 @@
 """The case page: status, business key, data, upcoming deadlines, the diagram with the path taken, and
-the timeline from the audit log. Any signed-in staff member may read a case (staff work across roles on
-the same case; changing it still needs the task's role)."""
+the timeline from the audit log.
+
+Who may read a case (the page and its diagram): whoever started it, whoever has or had a task in it
+(assigned to them, completed by them, or a candidate group of any of its tasks is one of their roles),
+whoever acted on it, and the case-reader roles: ``CASE_READER_ROLES`` in the app config (environment
+``DELAKTIG_CASE_READER_ROLES``, a JSON list or comma-separated), default ``admin`` and
+``systemadministrator`` (the administrator roles, as for ``/admin/utskick``) and ``revisor`` (auditors).
+Everyone else gets the 403 page, which shows nothing of the case. The rule is ``engine.inbox.case_access``.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, current_app, g, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -41,9 +48,31 @@ DEADLINE_LABELS = {
 }
 
 
+DEFAULT_CASE_READER_ROLES = ("admin", "systemadministrator", "revisor")
+
+
+def case_reader_roles() -> set[str]:
+    configured = current_app.config.get("CASE_READER_ROLES")
+    if configured is None:
+        return set(DEFAULT_CASE_READER_ROLES)
+    if not isinstance(configured, list | tuple | set | frozenset):
+        configured = str(configured).split(",")  # "admin,revisor" (not JSON) stays a string
+    return {str(r).strip() for r in configured if str(r).strip()}
+
+
+def _check_access(s, case_id: str) -> None:
+    """404 for an unknown case, 403 (nothing of the case shown) for a user who may not read it."""
+    access = queries.case_access(s, case_id, g.user, g.roles, case_reader_roles())
+    if access == "missing":
+        fail(404, _("Ärendet finns inte."))
+    if access is None:
+        fail(403, _("Du har inte behörighet att läsa det här ärendet."))
+
+
 @bp.route("/arenden/<case_id>")
 def show(case_id: str):
     with read_session() as s:
+        _check_access(s, case_id)
         view = queries.get_case(s, case_id)
         if view is None:
             fail(404, _("Ärendet finns inte."))
@@ -79,6 +108,7 @@ def show(case_id: str):
 def diagram(case_id: str):
     """The case's diagram exactly as deployed, for the viewer."""
     with read_session() as s:
+        _check_access(s, case_id)
         view = queries.get_case(s, case_id)
         if view is None:
             fail(404, _("Ärendet finns inte."))

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 from engine import clock, errors
 from engine.models import User
 from webhooks.engine_ext import get_engine
+from webhooks.staff.messages import translate_error
 
 LANGUAGES = {"sv": "Svenska", "en": "English"}
 # API blueprints have their own authentication (HTTP Basic, HMAC signatures): no CSRF token there.
@@ -151,7 +152,8 @@ def load_identity() -> None:
 
 
 def protect(bp: Blueprint, login: bool = True) -> None:
-    """Identity for every request of the blueprint, sign-in where needed, engine errors → pages."""
+    """Identity for every request of the blueprint, sign-in where needed, engine errors → pages (their
+    Swedish messages in the page's language: ``webhooks.staff.messages``)."""
 
     @bp.before_request
     def _identity():
@@ -160,9 +162,9 @@ def protect(bp: Blueprint, login: bool = True) -> None:
             return redirect(url_for("staff_auth.login", next=request.full_path.rstrip("?")))
         return None
 
-    bp.register_error_handler(errors.NotFound, lambda e: error_page(404, str(e)))
-    bp.register_error_handler(errors.Forbidden, lambda e: error_page(403, str(e)))
-    bp.register_error_handler(errors.Conflict, lambda e: error_page(409, str(e)))
+    bp.register_error_handler(errors.NotFound, lambda e: error_page(404, translate_error(e)))
+    bp.register_error_handler(errors.Forbidden, lambda e: error_page(403, translate_error(e)))
+    bp.register_error_handler(errors.Conflict, lambda e: error_page(409, translate_error(e)))
 
 
 def engine():

@@ -45,8 +45,7 @@ def inbox():
     f = read_filter(request.args)
     moment = now()
     with read_session() as s:
-        page = queries.list_tasks(s, g.user, g.roles, f, moment)
-        counts = queries.inbox_counts(s, g.user, g.roles, moment)
+        page, counts = queries.inbox_page(s, g.user, g.roles, f, moment)
         routines = queries.routine_choices(s)
     args = {k: v for k, v in request.args.items() if k != "sida" and v}
 

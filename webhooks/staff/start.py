@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from engine import errors
 from engine import inbox as queries
 from webhooks.staff.common import engine, fail, protect, read_session
+from webhooks.staff.messages import translate_error
 
 bp = Blueprint("staff_start", __name__)
 protect(bp)
@@ -47,7 +48,10 @@ def start(key: str):
         )
     except errors.ValidationFailed as err:
         return render_template(
-            "staff/start.html", routines=routines, errors={key: str(err)}, values={key: business_key or ""}
+            "staff/start.html",
+            routines=routines,
+            errors={key: translate_error(err)},
+            values={key: business_key or ""},
         ), 422
     flash(_("Ärendet är startat."), "success")
     return redirect(url_for("staff_cases.show", case_id=info.id))

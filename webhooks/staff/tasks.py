@@ -14,6 +14,7 @@ from engine import errors
 from engine import inbox as queries
 from webhooks.staff.common import engine, fail, now, protect, read_session, safe_next
 from webhooks.staff.forms import build_fields, read_submission
+from webhooks.staff.messages import translate
 
 bp = Blueprint("staff_tasks", __name__)
 protect(bp)
@@ -100,7 +101,7 @@ def complete(task_id: str):
     except errors.ValidationFailed as err:
         problems: dict[str, str] = {}
         for p in err.problems:
-            problems.setdefault(p.where or "_form", p.message)
+            problems.setdefault(p.where or "_form", translate(p.message))
         return _render(view, {**(view.case.data or {}), **data}, problems, 422)
     flash(_("Uppgiften ”%(name)s” är slutförd.", name=view.task.name or view.task.element_id), "success")
     return redirect(url_for("staff_cases.show", case_id=view.case.id))
