@@ -193,10 +193,11 @@ def load_task_case_roles(
     io: RowIO, task_id: str, actor: str, with_roles: bool = True
 ) -> tuple[OpenTask, CaseRow, set[str]] | None:
     """The task, its case and (``with_roles``) the actor's roles; the roles are empty otherwise."""
+    # Guarded: completing re-checks the case's version and the task's state when it writes.
     if with_roles:
-        row = io.fetch_one(LOAD_TASK_CASE_ROLES, {"task_id": task_id, "actor": actor})
+        row = io.fetch_one(LOAD_TASK_CASE_ROLES, {"task_id": task_id, "actor": actor}, guarded=True)
     else:
-        row = io.fetch_one(LOAD_TASK_CASE, {"task_id": task_id})
+        row = io.fetch_one(LOAD_TASK_CASE, {"task_id": task_id}, guarded=True)
     if row is None:
         return None
     t, c, roles = row[:9], row[9:-1], row[-1]

@@ -124,9 +124,17 @@ class RowIO:
             return
         self.pending.append((statement, params))
 
-    def fetch_one(self, statement: Statement, params: dict[str, Any]) -> tuple | None:
+    def fetch_one(self, statement: Statement, params: dict[str, Any], guarded: bool = False) -> tuple | None:
         """One row; queued writes go first, in the same round trip on PostgreSQL (with the BEGIN if the
-        transaction has not sent anything yet)."""
+        transaction has not sent anything yet).
+
+        ``guarded``: the read takes no locks and whatever depends on it is re-checked by a guard when
+        written (the case's version). On PostgreSQL, before anything of the transaction was sent, it
+        then runs on its own, outside it — a plain statement, no pipeline — and the owed BEGIN travels
+        with the writes: the same snapshot rules (READ COMMITTED takes one per statement either way), one
+        message less, and no transaction held open while SpiffWorkflow works."""
+        if self.pg and guarded and not self.pending and self.info.get(BEGIN_PENDING):
+            return self.raw.execute(self._sql(statement), params).fetchone()
         if self.pg:
             with self._pipeline():
                 self._send_pending()
