@@ -116,6 +116,8 @@ def test_a_stale_read_is_retried_and_the_retry_sees_fresh_data(d, monkeypatch):
 
     def read_then_race(io, task_id, actor, with_roles=True):
         found = real(io, task_id, actor, with_roles)
+        if io.pg:  # the guarded read ran outside any transaction: nothing held while SpiffWorkflow works
+            assert io.raw.info.transaction_status.name == "IDLE"
         reads.append(found[1].version)
         if len(reads) == 1:  # first attempt: someone claims the task meanwhile (bumps the case version)
             other.claim_task(task_id, "hanna")
