@@ -181,8 +181,16 @@ class RowIO:
         if not pending:
             return
         if self.pg:
-            sql, params = _one_statement(pending)
-            self.raw.cursor().execute(sql, params)
+            items = [
+                (statement, [one])
+                for statement, params in pending
+                for one in (params if isinstance(params, list) else [params])
+            ]
+            cursor = self.raw.cursor()
+            # Chunks keep a statement far from PostgreSQL's 65,535 parameters (a case run writes dozens
+            # of rows; an unusual one — a case with hundreds of parallel tasks — still goes through).
+            for start in range(0, len(items), _MAX_COMBINED):
+                cursor.execute(*_one_statement(items[start : start + _MAX_COMBINED]))
             return
         cursor = self.raw.cursor()
         for statement, params in pending:
@@ -199,6 +207,7 @@ class RowIO:
 
 
 _PG_PARAM = re.compile(r"%\(([a-z_][a-z0-9_]*)\)s")
+_MAX_COMBINED = 100  # writes per combined statement
 
 
 @functools.lru_cache(maxsize=256)

@@ -187,3 +187,16 @@ def test_a_write_transaction_inside_a_read_session_is_still_atomic(d):
         with pytest.raises(Boom):
             d.transaction(work)
     assert _counts(d) == before
+
+
+def test_a_large_write_set_goes_through_in_chunks(d):
+    """Hundreds of queued rows (PostgreSQL: several combined statements) all land, in one transaction."""
+    insert = Statement("INSERT INTO role (name, label) VALUES (:name, :label)")
+
+    def work(s):
+        RowIO.of(s).queue(insert, [{"name": f"roll_{i}", "label": f"Roll {i}"} for i in range(250)])
+        finish_rows(s)
+
+    d.transaction(work)
+    with d.session() as s:
+        assert s.execute(sa.text("SELECT count(*) FROM role WHERE name LIKE 'roll_%'")).scalar() == 250
