@@ -192,13 +192,13 @@ def append_case_events(
 ) -> bool:
     """Lock the case row, append the events to its chain, bump the head with a version check.
     False if the case is gone. Callers lock several cases in id order (no deadlocks)."""
-    q = sa.select(Case).where(Case.id == case_id)
+    # The chain's head and the version only: a claim has no business loading the workflow blob.
+    q = sa.select(Case.id, Case.version, Case.audit_seq, Case.audit_hash).where(Case.id == case_id)
     if s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update()
-    case = s.execute(q.execution_options(populate_existing=True)).scalar()
+    case = s.execute(q).first()
     if case is None:
         return False
-    s.expunge(case)
     chain = Chain(case.id, case.id, case.audit_seq, case.audit_hash or GENESIS)
     writer = AuditWriter()
     for kind, detail, element_id, task_id in events:

@@ -3,8 +3,9 @@
 Why this exists: completing a task touches about eight rows (the task, its candidates, the next task, the
 case, the audit rows). Sent one by one through SQLAlchemy, each cost a network round trip plus statement
 building, and a completion took 13× as long as SpiffWorkflow itself (docs/benchmarks.md). Here a case run
-queues its writes and they are sent together: on PostgreSQL as one psycopg *pipeline* (one round trip; at
-the end of a transaction the COMMIT rides along), on SQLite straight to sqlite3 (no network to save).
+queues its writes and they are sent together: on PostgreSQL as one statement of data-modifying CTEs in a
+psycopg pipeline (one round trip; at the end of a transaction the COMMIT rides along), on SQLite one by one
+straight to sqlite3 (no network to save).
 
 The statements run on the session's own DBAPI connection, inside the session's transaction: the ORM and
 these writes see the same data and commit or roll back together.
