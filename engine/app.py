@@ -221,7 +221,7 @@ class Delaktig:
                 raise Conflict(f"Uppgiften är redan tagen av {task.assignee}.")
             done = s.execute(
                 sa.update(UserTask)
-                .where(UserTask.id == task.id, UserTask.assignee.is_(None), UserTask.state == "open")
+                .where(UserTask.id == task.id, UserTask.assignee.is_(None), sa.text(case_sql.STILL_OPEN))
                 .values(assignee=actor)
             )
             if done.rowcount != 1:

@@ -187,11 +187,15 @@ class RowIO:
                 for statement, params in pending
                 for one in (params if isinstance(params, list) else [params])
             ]
-            cursor = self.raw.cursor()
+            import psycopg
+
+            # A raw cursor: the combined text already has $n placeholders (see _combined_sql).
+            raw_cursor = psycopg.RawCursor(self.raw)
             # Chunks keep a statement far from PostgreSQL's 65,535 parameters (a case run writes dozens
             # of rows; an unusual one — a case with hundreds of parallel tasks — still goes through).
             for start in range(0, len(items), _MAX_COMBINED):
-                cursor.execute(*_one_statement(items[start : start + _MAX_COMBINED]))
+                sql, params = _one_statement(items[start : start + _MAX_COMBINED])
+                (raw_cursor if isinstance(params, list) else self.raw.cursor()).execute(sql, params)
             return
         cursor = self.raw.cursor()
         for statement, params in pending:
@@ -207,36 +211,50 @@ class RowIO:
                 raise (StaleCase if statement.stale else Conflict)(statement.conflict)
 
 
-_PG_PARAM = re.compile(r"%\(([a-z_][a-z0-9_]*)\)s")
 _MAX_COMBINED = 100  # writes per combined statement
 
 
 @functools.lru_cache(maxsize=256)
-def _combined_sql(shape: tuple[Statement, ...]) -> str:
+def _combined_sql(shape: tuple[Statement, ...]) -> tuple[str, tuple[tuple[int, str], ...]]:
     """One PostgreSQL statement doing the work of ``shape``: each write a data-modifying CTE.
 
     Every statement the server runs costs its own protocol messages, executor start and result handling
     on both sides; a case run's seven or so small writes cost less as one. The text depends only on the
     shape (which statements, how many times), so psycopg prepares it once per shape and connection.
     Safe here because a case run never writes the same row twice in one flush (the CTEs share a snapshot
-    and run in no set order); foreign keys are checked at the end of the statement."""
-    ctes, checks = [], []
+    and run in no set order); foreign keys are checked at the end of the statement.
+
+    Returned with ``$n`` placeholders and, for each ``$n``, which write and which of its parameters fills
+    it: psycopg passes such text through as it is (``RawCursor``). With ``%(name)s`` placeholders it
+    re-parses any statement of over 50 parameters on every execution — a completion's ~60 cost more
+    client time than SpiffWorkflow's own step did."""
+    ctes, checks, order = [], [], []
+    slots: dict[tuple[int, str], int] = {}
+
+    def slot(n: int, name: str) -> str:
+        if (n, name) not in slots:
+            order.append((n, name))
+            slots[(n, name)] = len(order)
+        return f"${slots[(n, name)]}"
+
     for n, statement in enumerate(shape):
         if statement.postgresql is not None or not statement.sql.lstrip().upper().startswith(
             ("INSERT", "UPDATE", "DELETE")
         ):
             raise ValueError(f"cannot combine {statement.sql[:40]!r}")  # plain writes only
-        body = _PG_PARAM.sub(rf"%(\1_{n})s", _PARAM.sub(r"%(\1)s", statement.sql))
+        body = _PARAM.sub(lambda m, n=n: slot(n, m.group(1)), statement.sql)
         if statement.expect_one:
             ctes.append(f"w{n} AS ({body} RETURNING 1)")
-            checks.append(f"delaktig_expect_rows((SELECT count(*) FROM w{n}), 1, %(_conflict_{n})s)")
+            checks.append(f"delaktig_expect_rows((SELECT count(*) FROM w{n}), 1, {slot(n, '_conflict')})")
         else:
             ctes.append(f"w{n} AS ({body})")
-    return "WITH " + ",\n".join(ctes) + "\nSELECT " + (", ".join(checks) or "1")
+    sql = "WITH " + ",\n".join(ctes) + "\nSELECT " + (", ".join(checks) or "1")
+    return sql, tuple(order)
 
 
-def _one_statement(pending) -> tuple[str, dict[str, Any]]:
-    """The queued writes as (sql, params) for PostgreSQL: alone as written, or combined (``_combined_sql``)."""
+def _one_statement(pending) -> tuple[str, dict[str, Any] | list[Any]]:
+    """The queued writes as (sql, params) for PostgreSQL: one alone as written (``%(name)s``, a dict),
+    several combined (``_combined_sql``: ``$n``, a list — for a ``psycopg.RawCursor``)."""
     items = [
         (statement, one)
         for statement, params in pending
@@ -246,12 +264,11 @@ def _one_statement(pending) -> tuple[str, dict[str, Any]]:
         statement, one = items[0]
         params = {**one, "_conflict": statement.conflict} if statement.expect_one else one
         return statement.render("postgresql"), params
-    merged: dict[str, Any] = {}
-    for n, (statement, one) in enumerate(items):
-        merged.update({f"{key}_{n}": value for key, value in one.items()})
-        if statement.expect_one:
-            merged[f"_conflict_{n}"] = statement.conflict
-    return _combined_sql(tuple(statement for statement, _ in items)), merged
+    sql, order = _combined_sql(tuple(statement for statement, _ in items))
+    values = [
+        items[n][0].conflict if name == "_conflict" else items[n][1][name] for n, name in order
+    ]
+    return sql, values
 
 
 def finish_rows(session: Session) -> None:

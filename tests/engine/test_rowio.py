@@ -53,19 +53,16 @@ def test_queued_writes_become_one_postgresql_statement():
     sql, params = _one_statement(
         [(guarded, {"a": 1, "id": "x"}), (plain, [{"id": 1, "v": 2}, {"id": 3, "v": 4}])]
     )
-    assert sql.startswith("WITH w0 AS (UPDATE t SET a = %(a_0)s WHERE id = %(id_0)s RETURNING 1),")
-    assert "w1 AS (INSERT INTO u (id, v) VALUES (%(id_1)s, %(v_1)s))" in sql
-    assert "w2 AS (INSERT INTO u (id, v) VALUES (%(id_2)s, %(v_2)s))" in sql
-    assert sql.endswith("SELECT delaktig_expect_rows((SELECT count(*) FROM w0), 1, %(_conflict_0)s)")
-    assert params == {
-        "a_0": 1,
-        "id_0": "x",
-        "_conflict_0": "upptagen",
-        "id_1": 1,
-        "v_1": 2,
-        "id_2": 3,
-        "v_2": 4,
-    }
+    # $n placeholders (a raw cursor: psycopg does not re-parse the text), one per parameter of each write.
+    assert sql.startswith("WITH w0 AS (UPDATE t SET a = $1 WHERE id = $2 RETURNING 1),")
+    assert "w1 AS (INSERT INTO u (id, v) VALUES ($4, $5))" in sql
+    assert "w2 AS (INSERT INTO u (id, v) VALUES ($6, $7))" in sql
+    assert sql.endswith("SELECT delaktig_expect_rows((SELECT count(*) FROM w0), 1, $3)")
+    assert params == [1, "x", "upptagen", 1, 2, 3, 4]
+    # A parameter used twice in one write is one placeholder.
+    twice = Statement("UPDATE t SET a = :a WHERE b = :a")
+    sql, params = _one_statement([(twice, {"a": 5}), (plain, {"id": 1, "v": 2})])
+    assert "w0 AS (UPDATE t SET a = $1 WHERE b = $1)" in sql and params == [5, 1, 2]
     # One write alone goes as written; reads are never combined.
     assert _one_statement([(plain, {"id": 1, "v": 2})]) == (plain.render("postgresql"), {"id": 1, "v": 2})
     with pytest.raises(ValueError):
