@@ -82,10 +82,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(url: str, port: int, workers: int, threads: int = 1) -> subprocess.Popen:
     env = dict(os.environ, DATABASE_URL=url, DELAKTIG_SECRET_KEY="bench-secret")
     cmd = [
-        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
+        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
+        "--bind", f"127.0.0.1:{port}",
         "--log-level", "warning", "webhooks.app:create_app()",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, cwd=Path(__file__).resolve().parent.parent)
@@ -238,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--throughput", type=int, default=600, help="task completions for (b) (default 600)")
     ap.add_argument("--clients", type=int, default=8, help="client threads for (b) (default 8)")
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    ap.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (default 1: sync workers; more: gthread)"
+    )
     ap.add_argument("--pg-url", default=os.environ.get("DELAKTIG_BENCH_API_PG_URL", PG_DEFAULT))
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args(argv)
@@ -260,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         for role in sorted({r for _, r, _ in STEPS}):
             d.add_user(user_of(role), PASSWORD, roles=[role])
         port = free_port()
-        proc = start_gunicorn(args.pg_url, port, args.workers)
+        proc = start_gunicorn(args.pg_url, port, args.workers, args.threads)
         base = f"http://127.0.0.1:{port}/engine-rest"
         client = Client(base)
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 from engine import users
 from engine.audit import DEPLOY_CHAIN
 from engine.models import (
+    OPEN,
     AuditEvent,
     Case,
     Deployment,
@@ -114,7 +115,12 @@ def _candidate(kind: str, values: list[str]) -> sa.ColumnElement[bool]:
 
 
 def _task_where(s: Session, f: TaskFilter) -> list[sa.ColumnElement[bool]]:
-    where: list[sa.ColumnElement[bool]] = [UserTask.state == "open"]
+    # Given a task or a case, the lookup goes by its key and "open" is a filter the indexes cannot serve:
+    # otherwise the planner, with young statistics, may walk every open task instead (test_task_plans).
+    keyed = f.task_id is not None or f.process_instance_id is not None
+    where: list[sa.ColumnElement[bool]] = [
+        UserTask.state.concat("") == OPEN if keyed else UserTask.state == OPEN
+    ]
     eq = {
         UserTask.id: f.task_id,
         UserTask.case_id: f.process_instance_id,
@@ -487,7 +493,7 @@ def _history_task_where(f: HistoryTaskFilter) -> list:
     if f.finished is True:
         where.append(UserTask.state != "open")
     elif f.finished is False:
-        where.append(UserTask.state == "open")
+        where.append(UserTask.state == OPEN)
     return where
 
 

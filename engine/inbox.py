@@ -3,8 +3,8 @@ case, the case page (diagram marks, timeline, deadlines) and who may start which
 
 Nothing here changes state (that is ``engine.app``). The inbox lists read ``user_task`` in index order
 and stop after one page, so a page costs the same with 1 000 or 100 000 open cases; counts stop at
-``COUNT_CAP`` for the same reason. "Mine" reads the ``(state, assignee, due_at, id)`` index (migration
-``web_0001``); "my group's" the partial indexes of open, unclaimed tasks (``web_0002``): in due order for
+``COUNT_CAP`` for the same reason. "Mine" reads the ``(assignee, due_at, id)`` index of open tasks (migrations
+``web_0001``, ``web_0003``); "my group's" the partial indexes of open, unclaimed tasks (``web_0002``): in due order for
 the list, in id order for the counts, which PostgreSQL then answers with an index-only merge join against
 ``task_candidate``. A whole inbox page is two statements (``inbox_page``): the four tab counts (and the
 list's own total when a filter narrows it) in one, the page's rows with their case and routine in the
@@ -30,7 +30,15 @@ from sqlalchemy.orm import Session, defer
 
 from engine.bpmn.compile import role_from_lane
 from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, parse_bpmn_xml
-from engine.models import AuditEvent, Case, MessageSubscription, ProcessDefinition, TaskCandidate, UserTask
+from engine.models import (
+    OPEN,
+    AuditEvent,
+    Case,
+    MessageSubscription,
+    ProcessDefinition,
+    TaskCandidate,
+    UserTask,
+)
 
 DUE_SOON = timedelta(days=2)
 COUNT_CAP = 100  # counts stop here ("över 100"): a count must not cost more with more cases
@@ -96,11 +104,6 @@ class InboxPage:
     def has_next(self) -> bool:
         return len(self.items) == self.per_page and (self.page < self.pages or self.capped)
 
-
-# ``state = 'open'`` is written inline, not as a bound parameter: the partial indexes of migration
-# ``web_0002`` (``WHERE state = 'open' AND assignee IS NULL``) are only usable when the planner can see
-# that the query implies their predicate, also in a prepared statement's generic plan.
-OPEN = sa.literal_column("'open'")
 
 # The statements are built once per shape (scope and which filters are set) with bound parameters, and
 # reused: building a statement with a few subqueries costs SQLAlchemy more than the database needs to

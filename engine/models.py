@@ -125,11 +125,26 @@ class Case(Base):
     definition: Mapped[ProcessDefinition] = relationship()
 
 
+# ``state = 'open'`` written inline in queries, not as a bound parameter: the partial indexes on open tasks
+# (migrations 0003, web_0002, web_0003) are only usable when the planner can see that the query implies
+# their predicate — SQLite's always, PostgreSQL's in a prepared statement's generic plan.
+OPEN = sa.literal_column("'open'")
+
+
 class UserTask(Base):
     """Projection of READY manual tasks (and the history of completed ones)."""
 
     __tablename__ = "user_task"
-    __table_args__ = (sa.Index("ix_user_task_open_due", "state", "due_at"),)
+    # Open tasks by due date (reminders). Partial, like the inbox indexes of the "web" migrations: an
+    # index led by ``state`` kept every completed task and misled the planner (migration 0003).
+    __table_args__ = (
+        sa.Index(
+            "ix_user_task_open_due",
+            "due_at",
+            postgresql_where=sa.text("state = 'open'"),
+            sqlite_where=sa.text("state = 'open'"),
+        ),
+    )
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)  # SpiffWorkflow task id
     case_id: Mapped[str] = mapped_column(sa.ForeignKey("case.id"), index=True)
     definition_id: Mapped[str] = mapped_column(sa.String(200), index=True)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.mailer import render
-from engine.models import AuditEvent, Case, Outbox, ProcessDefinition, Role, User, UserRole, UserTask
+from engine.models import OPEN, AuditEvent, Case, Outbox, ProcessDefinition, Role, User, UserRole, UserTask
 from engine.reminder_models import Reminder, UserPreference, WorkerCursor
 from engine.routine_config import Policy, RoutineConfig
 from engine.workdays import STOCKHOLM, compute_due, is_working_day
@@ -270,7 +270,7 @@ def scan(d, config: RoutineConfig, now: datetime | None = None, limit: int = 500
         created = 0
         tasks = s.execute(
             sa.select(UserTask)
-            .where(UserTask.state == "open", due_filter)
+            .where(UserTask.state == OPEN, due_filter)
             .order_by(UserTask.due_at)
             .limit(limit)
         ).scalars()

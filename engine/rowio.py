@@ -265,9 +265,7 @@ def _one_statement(pending) -> tuple[str, dict[str, Any] | list[Any]]:
         params = {**one, "_conflict": statement.conflict} if statement.expect_one else one
         return statement.render("postgresql"), params
     sql, order = _combined_sql(tuple(statement for statement, _ in items))
-    values = [
-        items[n][0].conflict if name == "_conflict" else items[n][1][name] for n, name in order
-    ]
+    values = [items[n][0].conflict if name == "_conflict" else items[n][1][name] for n, name in order]
     return sql, values
 
 

@@ -18,9 +18,10 @@ from tests.engine.helpers import add_staff, deploy_fixture, open_tasks
 FILLER_TASKS = 3000
 
 
-def _fill_inbox(d, case_id: str) -> None:
-    """Thousands of tasks on one case, all once open and now completed: the inbox indexes then hold
-    thousands of dead 'open' entries until vacuum, and one live one (ANALYZEd)."""
+def _fill_inbox(d, case_id: str, still_open: bool = False) -> None:
+    """Thousands of tasks on one case, all once open and now completed (``still_open``: left open): the
+    indexes of open tasks then hold thousands of entries — dead ones until vacuum, or live — and the
+    planner knows it (ANALYZE)."""
     now = "2026-01-01 00:00:00+00"
     with d.db.begin() as conn:
         conn.execute(
@@ -31,7 +32,8 @@ def _fill_inbox(d, case_id: str) -> None:
             ),
             [{"id": str(uuid.uuid4()), "case_id": case_id, "now": now} for _ in range(FILLER_TASKS)],
         )
-        conn.execute(sa.text("UPDATE user_task SET state = 'completed' WHERE element_id = 'e'"))
+        if not still_open:
+            conn.execute(sa.text("UPDATE user_task SET state = 'completed' WHERE element_id = 'e'"))
     with d.db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE user_task")
 
@@ -49,7 +51,12 @@ def _uses_primary_key(plan: str) -> bool:
     """The primary key, or the one index led by the task id (open, unclaimed tasks: migration web_0002)."""
     return any(
         name in plan
-        for name in ("pk_user_task", "sqlite_autoindex_user_task_1", "PRIMARY KEY", "ix_user_task_unclaimed_id")
+        for name in (
+            "pk_user_task",
+            "sqlite_autoindex_user_task_1",
+            "PRIMARY KEY",
+            "ix_user_task_unclaimed_id",
+        )
     )
 
 
@@ -100,3 +107,24 @@ def test_claiming_a_task_finds_it_by_primary_key(d):
     assert _uses_primary_key(plan) and "inbox" not in plan, plan
     with d.session() as s:
         assert s.get(UserTask, task.id).assignee == "hanna"
+
+
+def test_a_case_s_open_tasks_are_found_by_the_case_index(d):
+    """Camunda's ``GET /task?processInstanceId=…`` (and the staff pages' case view) with thousands of
+    other open tasks: the case's index, not a walk over every open task."""
+    from engine import camunda_queries as q
+
+    add_staff(d)
+    deploy_fixture(d)
+    other = d.start_case("test_initiativ", variables={"initiator_email": "a@example.se"}, actor="hanna")
+    mine = d.start_case("test_initiativ", variables={"initiator_email": "b@example.se"}, actor="hanna")
+    _fill_inbox(d, other.id, still_open=True)
+
+    f = q.TaskFilter(process_instance_id=mine.id, visible_to=("hanna", {"handlaggare"}))
+    with d.session() as s:
+        statement = sa.select(UserTask).where(*q._task_where(s, f)).order_by(UserTask.id)
+        sql = str(statement.compile(dialect=d.db.dialect, compile_kwargs={"literal_binds": True}))
+        [task] = q.task_list(s, f)
+    assert task.case_id == mine.id
+    plan = _plan(d, sql, {})
+    assert "ix_user_task_case_id" in plan and "open_due" not in plan and "inbox" not in plan, plan
