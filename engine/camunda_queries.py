@@ -106,12 +106,14 @@ TASK_SORT = {
 }
 
 
-def _candidate(kind: str, values: list[str]) -> sa.ColumnElement[bool]:
-    return sa.exists().where(
-        TaskCandidate.task_id == UserTask.id,
-        TaskCandidate.kind == kind,
-        TaskCandidate.value.in_(values or [""]),
-    )
+def _candidate(kind: str, values: list[str], *more: tuple[str, list[str]]) -> sa.ColumnElement[bool]:
+    """The task is offered to one of ``values`` of ``kind`` (or of the ``more`` pairs): one EXISTS, not an
+    OR of several — PostgreSQL spent four times as long planning the OR of two as running the query."""
+    offered = [
+        sa.and_(TaskCandidate.kind == k, TaskCandidate.value.in_(v or [""]))
+        for k, v in ((kind, values), *more)
+    ]
+    return sa.exists().where(TaskCandidate.task_id == UserTask.id, sa.or_(*offered))
 
 
 def _task_where(s: Session, f: TaskFilter) -> list[sa.ColumnElement[bool]]:
@@ -151,7 +153,7 @@ def _task_where(s: Session, f: TaskFilter) -> list[sa.ColumnElement[bool]]:
     if f.candidate_user:
         # Camunda: offered to the user directly or to one of the user's groups.
         groups = sorted(users.roles_of(s, f.candidate_user))
-        where.append(sa.or_(_candidate("user", [f.candidate_user]), _candidate("group", groups)))
+        where.append(_candidate("user", [f.candidate_user], ("group", groups)))
         candidate_query = True
     if candidate_query and not f.include_assigned:
         # Camunda's candidate queries return unclaimed tasks unless includeAssignedTasks=true.
@@ -177,13 +179,7 @@ def _task_where(s: Session, f: TaskFilter) -> list[sa.ColumnElement[bool]]:
         where.append(UserTask.priority <= f.max_priority)
     if f.visible_to is not None:
         user, roles = f.visible_to
-        where.append(
-            sa.or_(
-                UserTask.assignee == user,
-                _candidate("user", [user]),
-                _candidate("group", sorted(roles)),
-            )
-        )
+        where.append(sa.or_(UserTask.assignee == user, _candidate("user", [user], ("group", sorted(roles)))))
     return where
 
 
