@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, aliased
 
 from engine import users
 from engine.audit import DEPLOY_CHAIN
+from engine.inbox import readable_cases
 from engine.models import (
     OPEN,
     AuditEvent,
@@ -34,6 +35,14 @@ from engine.models import (
 )
 
 Sorting = list[tuple[str, str]]  # (column key, "asc" | "desc")
+
+
+def _readable(s: Session, column: Any, readable_by: tuple[str, set[str]] | None) -> list:
+    """The condition that limits a list to the cases ``readable_by`` may read (none when None)."""
+    if readable_by is None:
+        return []
+    user, roles = readable_by
+    return [readable_cases(column, user, roles, s.get_bind().dialect.name)]
 
 
 def _order(columns: dict[str, Any], sorting: Sorting, tiebreak: Any) -> list:
@@ -224,6 +233,8 @@ class InstanceFilter:
     finished_before: datetime | None = None
     finished_after: datetime | None = None
     sorting: Sorting = field(default_factory=list)
+    # (user, roles): only cases that user may read (engine.inbox.readable_cases); None: all.
+    readable_by: tuple[str, set[str]] | None = None
     first_result: int | None = None
     max_results: int | None = None
 
@@ -274,14 +285,18 @@ def instance_list(s: Session, f: InstanceFilter) -> list[tuple[Case, ProcessDefi
     q = (
         sa.select(Case, ProcessDefinition)
         .join(ProcessDefinition, ProcessDefinition.id == Case.definition_id)
-        .where(*_instance_where(f))
+        .where(*_instance_where(f), *_readable(s, Case.id, f.readable_by))
         .order_by(*_order(INSTANCE_SORT, f.sorting, Case.id))
     )
     return [(r[0], r[1]) for r in s.execute(_page(q, f.first_result, f.max_results))]
 
 
 def instance_count(s: Session, f: InstanceFilter) -> int:
-    q = sa.select(sa.func.count()).select_from(Case).where(*_instance_where(f))
+    q = (
+        sa.select(sa.func.count())
+        .select_from(Case)
+        .where(*_instance_where(f), *_readable(s, Case.id, f.readable_by))
+    )
     return s.execute(q).scalar_one()
 
 
@@ -454,6 +469,8 @@ class HistoryTaskFilter:
     assignee: str | None = None
     finished: bool | None = None
     sorting: Sorting = field(default_factory=list)
+    # (user, roles): only cases that user may read (engine.inbox.readable_cases); None: all.
+    readable_by: tuple[str, set[str]] | None = None
     first_result: int | None = None
     max_results: int | None = None
 
@@ -494,13 +511,17 @@ def _history_task_where(f: HistoryTaskFilter) -> list:
 
 
 def history_task_list(s: Session, f: HistoryTaskFilter) -> list[UserTask]:
-    q = sa.select(UserTask).where(*_history_task_where(f))
+    q = sa.select(UserTask).where(*_history_task_where(f), *_readable(s, UserTask.case_id, f.readable_by))
     q = q.order_by(*_order(HISTORY_TASK_SORT, f.sorting, UserTask.id))
     return list(s.execute(_page(q, f.first_result, f.max_results)).scalars())
 
 
 def history_task_count(s: Session, f: HistoryTaskFilter) -> int:
-    q = sa.select(sa.func.count()).select_from(UserTask).where(*_history_task_where(f))
+    q = (
+        sa.select(sa.func.count())
+        .select_from(UserTask)
+        .where(*_history_task_where(f), *_readable(s, UserTask.case_id, f.readable_by))
+    )
     return s.execute(q).scalar_one()
 
 
@@ -526,6 +547,8 @@ class ActivityFilter:
     assignee: str | None = None
     finished: bool | None = None
     sorting: Sorting = field(default_factory=list)
+    # (user, roles): only cases that user may read (engine.inbox.readable_cases); None: all.
+    readable_by: tuple[str, set[str]] | None = None
     first_result: int | None = None
     max_results: int | None = None
 
@@ -536,6 +559,7 @@ def activity_instances(s: Session, f: ActivityFilter) -> list[dict[str, Any]]:
     q = sa.select(AuditEvent).where(AuditEvent.kind.in_(ACTIVITY_KINDS), AuditEvent.case_id.is_not(None))
     if f.process_instance_id is not None:
         q = q.where(AuditEvent.case_id == f.process_instance_id)
+    q = q.where(*_readable(s, AuditEvent.case_id, f.readable_by))
     events = list(s.execute(q.order_by(AuditEvent.case_id, AuditEvent.seq)).scalars())
     case_ids = {e.case_id for e in events}
     cases = {
@@ -648,6 +672,8 @@ class OperationFilter:
     after: datetime | None = None
     before: datetime | None = None
     descending: bool = False
+    # (user, roles): only cases that user may read (engine.inbox.readable_cases); None: all.
+    readable_by: tuple[str, set[str]] | None = None
     first_result: int | None = None
     max_results: int | None = None
 
@@ -685,16 +711,26 @@ def _operation_where(f: OperationFilter) -> list:
     return where
 
 
+def _operation_readable(s: Session, f: OperationFilter) -> list:
+    """Operations on cases the user may read, and deployments (no case: a definition is no case data)."""
+    readable = _readable(s, AuditEvent.case_id, f.readable_by)
+    return [sa.or_(AuditEvent.case_id.is_(None), *readable)] if readable else []
+
+
 def operation_list(s: Session, f: OperationFilter) -> list[tuple[AuditEvent, Case | None]]:
     q = (
         sa.select(AuditEvent, Case)
         .outerjoin(Case, Case.id == AuditEvent.case_id)
-        .where(*_operation_where(f))
+        .where(*_operation_where(f), *_operation_readable(s, f))
         .order_by(AuditEvent.at.desc() if f.descending else AuditEvent.at, AuditEvent.id)
     )
     return [(r[0], r[1]) for r in s.execute(_page(q, f.first_result, f.max_results))]
 
 
 def operation_count(s: Session, f: OperationFilter) -> int:
-    q = sa.select(sa.func.count()).select_from(AuditEvent).where(*_operation_where(f))
+    q = (
+        sa.select(sa.func.count())
+        .select_from(AuditEvent)
+        .where(*_operation_where(f), *_operation_readable(s, f))
+    )
     return s.execute(q).scalar_one()

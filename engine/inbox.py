@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, aliased, defer
 
 from engine.bpmn.compile import role_from_lane
 from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, parse_bpmn_xml
@@ -445,6 +445,48 @@ def case_access(s: Session, case_id: str, user: str, roles: set[str], reader_rol
         if actor == user or user in ((detail or {}).get("assignee") or []):
             return "history"
     return None
+
+
+def readable_cases(case_id: Any, user: str, roles: set[str], dialect: str) -> sa.ColumnElement[bool]:
+    """``case_access``'s rule as a SQL condition on a column holding a case id: for lists (the REST
+    API's instances, history and user operations), where reading each case with ``case_access`` would
+    cost a query per row and break paging. Reader roles are the caller's business: for them, no
+    condition at all. Each branch is an EXISTS on the case's own rows (primary key,
+    ``ix_user_task_case_id``, the audit chain's index), so its cost per listed case does not grow with
+    the number of cases. tests/rest/test_read_access.py checks that both forms agree."""
+    c, t, a = aliased(Case), aliased(UserTask), aliased(AuditEvent)
+    users, groups = [user], sorted(roles)
+    started = sa.exists().where(c.id == case_id, c.started_by == user)
+    tasks = sa.exists().where(
+        t.case_id == case_id,
+        sa.or_(
+            t.assignee == user,
+            t.completed_by == user,
+            _json_has_any(t.candidate_users, users, dialect),
+            _json_has_any(t.candidate_groups, groups, dialect),
+        ),
+    )
+    history = sa.exists().where(
+        a.chain == case_id,
+        sa.or_(
+            a.actor == user,
+            sa.and_(a.kind == "task_reassigned", _json_has_any(a.detail, users, dialect, "assignee")),
+        ),
+    )
+    return sa.or_(started, tasks, history)
+
+
+def _json_has_any(
+    column: Any, values: list[str], dialect: str, key: str | None = None
+) -> sa.ColumnElement[bool]:
+    """The JSON array in ``column`` (or in its member ``key``) holds one of ``values``."""
+    if not values:
+        return sa.false()
+    if dialect == "postgresql":
+        array = column[key] if key else column
+        return array.op("?|")(sa.bindparam(None, values, type_=sa.ARRAY(sa.Text)))
+    items = sa.func.json_each(column, f"$.{key}" if key else "$").table_valued("value")
+    return sa.exists().select_from(items).where(items.c.value.in_(values))
 
 
 # --- the case page ------------------------------------------------------------------------------------

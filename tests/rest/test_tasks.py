@@ -140,12 +140,20 @@ def test_task_views_and_variables(client, deployed):
     assert list(only) == ["antal"]
     variables = client.get(f"/engine-rest/task/{tid}/variables", headers=basic("hanna")).json
     assert variables["initiator_email"] == {"type": "String", "value": "a@example.se", "valueInfo": {}}
-    pv = client.get(f"/engine-rest/process-instance/{case}/variables", headers=basic("nils")).json
+    # The case's variables: for whoever may read the case (henrik: its task is his group's), not for the
+    # board (nils) while it has no task in it (tests/rest/test_read_access.py).
+    pv = client.get(f"/engine-rest/process-instance/{case}/variables", headers=basic("henrik")).json
     assert pv["antal"]["type"] == "Integer"
     assert (
-        client.get(f"/engine-rest/process-instance/{case}", headers=basic("nils")).json["businessKey"] == "V"
+        client.get(f"/engine-rest/process-instance/{case}", headers=basic("henrik")).json["businessKey"]
+        == "V"
     )
-    assert client.get("/engine-rest/process-instance/count", headers=basic("nils")).json == {"count": 1}
+    assert client.get("/engine-rest/process-instance/count", headers=basic("henrik")).json == {"count": 1}
+    assert (
+        client.get(f"/engine-rest/process-instance/{case}/variables", headers=basic("nils")).status_code
+        == 403
+    )
+    assert client.get("/engine-rest/process-instance/count", headers=basic("nils")).json == {"count": 0}
 
     r = client.post(
         f"/engine-rest/task/{tid}/complete",

@@ -11,6 +11,7 @@ from flask import request
 from engine import camunda_queries as q
 from engine.models import AuditEvent, Case, ProcessDefinition, UserTask
 from webhooks.engine_ext import get_engine
+from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, ok
 from webhooks.rest.errors import not_found
 from webhooks.rest.params import Params
@@ -68,6 +69,7 @@ def _instance_filter(p: Params) -> q.InstanceFilter:
         finished_before=p.date("finishedBefore"),
         finished_after=p.date("finishedAfter"),
         sorting=p.sorting(set(q.INSTANCE_SORT)),
+        readable_by=auth.readable_by(),
         first_result=first,
         max_results=maximum,
     )
@@ -100,6 +102,7 @@ def history_instances_count():
 def history_instance(case_id: str):
     f = q.InstanceFilter(history=True, ids=[case_id])
     with get_engine().session() as s:
+        auth.require_case_reader(s, case_id, "HistoricProcessInstance")
         rows = q.instance_list(s, f)
         if not rows:
             raise not_found(f"Historic process instance with id {case_id} does not exist")
@@ -155,6 +158,7 @@ def _activity_filter(p: Params) -> q.ActivityFilter:
         assignee=p.str("taskAssignee"),
         finished=finished,
         sorting=p.sorting(ACTIVITY_SORT),
+        readable_by=auth.readable_by(),
         first_result=first,
         max_results=maximum,
     )
@@ -226,6 +230,7 @@ def _task_filter(p: Params) -> q.HistoryTaskFilter:
         assignee=p.str("taskAssignee"),
         finished=finished,
         sorting=p.sorting(set(q.HISTORY_TASK_SORT)),
+        readable_by=auth.readable_by(),
         first_result=first,
         max_results=maximum,
     )
@@ -314,6 +319,7 @@ def _operation_filter(p: Params) -> q.OperationFilter:
         after=p.date("afterTimestamp"),
         before=p.date("beforeTimestamp"),
         descending=bool(sorting) and sorting[0][1] == "desc",
+        readable_by=auth.readable_by(),
         first_result=first,
         max_results=maximum,
     )

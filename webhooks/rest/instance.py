@@ -39,6 +39,7 @@ def _filter(p: Params) -> q.InstanceFilter:
         process_definition_key=p.str("processDefinitionKey"),
         process_definition_keys=p.list("processDefinitionKeyIn"),
         sorting=p.sorting(set(q.INSTANCE_SORT) - {"startTime", "endTime"}),
+        readable_by=auth.readable_by(),
         first_result=first,
         max_results=maximum,
     )
@@ -75,6 +76,7 @@ def instance_count():
 
 
 def _active_case(s, case_id: str):
+    auth.require_case_reader(s, case_id)
     case = q.get_case(s, case_id)
     if case is None or case.status != "active":
         # Camunda's runtime forgets ended instances; their record is under /history/process-instance.

@@ -11,12 +11,13 @@ Everyone else gets the 403 page, which shows nothing of the case. The rule is ``
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, render_template
+from flask import Blueprint, Response, g, render_template
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from engine import inbox as queries
 from engine.models import ProcessDefinition
+from webhooks.case_readers import DEFAULT_CASE_READER_ROLES, case_reader_roles  # noqa: F401 - re-exported
 from webhooks.staff.common import fail, now, protect, read_session
 
 bp = Blueprint("staff_cases", __name__)
@@ -46,18 +47,6 @@ DEADLINE_LABELS = {
     "task_follow_up": _l("Uppföljning"),
     "timer": _l("Nästa tidsstyrda händelse"),
 }
-
-
-DEFAULT_CASE_READER_ROLES = ("admin", "systemadministrator", "revisor")
-
-
-def case_reader_roles() -> set[str]:
-    configured = current_app.config.get("CASE_READER_ROLES")
-    if configured is None:
-        return set(DEFAULT_CASE_READER_ROLES)
-    if not isinstance(configured, list | tuple | set | frozenset):
-        configured = str(configured).split(",")  # "admin,revisor" (not JSON) stays a string
-    return {str(r).strip() for r in configured if str(r).strip()}
 
 
 def _check_access(s, case_id: str) -> None:
