@@ -440,8 +440,11 @@ def wall_breakdown(d: Delaktig, cases: int) -> None:
 
     save_own = per("save") - per("dump_state")  # the rows go out later, with the COMMIT (write)
     parts = [
-        ("read round trip: BEGIN + task ⋈ case FOR UPDATE + roles (one pipeline)", per("read")),
-        ("write round trip: all rows + COMMIT (one pipeline; server work and fsync)", per("write")),
+        ("read round trip: task ⋈ case + roles (no row lock; before the transaction begins)", per("read")),
+        (
+            "write round trip: BEGIN + all rows as one statement + COMMIT (one pipeline; server work, WAL flush)",
+            per("write"),
+        ),
         ("deserialize: load_state", per("load_state")),
         ("SpiffWorkflow: task.run + do_engine_steps", per("spiff")),
         ("serialize: dump_state", per("dump_state")),
