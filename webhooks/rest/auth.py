@@ -129,9 +129,6 @@ def require_manager(permission: str, resource: str, resource_id: str | None = No
     return user
 
 
-__all__ = ["Principal", "RestError", "authenticate", "current", "forget_all", "require_manager", "roles"]
-
-
 def readable_by() -> tuple[str, set[str]] | None:
     """For list queries: None when the user reads every case (a case-reader role), else (user, roles) —
     the lists then hold only the cases the user may read, as the staff pages' case rule says."""
@@ -141,14 +138,29 @@ def readable_by() -> tuple[str, set[str]] | None:
     return user.name, set(user.roles)
 
 
-def require_case_reader(s, case_id: str, resource: str = "ProcessInstance") -> None:
+def require_case_reader(
+    s, case_id: str, resource: str = "ProcessInstance", what: str = "Process instance"
+) -> None:
     """404 for an unknown case; 403 (Camunda's AuthorizationException, READ) for one the user may not
     read — the staff pages' rule (``engine.inbox.case_access``), so the API shows no more than they do."""
     user = current()
     access = inbox.case_access(s, case_id, user.name, set(user.roles), case_reader_roles())
     if access == "missing":
-        raise not_found(f"Process instance with id {case_id} does not exist")
+        raise not_found(f"{what} with id {case_id} does not exist")
     if access is None:
         raise forbidden(
             user.name, f"'{user.name}' may not read process instance {case_id}", "READ", resource, case_id
         )
+
+
+__all__ = [
+    "Principal",
+    "RestError",
+    "authenticate",
+    "current",
+    "forget_all",
+    "readable_by",
+    "require_case_reader",
+    "require_manager",
+    "roles",
+]

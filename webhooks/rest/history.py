@@ -102,7 +102,7 @@ def history_instances_count():
 def history_instance(case_id: str):
     f = q.InstanceFilter(history=True, ids=[case_id])
     with get_engine().session() as s:
-        auth.require_case_reader(s, case_id, "HistoricProcessInstance")
+        auth.require_case_reader(s, case_id, "HistoricProcessInstance", "Historic process instance")
         rows = q.instance_list(s, f)
         if not rows:
             raise not_found(f"Historic process instance with id {case_id} does not exist")
