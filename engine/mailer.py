@@ -12,6 +12,7 @@ trip plus a database commit; and one commit per group (not per mail) is what mak
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -55,6 +56,12 @@ class LeaseLost(Exception):
 
 class PermanentFailure(Exception):
     """The server refused for good (5xx): retrying will not help."""
+
+
+class RelayUnavailable(smtplib.SMTPException):
+    """The relay itself could not be used — no connection, a certificate that does not verify, AUTH
+    refused. Nothing is wrong with the message: it waits and is tried again (a 535 for a mistyped relay
+    password must not fail every mail for good)."""
 
 
 def render(template: str, **context: Any) -> tuple[str, str]:
@@ -163,9 +170,12 @@ class SMTPMailer:
         starttls: bool = False,
         timeout: float = 15.0,
         parallel: int = 8,
+        ca_file: str | None = None,
     ):
         self.host, self.port, self.user, self.password = host, port, user, password
         self.tls, self.starttls, self.timeout = tls, starttls, timeout
+        self.ca_file = ca_file
+        self._context: ssl.SSLContext | None = None
         self.parallel = max(1, parallel)
         self.conns: dict[int, smtplib.SMTP] = {}
 
@@ -182,6 +192,7 @@ class SMTPMailer:
             starttls=flag("DELAKTIG_SMTP_STARTTLS"),
             timeout=float(env.get("DELAKTIG_SMTP_TIMEOUT", "15")),
             parallel=int(env.get("DELAKTIG_SMTP_CONNECTIONS", "8")),
+            ca_file=env.get("DELAKTIG_SMTP_CA_FILE") or None,
         )
 
     def __enter__(self) -> SMTPMailer:
@@ -205,23 +216,48 @@ class SMTPMailer:
 
     def _connect(self, slot: int) -> smtplib.SMTP:
         if slot not in self.conns:
-            # The TLS context only when used: loading the CA store costs ~40 ms per connection.
             if self.tls:
-                context = ssl.create_default_context()
-                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self._tls())
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.starttls:
-                    conn.starttls(context=ssl.create_default_context())
-            conn.ehlo_or_helo_if_needed()
-            if self.user:
-                conn.login(self.user, self.password or "")
+            try:
+                if self.starttls and not self.tls:
+                    conn.starttls(context=self._tls())
+                conn.ehlo_or_helo_if_needed()
+                if self.user:
+                    self._login(conn)
+            except BaseException:
+                conn.close()  # a half-opened session is never reused
+                raise
             self.conns[slot] = conn
         return self.conns[slot]
 
+    def _login(self, conn: smtplib.SMTP) -> None:
+        """SMTP AUTH. smtplib encodes credentials as ASCII, so a password with å, ä or ö could never sign
+        in; those go as AUTH PLAIN in UTF-8, as RFC 4616 defines it."""
+        user, password = self.user or "", self.password or ""
+        if (user + password).isascii() or "PLAIN" not in conn.esmtp_features.get("auth", "").upper().split():
+            conn.login(user, password)
+            return
+        token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
+        code, resp = conn.docmd("AUTH", "PLAIN " + token)
+        if code != 235:
+            raise smtplib.SMTPAuthenticationError(code, resp)
+
+    def _tls(self) -> ssl.SSLContext:
+        """The server's certificate is verified, host name included: against the system's CA store, or
+        ``ca_file`` (``DELAKTIG_SMTP_CA_FILE``) for a municipality's own CA. Built once, when first used:
+        loading a CA store costs ~40 ms."""
+        if self._context is None:
+            self._context = ssl.create_default_context(cafile=self.ca_file)
+        return self._context
+
     def _stage(self, slot: int, msg: Message) -> None:
         """MAIL, RCPT, DATA and the message — all but the final dot."""
-        conn = self._connect(slot)
+        try:
+            conn = self._connect(slot)
+        except smtplib.SMTPResponseException as err:  # EHLO, STARTTLS or AUTH refused
+            raise RelayUnavailable(f"{self.host}:{self.port}: {err.smtp_code} {err.smtp_error!r}") from err
         sender = parseaddr(str(msg["From"]))[1]
         to = parseaddr(str(msg["To"]))[1]
         code, resp = conn.mail(sender)
@@ -295,34 +331,6 @@ class SMTPMailer:
             if key not in done:
                 self._drop(slot)
                 results[key] = LeaseLost(str(key))
-        for key, slot in dotted:
-            try:
-                code, resp = self.conns[slot].getreply()
-            except (smtplib.SMTPException, OSError) as err:
-                self._drop(slot)
-                code, resp = 0, str(err).encode()
-            results[key] = None if code == 250 else AfterCommitRefusal(code, resp)
-        return results
-        try:
-            done = commit([key for key, _ in staged], None)
-        except BaseException:
-            for _, slot in staged:
-                self._drop(slot)  # no dot: the servers discard the staged messages
-            raise
-        # Every dot goes out right after the commit, before any reply is awaited: the window in which a
-        # crash would lose a committed message is a few send() calls, not a round trip per message.
-        dotted = []
-        for key, slot in staged:
-            if key not in done:
-                self._drop(slot)  # no dot: the server discards the staged message
-                results[key] = LeaseLost(str(key))
-                continue
-            try:
-                self.conns[slot].send(b".\r\n")
-                dotted.append((key, slot))
-            except (smtplib.SMTPException, OSError) as err:
-                self._drop(slot)
-                results[key] = AfterCommitRefusal(0, str(err).encode())
         for key, slot in dotted:
             try:
                 code, resp = self.conns[slot].getreply()
