@@ -1,0 +1,59 @@
+"""The session-3 index migrations go down and up again on both databases, and the indexes they leave are
+the partial ones the queries are written for (``engine.models.OPEN``)."""
+
+from __future__ import annotations
+
+from alembic import command
+
+from engine.db import alembic_config, make_engine
+
+NAMES = ("ix_user_task_open_due", "ix_user_task_inbox_due", "ix_user_task_inbox_created")
+
+
+def _indexes(url: str) -> dict[str, tuple[list[str], bool]]:
+    """name → (columns, partial?) for the three indexes, as the database reports them."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                rows = conn.exec_driver_sql(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'user_task'"
+                ).all()
+            else:
+                rows = conn.exec_driver_sql(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'user_task'"
+                ).all()
+            found = {}
+            for name, definition in rows:
+                if name in NAMES:
+                    columns = definition.split("(", 1)[1].split(")", 1)[0]
+                    found[name] = (
+                        [c.strip().strip('"') for c in columns.split(",")],
+                        " WHERE " in definition,
+                    )
+            return found
+    finally:
+        engine.dispose()
+
+
+PARTIAL = {
+    "ix_user_task_open_due": (["due_at"], True),
+    "ix_user_task_inbox_due": (["assignee", "due_at", "id", "state"], True),
+    "ix_user_task_inbox_created": (["assignee", "created_at", "id", "state"], True),
+}
+LED_BY_STATE = {
+    "ix_user_task_open_due": (["state", "due_at"], False),
+    "ix_user_task_inbox_due": (["state", "assignee", "due_at", "id"], False),
+    "ix_user_task_inbox_created": (["state", "assignee", "created_at", "id"], False),
+}
+
+
+def test_open_task_indexes_down_and_up_again(d, db_url):
+    assert _indexes(db_url) == PARTIAL
+    d.dispose()  # no connection of the app's pool in the way of DDL
+    cfg = alembic_config(db_url)
+    command.downgrade(cfg, "web_0002")
+    command.downgrade(cfg, "0002")
+    assert _indexes(db_url) == LED_BY_STATE
+    command.upgrade(cfg, "heads")
+    assert _indexes(db_url) == PARTIAL
