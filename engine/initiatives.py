@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from engine import clock, mail
 from engine.audit import GENESIS, AuditWriter, Chain
 from engine.errors import Conflict, DelaktigError, NotFound, Problem, ValidationFailed
+from engine.inbox import readable_cases
 from engine.initiative_models import (
     DiaryCounter,
     IdempotencyKey,
@@ -932,12 +933,24 @@ def _row(i: Initiative, now: datetime) -> dict[str, Any]:
     }
 
 
-def list_initiatives(d: Delaktig, order: str = "age", open_only: bool = False) -> list[dict[str, Any]]:
-    """For staff: oldest first ("age") or nearest deadline first ("deadline", those without last)."""
+def list_initiatives(
+    d: Delaktig,
+    order: str = "age",
+    open_only: bool = False,
+    readable_by: tuple[str, set[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """For staff: oldest first ("age") or nearest deadline first ("deadline", those without last).
+    ``readable_by`` (user, roles): only initiatives whose case that user may read (``case_access``)."""
     now = clock.now()
     q = sa.select(Initiative)
     if open_only:
         q = q.where(Initiative.status != "answered")
+    if readable_by is not None:
+        user, roles = readable_by
+        q = q.where(
+            Initiative.case_id.is_not(None),
+            readable_cases(Initiative.case_id, user, roles, d.db.dialect.name),
+        )
     if order == "deadline":
         expected = sa.func.coalesce(Initiative.deadline_at, Initiative.expected_decision_at)
         q = q.order_by(expected.is_(None), expected, Initiative.registered_at)
@@ -947,9 +960,9 @@ def list_initiatives(d: Delaktig, order: str = "age", open_only: bool = False) -
         return [_row(i, now) for i in s.execute(q).scalars()]
 
 
-def unanswered_report(d: Delaktig) -> list[dict[str, Any]]:
+def unanswered_report(d: Delaktig, readable_by: tuple[str, set[str]] | None = None) -> list[dict[str, Any]]:
     """Every initiative not yet answered, oldest first, with age and expected decision date."""
-    return list_initiatives(d, order="age", open_only=True)
+    return list_initiatives(d, order="age", open_only=True, readable_by=readable_by)
 
 
 def report_text(rows: list[dict[str, Any]], today: str) -> str:

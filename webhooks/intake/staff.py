@@ -17,6 +17,7 @@ from wtforms.validators import ValidationError
 
 from engine import clock, initiatives
 from engine.errors import Conflict, NotFound, ValidationFailed
+from webhooks.intake import access
 from webhooks.intake.common import engine
 
 bp = Blueprint("initiatives_staff", __name__, url_prefix="/personal/initiativ")
@@ -75,18 +76,40 @@ def _layout():
     return {"layout": "base.html" if _staff_app() else "intake/layout.html", "csrf": generate_csrf()}
 
 
+def _forbidden(text: str):
+    return render_template("intake/layout.html", title="Behörighet saknas", body_text=text), 403
+
+
+def _require_manager():
+    if not access.current().manage:
+        return _forbidden(
+            "Bara de som tar emot initiativ (rollerna för initiativ) kan ändra ett initiativ. "
+            "Du kan läsa det om du arbetar med dess ärende."
+        )
+    return None
+
+
 @bp.get("/")
 def index():
     order = "deadline" if request.args.get("ordning") == "frist" else "age"
-    rows = initiatives.list_initiatives(engine(), order=order, open_only=request.args.get("alla") != "1")
+    rows = initiatives.list_initiatives(
+        engine(),
+        order=order,
+        open_only=request.args.get("alla") != "1",
+        readable_by=access.current().readable_by(),
+    )
     return render_template(
-        "intake/staff_list.html", rows=rows, order=order, all=request.args.get("alla") == "1"
+        "intake/staff_list.html",
+        rows=rows,
+        order=order,
+        all=request.args.get("alla") == "1",
+        may_manage=access.current().manage,
     )
 
 
 @bp.get("/rapport")
 def report():
-    rows = initiatives.unanswered_report(engine())
+    rows = initiatives.unanswered_report(engine(), readable_by=access.current().readable_by())
     if request.args.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
@@ -131,10 +154,14 @@ def _detail(initiative_id: str, errors: dict | None = None, status: int = 200, m
         return render_template(
             "intake/layout.html", title="Initiativet finns inte", body_text="Initiativet finns inte."
         ), 404
+    who = access.current()
+    if not who.may_read(i.case_id):
+        return _forbidden("Du har inte behörighet att se det här initiativet.")
     return render_template(
         "intake/staff_detail.html",
         i=i,
         contact=contact,
+        may_manage=who.manage,
         kinds=initiatives.KINDS,
         labels=initiatives.STATE_LABELS,
         states=initiatives.STATES,
@@ -157,6 +184,8 @@ def detail(initiative_id: str):
 
 @bp.post("/<initiative_id>/status")
 def change_status(initiative_id: str):
+    if (refused := _require_manager()) is not None:
+        return refused
     try:
         initiatives.set_status(
             engine(),
@@ -178,12 +207,16 @@ def change_status(initiative_id: str):
 
 @bp.post("/<initiative_id>/anteckning")
 def note(initiative_id: str):
+    if (refused := _require_manager()) is not None:
+        return refused
     initiatives.set_internal_note(engine(), initiative_id, g.intake_user, request.form.get("note", ""))
     return redirect(url_for(".detail", initiative_id=initiative_id), 303)
 
 
 @bp.post("/<initiative_id>/rensa-personuppgifter")
 def purge(initiative_id: str):
+    if (refused := _require_manager()) is not None:
+        return refused
     initiatives.purge_contact(engine(), initiative_id, g.intake_user, reason="manuellt")
     return redirect(url_for(".detail", initiative_id=initiative_id), 303)
 
@@ -191,5 +224,7 @@ def purge(initiative_id: str):
 @bp.post("/synka")
 def sync():
     """Move initiatives forward from their cases now (the scheduler does it regularly)."""
+    if (refused := _require_manager()) is not None:
+        return refused
     initiatives.sync_from_cases(engine())
     return redirect(url_for(".index"), 303)
