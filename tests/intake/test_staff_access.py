@@ -80,7 +80,7 @@ def test_a_reader_sees_the_initiative_but_cannot_change_it(d, server, initiative
             c.post_form("/personal/initiativ/synka", {}),
         ]
         assert [r.status for r in refused] == [403] * 4, user
-        assert "Bara de som tar emot initiativ" in refused[0].text
+        assert "Du kan inte ändra initiativ" in refused[0].text
         after = _note_and_contact(d, routed.initiative_id)
         assert after[0] == before[0] and after[1] is not None
         with d.session() as s:

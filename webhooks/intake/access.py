@@ -55,11 +55,18 @@ class IntakeAccess:
 
 
 def current() -> IntakeAccess:
-    """The signed-in user's access (roles from the staff app's sign-in, else from the user table)."""
+    """The signed-in user's access (roles from the staff app's sign-in, else from the user table); worked
+    out once per request."""
+    known = getattr(g, "intake_access", None)
+    if known is not None:
+        return known
     user = g.intake_user
     roles = getattr(g, "roles", None)
     if roles is None or getattr(g, "user", None) != user:
         with engine().session() as s:
             roles = set(users.roles_of(s, user))
     manage = bool(roles & intake_roles())
-    return IntakeAccess(user, frozenset(roles), manage, manage or bool(roles & case_reader_roles()))
+    g.intake_access = IntakeAccess(
+        user, frozenset(roles), manage, manage or bool(roles & case_reader_roles())
+    )
+    return g.intake_access

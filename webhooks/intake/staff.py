@@ -83,8 +83,8 @@ def _forbidden(text: str):
 def _require_manager():
     if not access.current().manage:
         return _forbidden(
-            "Bara de som tar emot initiativ (rollerna för initiativ) kan ändra ett initiativ. "
-            "Du kan läsa det om du arbetar med dess ärende."
+            "Du kan inte ändra initiativ. Det gör de som tar emot och hanterar initiativen "
+            "(kontaktcenter, nämndsekreterare eller de roller kommunen har valt)."
         )
     return None
 
