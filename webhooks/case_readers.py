@@ -13,9 +13,15 @@ DEFAULT_CASE_READER_ROLES = ("admin", "systemadministrator", "revisor")
 
 
 def case_reader_roles() -> set[str]:
-    configured = current_app.config.get("CASE_READER_ROLES")
+    return role_setting("CASE_READER_ROLES", DEFAULT_CASE_READER_ROLES)
+
+
+def role_setting(key: str, default: tuple[str, ...]) -> set[str]:
+    """A set of role names from the app config (from the environment as ``DELAKTIG_<key>``: a JSON list,
+    or comma-separated), ``default`` when unset."""
+    configured = current_app.config.get(key)
     if configured is None:
-        return set(DEFAULT_CASE_READER_ROLES)
+        return set(default)
     if not isinstance(configured, list | tuple | set | frozenset):
         configured = str(configured).split(",")  # "admin,revisor" (not JSON) stays a string
     return {str(r).strip() for r in configured if str(r).strip()}

@@ -16,22 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app, g
+from flask import g
 
 from engine import inbox, users
-from webhooks.case_readers import case_reader_roles
+from webhooks.case_readers import case_reader_roles, role_setting
 from webhooks.intake.common import engine
 
 DEFAULT_INTAKE_ROLES = ("kontaktcenter", "namndsekreterare", "admin", "systemadministrator")
 
 
 def intake_roles() -> set[str]:
-    configured = current_app.config.get("INTAKE_ROLES")
-    if configured is None:
-        return set(DEFAULT_INTAKE_ROLES)
-    if not isinstance(configured, list | tuple | set | frozenset):
-        configured = str(configured).split(",")
-    return {str(r).strip() for r in configured if str(r).strip()}
+    return role_setting("INTAKE_ROLES", DEFAULT_INTAKE_ROLES)
 
 
 @dataclass(frozen=True)
