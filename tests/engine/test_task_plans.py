@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import sqlalchemy as sa
 
 from engine import case_sql
@@ -60,12 +61,19 @@ def _uses_primary_key(plan: str) -> bool:
     )
 
 
-def test_completing_a_task_finds_it_by_primary_key(d):
+@pytest.fixture
+def task_among_thousands(d):
+    """The open first task of a case whose inbox indexes also hold thousands of dead entries."""
     add_staff(d)
     deploy_fixture(d)
     info = d.start_case("test_initiativ", variables={"initiator_email": "a@example.se"}, actor="hanna")
     [task] = open_tasks(d, info.id)
     _fill_inbox(d, info.id)
+    return task
+
+
+def test_completing_a_task_finds_it_by_primary_key(d, task_among_thousands):
+    task = task_among_thousands
 
     sql = case_sql.COMPLETE_USER_TASK.render(d.db.dialect.name)
     if d.db.dialect.name == "postgresql":
@@ -81,12 +89,8 @@ def test_completing_a_task_finds_it_by_primary_key(d):
         assert s.get(UserTask, task.id).state == "completed"
 
 
-def test_claiming_a_task_finds_it_by_primary_key(d):
-    add_staff(d)
-    deploy_fixture(d)
-    info = d.start_case("test_initiativ", variables={"initiator_email": "a@example.se"}, actor="hanna")
-    [task] = open_tasks(d, info.id)
-    _fill_inbox(d, info.id)
+def test_claiming_a_task_finds_it_by_primary_key(d, task_among_thousands):
+    task = task_among_thousands
 
     seen: list[tuple[str, object]] = []
 
