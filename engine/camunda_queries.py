@@ -525,18 +525,18 @@ def history_task_count(s: Session, f: HistoryTaskFilter) -> int:
     return s.execute(q).scalar_one()
 
 
-# --- history: activity instances (paired audit rows) ---------------------------------------------------
-ACTIVITY_KINDS = (
-    "case_started",
-    "task_created",
-    "task_completed",
-    "task_cancelled",
-    "timer_fired",
-    "message_received",
-    "mail_queued",
-    "case_completed",
-    "case_cancelled",
-)
+# --- history: activity instances ----------------------------------------------------------------------
+# A user task is one activity from its creation to its completion or cancellation (its user_task row);
+# the case's start and end, timers, messages and mails are instants (their audit rows). Both come from one
+# UNION ALL, so filters, sorting and paging run in the database: an unfiltered query costs one page, not
+# the whole audit log.
+INSTANT_KINDS = {
+    "case_started": "startEvent",
+    "case_completed": "noneEndEvent",
+    "timer_fired": "timer",
+    "message_received": "messageEvent",
+    "mail_queued": "sendTask",
+}
 
 
 @dataclass
@@ -553,97 +553,109 @@ class ActivityFilter:
     max_results: int | None = None
 
 
-def activity_instances(s: Session, f: ActivityFilter) -> list[dict[str, Any]]:
-    """One dict per activity: user tasks from task_created up to task_completed/task_cancelled; timers,
-    messages, send tasks, start and end as instants. Cancelling a case ends its open activities."""
-    q = sa.select(AuditEvent).where(AuditEvent.kind.in_(ACTIVITY_KINDS), AuditEvent.case_id.is_not(None))
+def _activities(s: Session, f: ActivityFilter):
+    """The activity instances of ``f`` as a subquery (columns: see ``ACTIVITY_SORT``' values)."""
+    t, a, c = aliased(UserTask), aliased(AuditEvent), aliased(Case)
+    created = (
+        sa.select(AuditEvent.seq)
+        .where(AuditEvent.chain == t.case_id, AuditEvent.task_id == t.id, AuditEvent.kind == "task_created")
+        .limit(1)
+        .scalar_subquery()
+    )
+    tasks = sa.select(
+        (t.element_id + ":" + t.id).label("id"),
+        t.element_id.label("activity_id"),
+        t.name.label("activity_name"),
+        sa.literal("userTask", sa.String).label("activity_type"),
+        t.case_id.label("process_instance_id"),
+        t.definition_id.label("definition_id"),
+        t.process_key.label("definition_key"),
+        t.id.label("task_id"),
+        t.assignee.label("assignee"),
+        t.created_at.label("start"),
+        t.completed_at.label("end"),
+        (t.state == "cancelled").label("canceled"),
+        sa.func.coalesce(created, 0).label("seq"),
+    )
+    kind_type = sa.case(*((a.kind == k, v) for k, v in INSTANT_KINDS.items()))
+    message = a.detail["message"].as_string()
+    activity_id = sa.func.coalesce(
+        a.element_id,
+        sa.case((a.kind == "case_started", "start"), (a.kind == "case_completed", "end"), else_=None),
+        sa.case((a.kind == "message_received", message), else_=None),
+        kind_type,
+    )
+    instants = (
+        sa.select(
+            (activity_id + ":" + sa.func.coalesce(a.task_id, sa.cast(a.id, sa.String))).label("id"),
+            activity_id.label("activity_id"),
+            sa.case(
+                (a.kind == "message_received", message),
+                (a.kind == "mail_queued", a.detail["subject"].as_string()),
+                else_=None,
+            ).label("activity_name"),
+            kind_type.label("activity_type"),
+            a.case_id.label("process_instance_id"),
+            c.definition_id.label("definition_id"),
+            c.process_key.label("definition_key"),
+            sa.null().label("task_id"),
+            sa.null().label("assignee"),
+            a.at.label("start"),
+            a.at.label("end"),
+            sa.false().label("canceled"),
+            a.seq.label("seq"),
+        )
+        .join(c, c.id == a.case_id)
+        .where(a.kind.in_(list(INSTANT_KINDS)))
+    )
+    # The case filters go into both halves, where the indexes are (case id, audit chain).
     if f.process_instance_id is not None:
-        q = q.where(AuditEvent.case_id == f.process_instance_id)
-    q = q.where(*_readable(s, AuditEvent.case_id, f.readable_by))
-    events = list(s.execute(q.order_by(AuditEvent.case_id, AuditEvent.seq)).scalars())
-    case_ids = {e.case_id for e in events}
-    cases = {
-        c.id: c for c in s.execute(sa.select(Case).where(Case.id.in_(sorted(case_ids) or [""]))).scalars()
-    }
-    tasks: dict[str, UserTask] = {}
-    task_ids = {e.task_id for e in events if e.kind == "task_created" and e.task_id}
-    if task_ids:
-        tasks = {
-            t.id: t for t in s.execute(sa.select(UserTask).where(UserTask.id.in_(sorted(task_ids)))).scalars()
-        }
-    out: list[dict[str, Any]] = []
-    open_by_task: dict[str, dict[str, Any]] = {}
-
-    def base(e: AuditEvent, activity_id: str | None, kind: str, name: str | None) -> dict[str, Any]:
-        case = cases.get(e.case_id)
-        return {
-            "id": f"{activity_id or kind}:{e.task_id or e.id}",
-            "activity_id": activity_id or kind,
-            "activity_name": name,
-            "activity_type": kind,
-            "process_instance_id": e.case_id,
-            "definition_id": case.definition_id if case else None,
-            "definition_key": case.process_key if case else None,
-            "task_id": None,
-            "assignee": None,
-            "start": e.at,
-            "end": e.at,
-            "canceled": False,
-        }
-
-    for e in events:
-        d = e.detail or {}
-        if e.kind == "task_created" and e.task_id:
-            row = base(e, e.element_id, "userTask", d.get("name"))
-            task = tasks.get(e.task_id)
-            row.update(task_id=e.task_id, end=None, assignee=task.assignee if task else d.get("assignee"))
-            open_by_task[e.task_id] = row
-            out.append(row)
-        elif e.kind in ("task_completed", "task_cancelled") and e.task_id in open_by_task:
-            row = open_by_task.pop(e.task_id)
-            row["end"] = e.at
-            row["canceled"] = e.kind == "task_cancelled"
-        elif e.kind == "case_started":
-            out.append(base(e, e.element_id or "start", "startEvent", None))
-        elif e.kind == "case_completed":
-            out.append(base(e, e.element_id or "end", "noneEndEvent", None))
-        elif e.kind == "timer_fired":
-            out.append(base(e, e.element_id, "timer", None))
-        elif e.kind == "message_received":
-            out.append(base(e, e.element_id or d.get("message"), "messageEvent", d.get("message")))
-        elif e.kind == "mail_queued":
-            out.append(base(e, e.element_id, "sendTask", d.get("subject")))
-        elif e.kind == "case_cancelled":
-            for tid, row in list(open_by_task.items()):
-                if row["process_instance_id"] == e.case_id:
-                    row.update(end=e.at, canceled=True)
-                    open_by_task.pop(tid)
+        tasks = tasks.where(t.case_id == f.process_instance_id)
+        instants = instants.where(a.case_id == f.process_instance_id)
+    tasks = tasks.where(*_readable(s, t.case_id, f.readable_by))
+    instants = instants.where(*_readable(s, a.case_id, f.readable_by))
+    acts = sa.union_all(tasks, instants).subquery("activity")
+    where = []
     if f.activity_id is not None:
-        out = [r for r in out if r["activity_id"] == f.activity_id]
+        where.append(acts.c.activity_id == f.activity_id)
     if f.activity_type is not None:
-        out = [r for r in out if r["activity_type"] == f.activity_type]
+        where.append(acts.c.activity_type == f.activity_type)
     if f.assignee is not None:
-        out = [r for r in out if r["assignee"] == f.assignee]
+        where.append(acts.c.assignee == f.assignee)
     if f.finished is not None:
-        out = [r for r in out if (r["end"] is not None) == f.finished]
-    keys = {
-        "activityInstanceId": "id",
-        "instanceId": "process_instance_id",
-        "activityId": "activity_id",
-        "activityName": "activity_name",
-        "activityType": "activity_type",
-        "startTime": "start",
-        "endTime": "end",
-        "definitionId": "definition_id",
-    }
-    for key, direction in reversed(f.sorting):
-        field_ = keys[key]
-        present = [r for r in out if r[field_] is not None]
-        missing = [r for r in out if r[field_] is None]
-        present.sort(key=lambda r, k=field_: r[k], reverse=direction == "desc")
-        out = present + missing
-    start = f.first_result or 0
-    return out[start : start + f.max_results] if f.max_results is not None else out[start:]
+        where.append(acts.c.end.is_not(None) if f.finished else acts.c.end.is_(None))
+    return acts, where
+
+
+ACTIVITY_SORT = {
+    "activityInstanceId": "id",
+    "instanceId": "process_instance_id",
+    "activityId": "activity_id",
+    "activityName": "activity_name",
+    "activityType": "activity_type",
+    "startTime": "start",
+    "endTime": "end",
+    "definitionId": "definition_id",
+}
+
+
+def activity_instances(s: Session, f: ActivityFilter) -> list[dict[str, Any]]:
+    """One dict per activity instance, a page of them, in the order asked for (then each case's own
+    order of events)."""
+    acts, where = _activities(s, f)
+    columns = {key: acts.c[name] for key, name in ACTIVITY_SORT.items()}
+    q = (
+        sa.select(acts)
+        .where(*where)
+        .order_by(*_order(columns, f.sorting, acts.c.process_instance_id), acts.c.seq)
+    )
+    rows = s.execute(_page(q, f.first_result, f.max_results)).mappings()
+    return [{**row, "canceled": bool(row["canceled"])} for row in rows]
+
+
+def activity_count(s: Session, f: ActivityFilter) -> int:
+    acts, where = _activities(s, f)
+    return s.execute(sa.select(sa.func.count()).select_from(acts).where(*where)).scalar_one()
 
 
 # --- history: user operations --------------------------------------------------------------------------

@@ -136,18 +136,6 @@ def activity_dto(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-ACTIVITY_SORT = {
-    "activityInstanceId",
-    "instanceId",
-    "activityId",
-    "activityName",
-    "activityType",
-    "startTime",
-    "endTime",
-    "definitionId",
-}
-
-
 def _activity_filter(p: Params) -> q.ActivityFilter:
     first, maximum = p.paging()
     finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
@@ -157,7 +145,7 @@ def _activity_filter(p: Params) -> q.ActivityFilter:
         activity_type=p.str("activityType"),
         assignee=p.str("taskAssignee"),
         finished=finished,
-        sorting=p.sorting(ACTIVITY_SORT),
+        sorting=p.sorting(set(q.ACTIVITY_SORT)),
         readable_by=auth.readable_by(),
         first_result=first,
         max_results=maximum,
@@ -175,9 +163,8 @@ def history_activities():
 def history_activities_count():
     p = Params(request.args)
     f = _activity_filter(p)
-    f.first_result = f.max_results = None
     with get_engine().session() as s:
-        return ok({"count": len(q.activity_instances(s, f))})
+        return ok({"count": q.activity_count(s, f)})
 
 
 # --- tasks -----------------------------------------------------------------------------------------------
