@@ -93,10 +93,11 @@ INSERT_TASK_CANDIDATE = Statement(
 )
 DELETE_TASK_CANDIDATES = Statement("DELETE FROM task_candidate WHERE task_id = :task_id")
 # "Still open", written so that no index can serve it: the task is found by its primary key alone.
-# With a plain ``state = 'open'`` PostgreSQL's planner costs the inbox indexes (state, assignee, …, id) the
-# same as the primary key and may pick one, walking every open task's entry — and the entries completed
+# With a plain ``state = 'open'`` PostgreSQL's planner costed the inbox indexes, then led by ``state``, the
+# same as the primary key and picked one, walking every open task's entry — and the entries completed
 # tasks left behind until vacuum — to find one id: 38 pages instead of 3 at 300 cases, growing with the
-# inbox (tests/engine/test_task_plans.py).
+# inbox (tests/engine/test_task_plans.py). The open-task indexes are partial now (migrations 0003,
+# web_0003); this keeps a planner with young statistics from walking one of those instead.
 STILL_OPEN = "state || '' = 'open'"
 CANCEL_USER_TASK = Statement(
     f"UPDATE user_task SET state = 'cancelled', completed_at = :now WHERE id = :id AND {STILL_OPEN}"
