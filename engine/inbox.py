@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, aliased, defer
+from sqlalchemy.orm import Session, defer
 
 from engine.bpmn.compile import role_from_lane
 from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, parse_bpmn_xml
@@ -449,31 +449,34 @@ def case_access(s: Session, case_id: str, user: str, roles: set[str], reader_rol
 
 def readable_cases(case_id: Any, user: str, roles: set[str], dialect: str) -> sa.ColumnElement[bool]:
     """``case_access``'s rule as a SQL condition on a column holding a case id: for lists (the REST
-    API's instances, history and user operations), where reading each case with ``case_access`` would
-    cost a query per row and break paging. Reader roles are the caller's business: for them, no
-    condition at all. Each branch is an EXISTS on the case's own rows (primary key,
-    ``ix_user_task_case_id``, the audit chain's index), so its cost per listed case does not grow with
-    the number of cases. tests/rest/test_read_access.py checks that both forms agree."""
-    c, t, a = aliased(Case), aliased(UserTask), aliased(AuditEvent)
+    API's instances, history and user operations; the intake pages), where reading each case with
+    ``case_access`` would cost a query per row and break paging. Reader roles are the caller's business:
+    for them, no condition at all.
+
+    Written as ``case_id IN (the user's cases)``: the set is gathered once from the user's own rows —
+    cases they started, tasks they have, had or are offered, audit rows of theirs — each through an index
+    (migration 0004), so a list or a count costs what the user's cases cost, not what all cases cost.
+    tests/rest/test_read_access.py checks that both forms agree."""
     users, groups = [user], sorted(roles)
-    started = sa.exists().where(c.id == case_id, c.started_by == user)
-    tasks = sa.exists().where(
-        t.case_id == case_id,
+    started = sa.select(Case.id).where(Case.started_by == user)
+    tasks = sa.select(UserTask.case_id).where(
         sa.or_(
-            t.assignee == user,
-            t.completed_by == user,
-            _json_has_any(t.candidate_users, users, dialect),
-            _json_has_any(t.candidate_groups, groups, dialect),
-        ),
+            UserTask.assignee == user,
+            UserTask.completed_by == user,
+            _json_has_any(UserTask.candidate_users, users, dialect),
+            _json_has_any(UserTask.candidate_groups, groups, dialect),
+        )
     )
-    history = sa.exists().where(
-        a.chain == case_id,
+    history = sa.select(AuditEvent.chain).where(
         sa.or_(
-            a.actor == user,
-            sa.and_(a.kind == "task_reassigned", _json_has_any(a.detail, users, dialect, "assignee")),
-        ),
+            AuditEvent.actor == user,
+            sa.and_(
+                AuditEvent.kind == "task_reassigned",
+                _json_has_any(AuditEvent.detail, users, dialect, "assignee"),
+            ),
+        )
     )
-    return sa.or_(started, tasks, history)
+    return case_id.in_(sa.union(started, tasks, history))
 
 
 def _json_has_any(

@@ -114,7 +114,7 @@ class Case(Base):
     state_format: Mapped[str] = mapped_column(sa.String(20))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)  # current variables, for queries and pages
     next_timer_at: Mapped[datetime | None] = mapped_column(index=True)
-    started_by: Mapped[str] = mapped_column(sa.String(100))
+    started_by: Mapped[str] = mapped_column(sa.String(100), index=True)
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(sa.Text)
@@ -163,7 +163,7 @@ class UserTask(Base):
     priority: Mapped[int] = mapped_column(default=50)
     form: Mapped[dict[str, Any]] = mapped_column(default=dict)
     completed_at: Mapped[datetime | None]
-    completed_by: Mapped[str | None] = mapped_column(sa.String(100))
+    completed_by: Mapped[str | None] = mapped_column(sa.String(100), index=True)
 
 
 class TaskCandidate(Base):
@@ -194,7 +194,7 @@ class AuditEvent(Base):
     seq: Mapped[int]
     case_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     at: Mapped[datetime]
-    actor: Mapped[str] = mapped_column(sa.String(100))
+    actor: Mapped[str] = mapped_column(sa.String(100), index=True)
     kind: Mapped[str] = mapped_column(sa.String(50))
     element_id: Mapped[str | None] = mapped_column(sa.String(200))
     task_id: Mapped[str | None] = mapped_column(sa.String(36))

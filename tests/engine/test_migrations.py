@@ -1,5 +1,6 @@
 """The session-3 index migrations go down and up again on both databases, and the indexes they leave are
-the partial ones the queries are written for (``engine.models.OPEN``)."""
+the ones the queries are written for: partial indexes of open tasks (``engine.models.OPEN``, migrations
+0003 and web_0003) and the read-access indexes (0004)."""
 
 from __future__ import annotations
 
@@ -48,12 +49,38 @@ LED_BY_STATE = {
 }
 
 
-def test_open_task_indexes_down_and_up_again(d, db_url):
+READ_ACCESS = {
+    "ix_audit_event_actor",
+    "ix_audit_event_reassigned",
+    "ix_case_started_by",
+    "ix_user_task_completed_by",
+}
+READ_ACCESS_PG = {"ix_user_task_candidate_groups", "ix_user_task_candidate_users"}  # GIN
+
+
+def _index_names(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                rows = conn.exec_driver_sql("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
+            else:
+                rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+            return {name for (name,) in rows}
+    finally:
+        engine.dispose()
+
+
+def test_index_migrations_down_and_up_again(d, db_url):
+    expected_read_access = READ_ACCESS | (READ_ACCESS_PG if db_url.startswith("postgresql") else set())
     assert _indexes(db_url) == PARTIAL
+    assert expected_read_access <= _index_names(db_url)
     d.dispose()  # no connection of the app's pool in the way of DDL
     cfg = alembic_config(db_url)
     command.downgrade(cfg, "web_0002")
     command.downgrade(cfg, "0002")
     assert _indexes(db_url) == LED_BY_STATE
+    assert not (READ_ACCESS | READ_ACCESS_PG) & _index_names(db_url)
     command.upgrade(cfg, "heads")
     assert _indexes(db_url) == PARTIAL
+    assert expected_read_access <= _index_names(db_url)
