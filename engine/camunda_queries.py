@@ -1,14 +1,14 @@
 """Read-only queries behind the Camunda 7 compatible REST API (``webhooks/rest``).
 
 Nothing here changes state (that is ``engine.app``) and nothing here knows HTTP or JSON shapes: filters
-come in as small dataclasses, rows (or plain dicts for history built from the audit log) go out. Paging is
-done in SQL wherever the rows map 1:1 to results; activity-instance history pairs audit rows, so it pages
-after pairing.
+come in as small dataclasses, rows (or plain dicts for activity instances) go out. Filters, sorting and
+paging run in SQL everywhere, so a page costs a page.
 
-History is read from ``audit_event`` (append-only, hash-chained), so who did what is always answerable:
-activity instances from task_created/task_completed/task_cancelled/timer_fired/message_received/
-mail_queued/case_started/case_completed rows, the user-operation log from claims, completions,
-reassignments, cancellations, deploys, starts and message correlations.
+History is read from ``audit_event`` (append-only, hash-chained) and the ``user_task`` rows, so who did
+what is always answerable: activity instances are user tasks (created → completed or cancelled) and the
+case_started/case_completed/timer_fired/message_received/mail_queued rows; the user-operation log comes
+from claims, completions, reassignments, cancellations, deploys, starts and message correlations.
+Lists for users without a case-reader role hold only the cases they may read (``readable_by``).
 """
 
 from __future__ import annotations
