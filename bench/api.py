@@ -249,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"bench/api.py — {FIXTURE.name}, first {len(CASE_STEPS)} user tasks per case; gunicorn "
-        f"{args.workers} sync workers + PostgreSQL on loopback"
+        f"{args.workers} "
+        + ("sync workers" if args.threads == 1 else f"gthread workers × {args.threads} threads")
+        + " + PostgreSQL on loopback"
     )
     print(
         f"Python {platform.python_version()}; {platform.machine()}, {os.cpu_count()} cores; "
