@@ -11,30 +11,29 @@ from engine.db import alembic_config, make_engine
 NAMES = ("ix_user_task_open_due", "ix_user_task_inbox_due", "ix_user_task_inbox_created")
 
 
-def _indexes(url: str) -> dict[str, tuple[list[str], bool]]:
-    """name → (columns, partial?) for the three indexes, as the database reports them."""
+def _definitions(url: str) -> dict[str, str]:
+    """Every index's name → its CREATE INDEX text, as the database reports it (SQLite's automatic
+    indexes have none)."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
             if engine.dialect.name == "postgresql":
-                rows = conn.exec_driver_sql(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'user_task'"
-                ).all()
+                sql = "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
             else:
-                rows = conn.exec_driver_sql(
-                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'user_task'"
-                ).all()
-            found = {}
-            for name, definition in rows:
-                if name in NAMES:
-                    columns = definition.split("(", 1)[1].split(")", 1)[0]
-                    found[name] = (
-                        [c.strip().strip('"') for c in columns.split(",")],
-                        " WHERE " in definition,
-                    )
-            return found
+                sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+            return {name: definition or "" for name, definition in conn.exec_driver_sql(sql)}
     finally:
         engine.dispose()
+
+
+def _indexes(url: str) -> dict[str, tuple[list[str], bool]]:
+    """name → (columns, partial?) for the three open-task indexes."""
+    found = {}
+    for name, definition in _definitions(url).items():
+        if name in NAMES:
+            columns = definition.split("(", 1)[1].split(")", 1)[0]
+            found[name] = ([c.strip().strip('"') for c in columns.split(",")], " WHERE " in definition)
+    return found
 
 
 PARTIAL = {
@@ -59,16 +58,7 @@ READ_ACCESS_PG = {"ix_user_task_candidate_groups", "ix_user_task_candidate_users
 
 
 def _index_names(url: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            if engine.dialect.name == "postgresql":
-                rows = conn.exec_driver_sql("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
-            else:
-                rows = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
-            return {name for (name,) in rows}
-    finally:
-        engine.dispose()
+    return set(_definitions(url))
 
 
 def test_index_migrations_down_and_up_again(d, db_url):

@@ -104,10 +104,7 @@ def test_claiming_a_task_finds_it_by_primary_key(d, task_among_thousands):
     finally:
         sa.event.remove(d.db, "before_cursor_execute", capture)
     [(statement, parameters)] = seen
-    with d.db.connect() as conn:
-        explain = "EXPLAIN " if d.db.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-        rows = conn.exec_driver_sql(explain + statement, parameters)
-        plan = "\n".join(str(r[-1]) for r in rows)
+    plan = _plan(d, statement, parameters)
     assert _uses_primary_key(plan) and "inbox" not in plan, plan
     with d.session() as s:
         assert s.get(UserTask, task.id).assignee == "hanna"

@@ -90,8 +90,8 @@ def provider():
     thread.join(timeout=10)
 
 
-def test_oidc_sign_in_redirects_to_the_provider_with_state_and_nonce(d, db_url, provider):
-    app = create_app(
+def oidc_app(db_url: str, provider: str):
+    return create_app(
         {
             "DATABASE_URL": db_url,
             "SECRET_KEY": "k",
@@ -100,6 +100,10 @@ def test_oidc_sign_in_redirects_to_the_provider_with_state_and_nonce(d, db_url, 
             "OIDC_CLIENT_SECRET": "s3cret",
         }
     )
+
+
+def test_oidc_sign_in_redirects_to_the_provider_with_state_and_nonce(d, db_url, provider):
+    app = oidc_app(db_url, provider)
     s = Staff(app)
     assert "Logga in med organisationens konto" in html(s.get("/logga-in"))
     r = s.get("/logga-in/oidc?next=/starta")
@@ -120,15 +124,7 @@ def test_oidc_sign_in_redirects_to_the_provider_with_state_and_nonce(d, db_url, 
 def test_oidc_sign_in_round_trip_signs_the_user_in_with_the_providers_roles(d, db_url, provider):
     """Authorize → callback with the provider's code → signed id_token (nonce checked) → signed in, with
     the roles from the token; a deactivated local account is refused even with a valid token."""
-    app = create_app(
-        {
-            "DATABASE_URL": db_url,
-            "SECRET_KEY": "k",
-            "OIDC_METADATA_URL": f"{provider}/.well-known/openid-configuration",
-            "OIDC_CLIENT_ID": "delaktig",
-            "OIDC_CLIENT_SECRET": "s3cret",
-        }
-    )
+    app = oidc_app(db_url, provider)
     s = Staff(app)
     r = s.get("/logga-in/oidc?next=/starta")
     query = parse_qs(urlparse(r.location).query)
