@@ -13,6 +13,8 @@ Lists for users without a case-reader role hold only the cases they may read (``
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -115,92 +117,170 @@ TASK_SORT = {
 }
 
 
-def _candidate(kind: str, values: list[str], *more: tuple[str, list[str]]) -> sa.ColumnElement[bool]:
-    """The task is offered to one of ``values`` of ``kind`` (or of the ``more`` pairs): one EXISTS, not an
-    OR of several — PostgreSQL spent four times as long planning the OR of two as running the query."""
+# Filters compared with one column each: (TaskFilter field, column, operator). Equality filters apply
+# whenever given (an empty string is a value); the rest as written in _task_shape.
+_TASK_EQ = (
+    ("task_id", UserTask.id),
+    ("process_instance_id", UserTask.case_id),
+    ("process_definition_id", UserTask.definition_id),
+    ("process_definition_key", UserTask.process_key),
+    ("task_definition_key", UserTask.element_id),
+    ("name", UserTask.name),
+    ("assignee", UserTask.assignee),
+)
+_TASK_RANGES = (
+    ("due_before", UserTask.due_at, operator.lt),
+    ("due_after", UserTask.due_at, operator.gt),
+    ("follow_up_before", UserTask.follow_up_at, operator.lt),
+    ("follow_up_after", UserTask.follow_up_at, operator.gt),
+    ("created_before", UserTask.created_at, operator.lt),
+    ("created_after", UserTask.created_at, operator.gt),
+    ("min_priority", UserTask.priority, operator.ge),
+    ("max_priority", UserTask.priority, operator.le),
+)
+_TASK_RANGES_NAMED = tuple((name, col) for name, col, _op in _TASK_RANGES)
+_TASK_FLAGS = (  # given when truthy (business_key: whenever not None, as the equality filters)
+    "process_definition_keys",
+    "name_like",
+    "assigned",
+    "unassigned",
+    "candidate_group",
+    "candidate_groups",
+    "candidate_user",
+    "include_assigned",
+    "with_candidate_groups",
+    "without_candidate_groups",
+    "visible_to",
+)
+
+
+def _task_shape(f: TaskFilter) -> tuple:
+    """Which filters are given, the sorting and whether there is paging: the task query's text depends on
+    nothing else, so it is built once per shape (``_task_statement``) and the values go as parameters."""
+    given = frozenset(
+        [name for name, _col in (*_TASK_EQ, *_TASK_RANGES_NAMED) if getattr(f, name) is not None]
+        + [name for name in _TASK_FLAGS if getattr(f, name)]
+        + (["business_key"] if f.business_key is not None else [])
+    )
+    return given, tuple(f.sorting), bool(f.first_result), f.max_results is not None
+
+
+def _candidate(kind: str, values: str, *more: tuple[str, str]) -> sa.ColumnElement[bool]:
+    """The task is offered to one of the values of ``kind`` (a list parameter named ``values``), or of
+    the ``more`` pairs: one EXISTS, not an OR of several — PostgreSQL spent four times as long planning
+    the OR of two as running the query."""
     offered = [
-        sa.and_(TaskCandidate.kind == k, TaskCandidate.value.in_(v or [""]))
+        sa.and_(TaskCandidate.kind == k, TaskCandidate.value.in_(sa.bindparam(v, expanding=True)))
         for k, v in ((kind, values), *more)
     ]
     return sa.exists().where(TaskCandidate.task_id == UserTask.id, sa.or_(*offered))
 
 
-def _task_where(s: Session, f: TaskFilter) -> list[sa.ColumnElement[bool]]:
+def _task_where(given: frozenset[str]) -> list[sa.ColumnElement[bool]]:
     # Given a task or a case, the lookup goes by its key and "open" is a filter the indexes cannot serve:
     # otherwise the planner, with young statistics, may walk every open task instead (test_task_plans).
-    keyed = f.task_id is not None or f.process_instance_id is not None
+    keyed = "task_id" in given or "process_instance_id" in given
     where: list[sa.ColumnElement[bool]] = [
         UserTask.state.concat("") == OPEN if keyed else UserTask.state == OPEN
     ]
-    eq = {
-        UserTask.id: f.task_id,
-        UserTask.case_id: f.process_instance_id,
-        UserTask.definition_id: f.process_definition_id,
-        UserTask.process_key: f.process_definition_key,
-        UserTask.element_id: f.task_definition_key,
-        UserTask.name: f.name,
-        UserTask.assignee: f.assignee,
-    }
-    where += [col == value for col, value in eq.items() if value is not None]
-    if f.process_definition_keys:
-        where.append(UserTask.process_key.in_(f.process_definition_keys))
-    if f.business_key is not None:
-        where.append(UserTask.case_id.in_(sa.select(Case.id).where(Case.business_key == f.business_key)))
-    if f.name_like:
-        where.append(UserTask.name.like(f.name_like))
-    if f.assigned:
+    where += [col == sa.bindparam(name) for name, col in _TASK_EQ if name in given]
+    if "process_definition_keys" in given:
+        where.append(UserTask.process_key.in_(sa.bindparam("process_definition_keys", expanding=True)))
+    if "business_key" in given:
+        business_key = sa.bindparam("business_key", type_=sa.String)
+        where.append(UserTask.case_id.in_(sa.select(Case.id).where(Case.business_key == business_key)))
+    if "name_like" in given:
+        where.append(UserTask.name.like(sa.bindparam("name_like", type_=sa.String)))
+    if "assigned" in given:
         where.append(UserTask.assignee.is_not(None))
-    if f.unassigned:
+    if "unassigned" in given:
         where.append(UserTask.assignee.is_(None))
-    candidate_query = False
-    if f.candidate_group:
-        where.append(_candidate("group", [f.candidate_group]))
-        candidate_query = True
-    if f.candidate_groups:
-        where.append(_candidate("group", f.candidate_groups))
-        candidate_query = True
-    if f.candidate_user:
+    if "candidate_group" in given:
+        where.append(_candidate("group", "candidate_group"))
+    if "candidate_groups" in given:
+        where.append(_candidate("group", "candidate_groups"))
+    if "candidate_user" in given:
         # Camunda: offered to the user directly or to one of the user's groups.
-        groups = sorted(users.roles_of(s, f.candidate_user))
-        where.append(_candidate("user", [f.candidate_user], ("group", groups)))
-        candidate_query = True
-    if candidate_query and not f.include_assigned:
+        where.append(_candidate("user", "candidate_user", ("group", "candidate_user_groups")))
+    candidate_query = given & {"candidate_group", "candidate_groups", "candidate_user"}
+    if candidate_query and "include_assigned" not in given:
         # Camunda's candidate queries return unclaimed tasks unless includeAssignedTasks=true.
         where.append(UserTask.assignee.is_(None))
     has_groups = sa.exists().where(TaskCandidate.task_id == UserTask.id, TaskCandidate.kind == "group")
-    if f.with_candidate_groups:
+    if "with_candidate_groups" in given:
         where.append(has_groups)
-    if f.without_candidate_groups:
+    if "without_candidate_groups" in given:
         where.append(~has_groups)
-    ranges = [
-        (UserTask.due_at, f.due_before, f.due_after),
-        (UserTask.follow_up_at, f.follow_up_before, f.follow_up_after),
-        (UserTask.created_at, f.created_before, f.created_after),
-    ]
-    for col, before, after in ranges:
-        if before is not None:
-            where.append(col < before)
-        if after is not None:
-            where.append(col > after)
-    if f.min_priority is not None:
-        where.append(UserTask.priority >= f.min_priority)
-    if f.max_priority is not None:
-        where.append(UserTask.priority <= f.max_priority)
-    if f.visible_to is not None:
-        user, roles = f.visible_to
-        where.append(sa.or_(UserTask.assignee == user, _candidate("user", [user], ("group", sorted(roles)))))
+    where += [op(col, sa.bindparam(name)) for name, col, op in _TASK_RANGES if name in given]
+    if "visible_to" in given:
+        where.append(
+            sa.or_(
+                UserTask.assignee == sa.bindparam("visible_user", type_=sa.String),
+                _candidate("user", "visible_users", ("group", "visible_groups")),
+            )
+        )
     return where
 
 
+def _task_params(s: Session, f: TaskFilter, given: frozenset[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {name: getattr(f, name) for name, _col in _TASK_EQ if name in given}
+    params.update((name, getattr(f, name)) for name, _col, _op in _TASK_RANGES if name in given)
+    for name in ("process_definition_keys", "business_key", "name_like", "candidate_groups"):
+        if name in given:
+            params[name] = getattr(f, name)
+    if "candidate_group" in given:
+        params["candidate_group"] = [f.candidate_group]
+    if "candidate_user" in given:
+        params["candidate_user"] = [f.candidate_user]
+        params["candidate_user_groups"] = sorted(users.roles_of(s, f.candidate_user)) or [""]
+    if "visible_to" in given:
+        user, roles = f.visible_to
+        params.update(visible_user=user, visible_users=[user], visible_groups=sorted(roles) or [""])
+    if f.first_result:
+        params["first_result"] = f.first_result
+    if f.max_results is not None:
+        params["max_results"] = f.max_results
+    return params
+
+
+@functools.lru_cache(maxsize=512)
+def _task_statement(shape: tuple, count: bool) -> sa.Select:
+    """The task query of one shape (``_task_shape``), built once: constructing it cost more than running
+    it (a third of a ``GET /task``); SQLAlchemy then finds its compiled form by the cache key."""
+    given, sorting, offset, limit = shape
+    if count:
+        return sa.select(sa.func.count()).select_from(UserTask).where(*_task_where(given))
+    q = (
+        sa.select(UserTask)
+        .where(*_task_where(given))
+        .order_by(*_order(TASK_SORT, list(sorting), UserTask.id))
+    )
+    if offset:
+        q = q.offset(sa.bindparam("first_result", type_=sa.Integer))
+    if limit:
+        q = q.limit(sa.bindparam("max_results", type_=sa.Integer))
+    return q
+
+
+def task_query(s: Session, f: TaskFilter, count: bool = False) -> tuple[sa.Select, dict[str, Any]]:
+    """The statement and parameters of a task list (or count) for ``f``."""
+    shape = _task_shape(f)
+    params = _task_params(s, f, shape[0])
+    if count:  # no order, no page
+        shape = (shape[0], (), False, False)
+        params.pop("first_result", None)
+        params.pop("max_results", None)
+    return _task_statement(shape, count), params
+
+
 def task_list(s: Session, f: TaskFilter) -> list[UserTask]:
-    q = sa.select(UserTask).where(*_task_where(s, f))
-    q = q.order_by(*_order(TASK_SORT, f.sorting, UserTask.id))
-    return list(s.execute(_page(q, f.first_result, f.max_results)).scalars())
+    statement, params = task_query(s, f)
+    return list(s.execute(statement, params).scalars())
 
 
 def task_count(s: Session, f: TaskFilter) -> int:
-    q = sa.select(sa.func.count()).select_from(UserTask).where(*_task_where(s, f))
-    return s.execute(q).scalar_one()
+    statement, params = task_query(s, f, count=True)
+    return s.execute(statement, params).scalar_one()
 
 
 def get_task(s: Session, task_id: str) -> UserTask | None:

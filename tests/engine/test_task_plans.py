@@ -123,8 +123,10 @@ def test_a_case_s_open_tasks_are_found_by_the_case_index(d):
 
     f = q.TaskFilter(process_instance_id=mine.id, visible_to=("hanna", {"handlaggare"}))
     with d.session() as s:
-        statement = sa.select(UserTask).where(*q._task_where(s, f)).order_by(UserTask.id)
-        sql = str(statement.compile(dialect=d.db.dialect, compile_kwargs={"literal_binds": True}))
+        statement, params = q.task_query(s, f)  # the statement GET /task runs, with its values
+        sql = str(
+            statement.params(params).compile(dialect=d.db.dialect, compile_kwargs={"literal_binds": True})
+        )
         [task] = q.task_list(s, f)
     assert task.case_id == mine.id
     plan = _plan(d, sql, {})
