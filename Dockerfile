@@ -9,7 +9,8 @@ COPY engine ./engine
 COPY webhooks ./webhooks
 COPY workers ./workers
 COPY processes ./processes
-RUN pip install . "gunicorn==23.0.0"
+# gunicorn and every other dependency come pinned from pyproject.toml (a second pin here could only disagree).
+RUN pip install .
 USER delaktig
 EXPOSE 8000
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "webhooks.app:create_app()"]

@@ -58,3 +58,29 @@ def test_volumes_and_env_file_match():
     } <= keys
     assert "redis://redis:6379" in example and "@db:5432/" in example
     assert (ROOT / "Dockerfile").read_text().startswith("# Delaktig")
+
+
+def test_dockerfile_installs_what_pyproject_pins():
+    """A version named in the Dockerfile's ``pip install`` must be the one pyproject.toml pins: pip
+    refuses two different pins of one package, and the image would not build."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    pins = {
+        Requirement(r).name.lower(): Requirement(r)
+        for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    installs = re.findall(r"^RUN pip install (.+)$", dockerfile, re.M)
+    assert installs, "the Dockerfile installs Delaktig with pip"
+    assert any("." in line.split() for line in installs)  # the project itself, with its pins
+    for line in installs:
+        for word in line.split():
+            if word == "." or word.startswith("-"):
+                continue
+            named = Requirement(word.strip("\"'"))
+            pinned = pins.get(named.name.lower())
+            if pinned is not None:
+                (version,) = [s.version for s in pinned.specifier]
+                assert named.specifier.contains(version), f"Dockerfile {named} vs pyproject {pinned}"
