@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from engine import audit as audit_log
-from engine import case_sql, clock, definitions, users
+from engine import case_sql, clock, definitions, inbox, users
 from engine.audit import AuditWriter
 from engine.config import Settings
 from engine.db import make_engine, make_sessionmaker, read_session, upgrade, write_transaction
@@ -32,7 +32,7 @@ from engine.errors import (
     ValidationFailed,
 )
 from engine.forms import validate_form
-from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, UserTask
+from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, User, UserTask
 from engine.personal import redact
 from engine.rowio import RowIO, finish_rows
 from engine.runtime import CaseRun, new_case, open_case, ready_user_tasks, start_new_case, waiting_timers
@@ -184,11 +184,14 @@ class Delaktig:
     def _check_starter(
         self, s: Session, definition: ProcessDefinition, actor: str, roles: set[str] | None
     ) -> None:
-        starters = (definition.meta or {}).get("starter_groups") or []
-        if not starters or actor == "system":
+        """The staff pages' rule (``inbox.Outline.allowed_starters``): the process's
+        ``camunda:candidateStarterGroups``, else the roles that work on its user tasks. Only the engine's
+        own actors (the scheduler, the intake) start without a role."""
+        if actor in users.SYSTEM_ACTORS:
             return
+        starters = inbox.outline(s, definition.id).allowed_starters(definition.meta)
         mine = roles if roles is not None else users.roles_of(s, actor)
-        if not mine & set(starters):
+        if not mine & starters:
             raise Forbidden(f"Du saknar behörighet att starta {definition.name or definition.key}.")
 
     def cancel_case(self, case_id: str, actor: str, reason: str | None = None) -> CaseInfo:
@@ -247,16 +250,38 @@ class Delaktig:
     def set_assignee(
         self, task_id: str, actor: str, assignee: str | None, roles: set[str] | None = None
     ) -> None:
-        """Reassign (Camunda's POST /task/{id}/assignee). The actor must be allowed to do the task."""
+        """Reassign (Camunda's POST /task/{id}/assignee), by the rules of claiming: the actor must be
+        allowed to do the task, a task someone else holds is theirs to hand on (as for unclaim), and the
+        new assignee must be an active user who may do it too (a candidate user or in one of its groups)
+        — else assigning would hand a task, and its case, to someone its roles keep out."""
 
         def work(s: Session) -> None:
             task = self._task_for(s, task_id, actor, roles)
-            if assignee is not None:
-                exists = users.roles_of(s, assignee) or assignee == actor
-                if not exists:
-                    raise ValidationFailed([Problem("userId", f"okänd användare {assignee}")])
             before = task.assignee
-            s.execute(sa.update(UserTask).where(UserTask.id == task.id).values(assignee=assignee))
+            if before is not None and before != actor:
+                raise Conflict(f"Uppgiften är tagen av {before}; bara den personen kan lämna den vidare.")
+            if assignee is not None and assignee != actor:
+                if not users.is_active(s, assignee):
+                    raise ValidationFailed([Problem("userId", f"okänd användare {assignee}")])
+                if assignee not in (task.candidate_users or []) and not users.roles_of(s, assignee) & set(
+                    task.candidate_groups or []
+                ):
+                    raise ValidationFailed(
+                        [
+                            Problem(
+                                "userId",
+                                f"{assignee} har inte rollen för uppgiften och kan inte tilldelas den",
+                            )
+                        ]
+                    )
+            done = s.execute(
+                sa.update(UserTask)
+                .where(UserTask.id == task.id, sa.text(case_sql.STILL_OPEN))
+                .where(UserTask.assignee.is_(None) if before is None else UserTask.assignee == before)
+                .values(assignee=assignee)
+            )
+            if done.rowcount != 1:
+                raise Conflict("Uppgiften ändrades samtidigt av någon annan; ladda om och försök igen.")
             self._case_event(
                 s, task.case_id, actor, "task_reassigned", task, {"assignee": [before, assignee]}
             )
@@ -360,9 +385,18 @@ class Delaktig:
         actor: str = "system",
         all_matches: bool = False,
         start_business_key: str | None = None,
+        roles: set[str] | None = None,
     ) -> list[CaseInfo]:
+        """Deliver message ``name`` to the case waiting for it (by business key and/or ``correlation``
+        variable values), or start a case by a message start event.
+
+        A person (any ``actor`` but the engine's own) may send a message only into a case they take part
+        in (``inbox.case_access`` without the reader roles: reading a case is no right to change it), and
+        start only a process they may start (``_check_starter``); ``roles`` are theirs (looked up when
+        None)."""
         variables = _check_variables(dict(variables or {}))
         correlation = dict(correlation or {})
+        person = actor not in users.SYSTEM_ACTORS
 
         def work(s: Session) -> list[CaseInfo]:
             q = (
@@ -380,11 +414,21 @@ class Delaktig:
                 raise AmbiguousMatch(
                     f"meddelandet {name!r} matchar {len(matches)} väntande ärenden; ange korrelation"
                 )
+            mine = (roles if roles is not None else users.roles_of(s, actor)) if person else set()
+            for case_id in sorted(matches) if person else ():
+                if inbox.case_access(s, case_id, actor, mine, set()) is None:
+                    raise Forbidden(
+                        f"Du deltar inte i ärendet {case_id} och kan inte skicka meddelanden till det."
+                    )
             if matches:
                 return [
                     self.deliver_to_case_in(s, case_id, name, variables, actor) for case_id in sorted(matches)
                 ]
-            return [self.start_by_message_in(s, name, variables, start_business_key or business_key, actor)]
+            return [
+                self.start_by_message_in(
+                    s, name, variables, start_business_key or business_key, actor, mine if person else None
+                )
+            ]
 
         return self.transaction(work)
 
@@ -414,7 +458,13 @@ class Delaktig:
         return _info(run)
 
     def start_by_message_in(
-        self, s: Session, name: str, variables: dict, business_key: str | None, actor: str
+        self,
+        s: Session,
+        name: str,
+        variables: dict,
+        business_key: str | None,
+        actor: str,
+        roles: set[str] | None = None,
     ) -> CaseInfo:
         latest = (
             sa.select(ProcessDefinition.key, sa.func.max(ProcessDefinition.version).label("v"))
@@ -441,6 +491,7 @@ class Delaktig:
                 f"meddelandet {name!r} startar flera processer: {', '.join(r.key for r in rows)}"
             )
         definition = rows[0]
+        self._check_starter(s, definition, actor, roles)
         spec, subs = self.specs.get(s, definition.id)
         run = new_case(s, definition, spec, subs, business_key, {}, actor, AuditWriter())
         run.record(
@@ -537,6 +588,17 @@ class Delaktig:
     def roles_of(self, name: str) -> set[str]:
         with self.session() as s:
             return users.roles_of(s, name)
+
+    def set_roles(self, name: str, roles: list[str]) -> None:
+        """Give a user exactly these roles (a move to another unit, a stand-in for a while)."""
+
+        def work(s: Session) -> None:
+            user = s.execute(sa.select(User).where(User.name == name)).scalar()
+            if user is None:
+                raise NotFound(f"Användaren {name} finns inte.")
+            users.set_roles(s, user, list(roles))
+
+        self.transaction(work)
 
     # --- audit ------------------------------------------------------------------------------------------
     def verify_audit(self, case_id: str | None = None) -> list[str]:

@@ -16,6 +16,9 @@ from engine.models import Role, User, UserRole
 _hasher = PasswordHasher()
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{1,99}$")
 ROLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+# The names the engine itself acts under (timers, the scheduler, the intake of initiatives). They start
+# cases without a role, so no account may carry one.
+SYSTEM_ACTORS = frozenset({"system", "intake"})
 # A hash to verify against when the user does not exist, so timing does not reveal valid user names.
 _DUMMY_HASH = _hasher.hash("delaktig-no-such-user")
 
@@ -33,6 +36,8 @@ def add_user(
         problems.append(
             Problem("name", "Användarnamnet får bara innehålla a–z, 0–9, _ . @ - (2–100 tecken).")
         )
+    elif name in SYSTEM_ACTORS:
+        problems.append(Problem("name", f"Användarnamnet {name} är reserverat för Delaktig självt."))
     for role in roles:
         if not ROLE.match(role):
             problems.append(Problem("role", f"Rollnamnet {role!r} får bara innehålla a–z, 0–9, _ och -."))
@@ -76,7 +81,7 @@ def set_roles(session: Session, user: User, roles: list[str]) -> None:
 
 def authenticate(session: Session, name: str, password: str) -> User | None:
     user = session.execute(sa.select(User).where(User.name == name)).scalar()
-    if user is None or not user.active or not user.password_hash:
+    if user is None or not user.active or not user.password_hash or user.name in SYSTEM_ACTORS:
         try:
             _hasher.verify(_DUMMY_HASH, password or "")
         except (VerificationError, InvalidHashError):
@@ -89,6 +94,11 @@ def authenticate(session: Session, name: str, password: str) -> User | None:
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user
+
+
+def is_active(session: Session, name: str) -> bool:
+    """An account of that name exists and may sign in and work."""
+    return session.execute(sa.select(User.active).where(User.name == name)).scalar() is True
 
 
 def roles_of(session: Session, name: str) -> set[str]:

@@ -10,6 +10,7 @@ import pytest
 from engine import inbox
 from tests.rest.conftest import basic
 from tests.rest.test_tasks import GOOD, granska, start
+from webhooks.rest import auth
 
 EVERYONE = ("hanna", "henrik", "nils", "anders", "olle", "rut")
 
@@ -24,12 +25,17 @@ def cases(app, client, engine, deployed):
         f"/engine-rest/task/{granska(client, a)}/complete", json={"variables": GOOD}, headers=basic("henrik")
     )
     assert r.status_code == 204, r.json
-    # B: Granska reassigned to anders and back to henrik: anders is only in B's audit log now.
+    # B: Granska handed to anders while he stood in as handlaggare, and by him on to henrik; anders is
+    # back in his own role and only in B's audit log now.
     b = start(client, "B")
     tb = granska(client, b)
-    for who in ("anders", "henrik"):
-        r = client.post(f"/engine-rest/task/{tb}/assignee", json={"userId": who}, headers=basic("hanna"))
+    engine.set_roles("anders", ["avdelningschef", "handlaggare"])
+    for who, to in (("hanna", "anders"), ("anders", "henrik")):
+        r = client.post(f"/engine-rest/task/{tb}/assignee", json={"userId": to}, headers=basic(who))
         assert r.status_code == 204, r.json
+    engine.set_roles("anders", ["avdelningschef"])
+    with app.app_context():
+        auth.forget_all()  # the API remembers a signed-in user's roles for a minute
     # C: started by henrik; Granska open for the handlaggare group (hanna reads it as a candidate).
     c = start(client, "C", user="henrik")
     # D: hanna started and completed Granska herself: henrik reads it as a candidate of a done task.

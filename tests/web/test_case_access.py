@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from engine import clock
 from engine import inbox as q
+from engine.errors import Forbidden
+from tests.conftest import fixture_bytes
 from tests.web.conftest import PASSWORD, html
 from tests.web.test_tasks import GOOD
 
@@ -61,9 +63,19 @@ def test_a_group_with_a_later_task_reads_the_case_from_then_on(engine, staff):
 
 
 def test_the_starter_reads_the_case(app, engine, staff):
-    staff("david")  # creates the account
-    info = start(engine, actor="david")
-    assert shows_the_case(staff("david").get(f"/arenden/{info.id}"))
+    """A starter role that no task of the routine has (camunda:candidateStarterGroups): starting the case
+    is what lets the user read it."""
+    xml = fixture_bytes("initiativ.bpmn").replace(
+        b'<bpmn:process id="test_initiativ"',
+        b'<bpmn:process camunda:candidateStarterGroups="kontaktcenter" id="test_initiativ"',
+    )
+    engine.deploy(xml, "initiativ.bpmn", "olle")
+    engine.add_user("kajsa", PASSWORD, ["kontaktcenter"])
+    with pytest.raises(Forbidden):  # david has no role: starting is not his to do
+        start(engine, actor="david")
+    info = start(engine, actor="kajsa")
+    assert shows_the_case(staff("kajsa").get(f"/arenden/{info.id}"))
+    assert_denied(staff("david").get(f"/arenden/{info.id}"))
 
 
 def test_auditor_and_admin_roles_read_every_case(engine, staff):
@@ -88,11 +100,16 @@ def test_case_reader_roles_come_from_the_config(app, engine, staff):
 def test_a_task_reassigned_away_still_counts_as_had(engine, staff):
     info = start(engine)
     task = info.open_tasks[0]
-    staff("cecilia")  # avdelningschef: no task of the case is for that role
+    (
+        staff("anna"),
+        staff("cecilia"),
+    )  # the accounts; cecilia is avdelningschef: no task of the case is for that role
     assert_denied(staff("cecilia").get(f"/arenden/{info.id}"))
+    engine.set_roles("cecilia", ["avdelningschef", "handlaggare"])  # helps out for a while
     engine.set_assignee(task, "anna", "cecilia", roles={"handlaggare"})
     assert shows_the_case(staff("cecilia").get(f"/arenden/{info.id}"))  # assigned to her
-    engine.set_assignee(task, "anna", "anna", roles={"handlaggare"})
+    engine.set_assignee(task, "cecilia", "anna")  # hands it back (hers to hand on)
+    engine.set_roles("cecilia", ["avdelningschef"])  # and is back in her own role
     with engine.session() as s:
         assert q.case_access(s, info.id, "cecilia", {"avdelningschef"}, set()) == "history"
     assert shows_the_case(staff("cecilia").get(f"/arenden/{info.id}"))

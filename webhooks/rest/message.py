@@ -57,6 +57,7 @@ def message_correlate():
             correlation=correlation,
             actor=user.name,
             all_matches=data.get("all") is True,
+            roles=set(user.roles),
         )
     except DelaktigError as err:
         raise engine_error(err, f"Cannot correlate message '{name}'") from None
