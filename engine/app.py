@@ -35,7 +35,15 @@ from engine.forms import validate_form
 from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, User, UserTask
 from engine.personal import redact
 from engine.rowio import RowIO, finish_rows
-from engine.runtime import CaseRun, new_case, open_case, ready_user_tasks, start_new_case, waiting_timers
+from engine.runtime import (
+    CaseRun,
+    new_case,
+    open_case,
+    ready_user_tasks,
+    start_new_case,
+    waiting_definitions,
+    waiting_timers,
+)
 from engine.workflow import json_safe, timer_time
 
 T = TypeVar("T")
@@ -439,9 +447,10 @@ class Delaktig:
         run = open_case(s, case_id, self.specs, actor, AuditWriter())
         definition = next(
             (
-                t.task_spec.event_definition
+                d
                 for t in run.wf.event_manager.tasks.values()
-                if getattr(getattr(t.task_spec, "event_definition", None), "name", None) == name
+                for d in waiting_definitions(t)
+                if type(d).__name__.endswith("MessageEventDefinition") and d.name == name
             ),
             None,
         )

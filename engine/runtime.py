@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.task import TaskState
 from sqlalchemy.orm import Session
@@ -21,7 +22,8 @@ from engine import case_sql as q
 from engine import clock
 from engine.audit import GENESIS, AuditWriter, Chain
 from engine.bpmn.compile import role_from_lane
-from engine.errors import Conflict, NotFound
+from engine.bpmn.expressions import TranslationError
+from engine.errors import Conflict, NotFound, ProcessError
 from engine.mail import mail_rows
 from engine.personal import redact
 from engine.rowio import RowIO
@@ -44,12 +46,20 @@ def case_variables(wf) -> dict[str, Any]:
     return {k: v for k, v in task.data.items() if not str(k).startswith("_")}
 
 
+def waiting_definitions(task) -> list:
+    """The event definitions a waiting task listens for: its own, or each of a multiple definition's (an
+    event-based gateway waits for a message *or* a timer as one MultipleEventDefinition)."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [] if definition is None else [definition]
+
+
 def waiting_timers(wf) -> list[tuple[datetime, str]]:
     """(due, task id) of every waiting timer, earliest first."""
     out = []
     for task in list(wf.event_manager.tasks.values()):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if not isinstance(definition, TimerEventDefinition):
+        if not any(isinstance(d, TimerEventDefinition) for d in waiting_definitions(task)):
             continue
         value = task.internal_data.get("event_value")
         if isinstance(value, dict):
@@ -65,9 +75,9 @@ def waiting_messages(wf) -> list[tuple[str, str]]:
     """(message name, element id) of every waiting message catch event."""
     out = []
     for task in list(wf.event_manager.tasks.values()):
-        definition = getattr(task.task_spec, "event_definition", None)
-        if definition is not None and type(definition).__name__.endswith("MessageEventDefinition"):
-            out.append((definition.name, task.task_spec.bpmn_id or task.task_spec.name))
+        for definition in waiting_definitions(task):
+            if type(definition).__name__.endswith("MessageEventDefinition"):
+                out.append((definition.name, task.task_spec.bpmn_id or task.task_spec.name))
     return sorted(set(out))
 
 
@@ -302,12 +312,18 @@ class CaseRun:
         if props.get("formSchema"):
             form["schema"] = orjson.loads(props["formSchema"])
         priority = cam.get("priority")
+        element = spec.bpmn_id or spec.name
+        try:
+            due_at = compute_due(cam.get("dueDate"), now, data, working_days=working)
+            follow_up_at = compute_due(cam.get("followUpDate"), now, data, working_days=working)
+        except TranslationError as err:  # a ${variable} not set, or not a date: the step is refused
+            raise ProcessError(element, f"camunda:dueDate/followUpDate kan inte beräknas: {err}") from None
         return {
             "id": str(task.id),
             "case_id": self.case.id,
             "definition_id": self.case.definition_id,
             "process_key": self.case.process_key,
-            "element_id": spec.bpmn_id or spec.name,
+            "element_id": element,
             "name": spec.bpmn_name or spec.bpmn_id,
             "documentation": spec.documentation,
             "lane": spec.lane,
@@ -316,8 +332,8 @@ class CaseRun:
             "assignee": assignee,
             "state": "open",
             "created_at": now,
-            "due_at": compute_due(cam.get("dueDate"), now, data, working_days=working),
-            "follow_up_at": compute_due(cam.get("followUpDate"), now, data, working_days=working),
+            "due_at": due_at,
+            "follow_up_at": follow_up_at,
             "priority": int(_resolve(priority, data) or 50) if priority else 50,
             "form": form,
             "completed_at": None,

@@ -195,6 +195,71 @@ def _check_structure(root, problems: list[Problem]) -> None:
                 _check_gateway(gw, flows, enum_domains, problems)
 
 
+# What Camunda 7 runs but Delaktig does not: refused at deploy with the reason, never accepted and then
+# skipped or stuck at run time. (element tag or camunda extension, message)
+_UNSUPPORTED = {
+    f"{_B}serviceTask": "service tasks are not supported (Delaktig runs no Java delegates, expressions or "
+    "external tasks); use a script task, or a send task for e-mail",
+    f"{_B}linkEventDefinition": "link events are not supported; draw the sequence flow instead",
+    f"{_B}conditionalEventDefinition": "conditional events are not supported; use a gateway with conditions",
+    f"{_B}compensateEventDefinition": "compensation events are not supported",
+    f"{_C}inputOutput": "camunda:inputOutput mappings are not supported; case variables are shared by all tasks",
+    f"{_C}executionListener": "execution listeners are not supported; use a script task",
+    f"{_C}taskListener": "task listeners are not supported; use a script task",
+    f"{_C}connector": "connectors are not supported",
+    f"{_C}failedJobRetryTimeCycle": "job retry settings are not supported",
+}
+_COLLECTION = re.compile(r"^\$\{\s*([A-Za-z_]\w*)\s*\}$")
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _check_supported(root, problems: list[Problem]) -> None:
+    """Constructs Delaktig does not run, duplicate ids and flows to nowhere — each named by its element."""
+    for tag, message in _UNSUPPORTED.items():
+        for el in root.iter(tag):
+            owner = el.getparent() if tag.endswith("EventDefinition") else el  # the event, not its definition
+            problems.append(Problem(_eid(owner), message))
+    seen: dict[str, int] = {}
+    for el in root.iter(f"{_B}*"):
+        if el.get("id"):
+            seen[el.get("id")] = seen.get(el.get("id"), 0) + 1
+    for eid, n in seen.items():
+        if n > 1:
+            problems.append(Problem(eid, f"the id {eid!r} is used by {n} elements; ids must be unique"))
+    for scope in root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"):
+        nodes = {el.get("id") for el in scope if el.get("id")}
+        for flow in scope.iterfind(f"{_B}sequenceFlow"):
+            for attr in ("sourceRef", "targetRef"):
+                ref = flow.get(attr)
+                if ref not in nodes:
+                    problems.append(
+                        Problem(
+                            flow.get("id") or "?",
+                            f"sequence flow {attr} {ref!r} is not an element of its process",
+                        )
+                    )
+    for el in root.iter(f"{_B}multiInstanceLoopCharacteristics"):
+        collection = el.get(f"{_C}collection")
+        if collection is None:
+            continue
+        m = _COLLECTION.match(collection.strip())
+        if m:  # Camunda writes ${list}; SpiffWorkflow reads the variable name
+            el.set(f"{_C}collection", m.group(1))
+        elif not collection.strip().isidentifier():
+            problems.append(
+                Problem(
+                    _eid(el),
+                    f"camunda:collection {collection!r} must name a list variable: ${{list}} or list",
+                )
+            )
+    for el in root.iter(f"{_B}userTask"):
+        priority = (el.get(f"{_C}priority") or "").strip()
+        if priority.lstrip("-").isdigit() and not _INT32[0] <= int(priority) <= _INT32[1]:
+            problems.append(
+                Problem(el.get("id"), f"camunda:priority {priority} is out of range (32-bit integer)")
+            )
+
+
 def _form_domains(process) -> dict[str, list[Any]]:
     domains: dict[str, list[Any]] = {}
     for f in process.iter(f"{_C}formField"):
@@ -363,6 +428,7 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
     _normalise_flow_refs(root)
     _translate(root, problems)
     _check_structure(root, problems)
+    _check_supported(root, problems)
     messages = {m.get("id"): m.get("name") or m.get("id") for m in root.iterfind(f"{_B}message")}
     for process in executable:
         pid = process.get("id")
@@ -387,6 +453,9 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
         return result
     except SpiffWorkflowException as err:
         problems.append(Problem(filename, _spiff_message(err)))
+        return result
+    except NotImplementedError as err:  # SpiffWorkflow's word for a construct it has no spec for
+        problems.append(Problem(filename, f"a BPMN construct SpiffWorkflow cannot run: {str(err)[:200]}"))
         return result
     result.parser = parser
     return result

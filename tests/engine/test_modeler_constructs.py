@@ -1,0 +1,209 @@
+"""Camunda 7 constructs a process owner may draw in Camunda Modeler: those Delaktig runs run to the right
+end (event-based gateway, multi-instance over ``${list}``), those it does not run are refused at deploy
+naming the element and why — never accepted and then skipped, stuck or ended early at run time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine import clock
+from engine.bpmn.compile import compile_bpmn
+from engine.errors import ProcessError, ValidationFailed
+from engine.models import Case, ProcessDefinition, UserTask
+from tests.engine.helpers import open_tasks
+
+
+def diagram(body: str, pid: str = "p", extra: str = "") -> bytes:
+    """A Modeler-style file (Camunda 7 platform) around ``body``, the process's flow elements."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  xmlns:modeler="http://camunda.org/schema/modeler/1.0" id="Defs_{pid}" targetNamespace="http://bpmn.io/schema/bpmn"
+  exporter="Camunda Modeler" exporterVersion="5.31.0" modeler:executionPlatform="Camunda Platform"
+  modeler:executionPlatformVersion="7.21.0">
+  <bpmn:process id="{pid}" name="Prov" isExecutable="true">
+    {body}
+  </bpmn:process>
+  {extra}
+</bpmn:definitions>""".encode()
+
+
+def task(tid: str, group: str = "handlaggare", attrs: str = "", inner: str = "") -> str:
+    return f'<bpmn:userTask id="{tid}" name="{tid}" camunda:candidateGroups="{group}" {attrs}>{inner}</bpmn:userTask>'
+
+
+def flow(fid: str, source: str, target: str) -> str:
+    return f'<bpmn:sequenceFlow id="{fid}" sourceRef="{source}" targetRef="{target}" />'
+
+
+EVENT_GATEWAY = diagram(
+    '<bpmn:startEvent id="S" />'
+    '<bpmn:eventBasedGateway id="Gw" />'
+    '<bpmn:intermediateCatchEvent id="Svar"><bpmn:messageEventDefinition messageRef="M" /></bpmn:intermediateCatchEvent>'
+    '<bpmn:intermediateCatchEvent id="Frist"><bpmn:timerEventDefinition>'
+    '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P5D</bpmn:timeDuration>'
+    "</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"
+    + task("Hantera")
+    + task("Paminn")
+    + '<bpmn:endEvent id="E1" /><bpmn:endEvent id="E2" />'
+    + flow("F1", "S", "Gw")
+    + flow("F2", "Gw", "Svar")
+    + flow("F3", "Gw", "Frist")
+    + flow("F4", "Svar", "Hantera")
+    + flow("F5", "Frist", "Paminn")
+    + flow("F6", "Hantera", "E1")
+    + flow("F7", "Paminn", "E2"),
+    pid="svar_eller_frist",
+    extra='<bpmn:message id="M" name="svar_inkommit" />',
+)
+
+
+def test_an_event_based_gateway_waits_for_the_message_or_the_timer(d):
+    """SpiffWorkflow keeps the gateway waiting with one MultipleEventDefinition: its timer and its message
+    must both be seen (next_timer_at, the message subscription), or the case waits for ever."""
+    d.deploy(EVENT_GATEWAY, "svar.bpmn", "anna")
+    answered = d.start_case("svar_eller_frist", business_key="A")
+    silent = d.start_case("svar_eller_frist", business_key="B")
+    with d.session() as s:
+        assert s.get(Case, silent.id).next_timer_at is not None
+    [done] = d.deliver_message("svar_inkommit", {"svar": "ja"}, business_key="A")
+    assert [t.element_id for t in open_tasks(d, answered.id)] == ["Hantera"] and done.variables[
+        "svar"
+    ] == "ja"
+    with d.session() as s:
+        assert s.get(Case, answered.id).next_timer_at is None  # the message won: its timer is gone
+    clock.set(clock.now() + timedelta(days=5, minutes=1))
+    assert d.wake_due_cases() == 1
+    assert [t.element_id for t in open_tasks(d, silent.id)] == ["Paminn"]
+    assert [t.element_id for t in open_tasks(d, answered.id)] == ["Hantera"]  # not woken twice
+    with pytest.raises(Exception, match="svar_inkommit"):  # the timer won: no longer waiting for it
+        d.deliver_message("svar_inkommit", {}, business_key="B")
+
+
+def test_multi_instance_over_a_collection_written_as_an_expression(d):
+    """Camunda writes ``camunda:collection="${list}"``; SpiffWorkflow wants the variable's name."""
+    mi = (
+        '<bpmn:multiInstanceLoopCharacteristics isSequential="true" camunda:collection="${delar}" '
+        'camunda:elementVariable="del" />'
+    )
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task("Granska", inner=mi)
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Granska")
+        + flow("F2", "Granska", "E"),
+        pid="delar",
+    )
+    d.deploy(xml, "delar.bpmn", "anna")
+    info = d.start_case("delar", variables={"delar": ["norr", "syd"]})
+    for _ in range(2):
+        [t] = open_tasks(d, info.id)
+        assert t.element_id == "Granska"
+        info = d.complete_task(t.id, "system", {}, roles={"handlaggare"})
+    assert info.status == "completed"
+
+
+def test_a_due_date_variable_that_is_missing_refuses_the_step_and_changes_nothing(d):
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task("Registrera")
+        + task("Svara", attrs='camunda:dueDate="${svarsdatum}"')
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Registrera")
+        + flow("F2", "Registrera", "Svara")
+        + flow("F3", "Svara", "E"),
+        pid="svar",
+    )
+    d.deploy(xml, "svar.bpmn", "anna")
+    info = d.start_case("svar")
+    [t] = open_tasks(d, info.id)
+    for data in ({}, {"svarsdatum": "nästa vecka"}):
+        with pytest.raises(ProcessError) as refused:
+            d.complete_task(t.id, "system", data, roles={"handlaggare"})
+        assert refused.value.where == "Svara"
+        assert [x.element_id for x in open_tasks(d, info.id)] == ["Registrera"]
+    d.complete_task(t.id, "system", {"svarsdatum": "2026-12-20"}, roles={"handlaggare"})
+    with d.session() as s:
+        [svara] = s.query(UserTask).filter_by(case_id=info.id, element_id="Svara").all()
+        assert svara.due_at is not None and svara.due_at.date().isoformat() == "2026-12-20"
+
+
+S, E = '<bpmn:startEvent id="S" />', '<bpmn:endEvent id="E" />'
+REFUSED = {
+    "service task": (
+        S + '<bpmn:serviceTask id="Anropa" camunda:class="se.kommun.Anrop" />' + E
+        + flow("F1", "S", "Anropa") + flow("F2", "Anropa", "E"),
+        "Anropa", "service tasks are not supported",
+    ),
+    "external task": (
+        S + '<bpmn:serviceTask id="Extern" camunda:type="external" camunda:topic="t" />' + E
+        + flow("F1", "S", "Extern") + flow("F2", "Extern", "E"),
+        "Extern", "service tasks are not supported",
+    ),
+    "link events": (
+        S + '<bpmn:intermediateThrowEvent id="Till"><bpmn:linkEventDefinition id="L1" name="b" />'
+        "</bpmn:intermediateThrowEvent>"
+        '<bpmn:intermediateCatchEvent id="Fran"><bpmn:linkEventDefinition id="L2" name="b" />'
+        "</bpmn:intermediateCatchEvent>" + E + flow("F1", "S", "Till") + flow("F2", "Fran", "E"),
+        "Till", "link events are not supported",
+    ),
+    "conditional event": (
+        S + '<bpmn:intermediateCatchEvent id="Villkor"><bpmn:conditionalEventDefinition>'
+        '<bpmn:condition xsi:type="bpmn:tFormalExpression">${klar}</bpmn:condition>'
+        "</bpmn:conditionalEventDefinition></bpmn:intermediateCatchEvent>"
+        + E + flow("F1", "S", "Villkor") + flow("F2", "Villkor", "E"),
+        "Villkor", "conditional events are not supported",
+    ),
+    "input/output mapping": (
+        S + task("Io", inner='<bpmn:extensionElements><camunda:inputOutput><camunda:outputParameter name="r">'
+        "${svar}</camunda:outputParameter></camunda:inputOutput></bpmn:extensionElements>")
+        + E + flow("F1", "S", "Io") + flow("F2", "Io", "E"),
+        "Io", "camunda:inputOutput",
+    ),
+    "execution listener": (
+        S + task("Lyssna", inner='<bpmn:extensionElements><camunda:executionListener class="a.B" event="start" />'
+        "</bpmn:extensionElements>") + E + flow("F1", "S", "Lyssna") + flow("F2", "Lyssna", "E"),
+        "Lyssna", "execution listeners are not supported",
+    ),
+    "task listener": (
+        S + task("Lyssna", inner='<bpmn:extensionElements><camunda:taskListener delegateExpression="${x}" '
+        'event="create" /></bpmn:extensionElements>') + E + flow("F1", "S", "Lyssna") + flow("F2", "Lyssna", "E"),
+        "Lyssna", "task listeners are not supported",
+    ),
+    "duplicate ids": (
+        S + task("Dubbel") + task("Dubbel") + E + flow("F1", "S", "Dubbel") + flow("F2", "Dubbel", "E"),
+        "Dubbel", "used by 2 elements",
+    ),
+    "flow to nowhere": (
+        S + task("Ett") + E + flow("F1", "S", "Ett") + flow("F2", "Ett", "Finns_inte"),
+        "F2", "'Finns_inte' is not an element",
+    ),
+    "priority out of range": (
+        S + task("Prio", attrs='camunda:priority="99999999999999999999"') + E
+        + flow("F1", "S", "Prio") + flow("F2", "Prio", "E"),
+        "Prio", "out of range",
+    ),
+    "collection expression": (
+        S + task("Mi", inner='<bpmn:multiInstanceLoopCharacteristics camunda:collection="${a.b}" />')
+        + E + flow("F1", "S", "Mi") + flow("F2", "Mi", "E"),
+        "Mi", "must name a list variable",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_constructs_delaktig_does_not_run_are_refused_naming_the_element(name):
+    body, element, reason = REFUSED[name]
+    problems = compile_bpmn(diagram(body), f"{name}.bpmn").problems
+    assert any(p.where == element and reason in p.message for p in problems), problems
+
+
+def test_a_refused_diagram_stores_nothing(d):
+    body, _element, _reason = REFUSED["service task"]
+    with pytest.raises(ValidationFailed) as refused:
+        d.deploy(diagram(body), "tjanst.bpmn", "anna")
+    assert [p.where for p in refused.value.problems] == ["Anropa"]
+    with d.session() as s:
+        assert s.query(ProcessDefinition).count() == 0
