@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.task import TaskState
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
 from engine import audit as audit_log
@@ -25,6 +25,7 @@ from engine.errors import (
     AmbiguousMatch,
     Conflict,
     Forbidden,
+    InvalidValue,
     NoMatch,
     NotFound,
     Problem,
@@ -84,6 +85,13 @@ def _check_variables(variables: dict[str, Any]) -> dict[str, Any]:
     return variables
 
 
+def _check_business_key(key: Any) -> None:
+    if key is not None and (not isinstance(key, str) or len(key) > 200 or "\x00" in key):
+        raise ValidationFailed(
+            [Problem("businessKey", "ärendenumret (business key) ska vara en text på högst 200 tecken")]
+        )
+
+
 def _check_task_access(task, task_id: str, actor: str, roles: Callable[[], set[str]]) -> None:
     """Raise unless ``task`` exists, is open and ``actor`` may work on it (assignee, candidate user, or
     one of ``roles()`` — asked only when needed — among its candidate groups)."""
@@ -97,6 +105,26 @@ def _check_task_access(task, task_id: str, actor: str, roles: Callable[[], set[s
         return
     if not roles() & set(task.candidate_groups or []):
         raise Forbidden("Uppgiften hör till en annan roll än dina.")
+
+
+@contextlib.contextmanager
+def _values_refused() -> Iterator[None]:
+    """A value the database cannot take (SQLSTATE class 22 on PostgreSQL: too long, NUL, out of range; an
+    integer beyond 64 bits on SQLite) is the caller's bad input, not a server fault: InvalidValue."""
+    import psycopg
+
+    try:
+        yield
+    except (DataError, psycopg.DataError, OverflowError) as err:
+        raise InvalidValue(_first_line(getattr(err, "orig", None) or err)) from err
+    except StatementError as err:
+        if isinstance(err.orig, OverflowError | ValueError):
+            raise InvalidValue(_first_line(err.orig)) from err
+        raise
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 def _is_unique_violation(err: IntegrityError) -> bool:
@@ -131,13 +159,13 @@ class Delaktig:
     def session(self) -> Iterator[Session]:
         """A session for reads (on PostgreSQL without BEGIN/COMMIT round trips: ``db.read_session``).
         Closing it ends it; loaded objects stay readable (detached). Writes belong in ``transaction``."""
-        with read_session(), self.Session() as s:
+        with _values_refused(), read_session(), self.Session() as s:
             yield s
 
     def transaction(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` in one write transaction; map database races to Conflict."""
         try:
-            with write_transaction(), self.Session() as s, s.begin():
+            with _values_refused(), write_transaction(), self.Session() as s, s.begin():
                 result = fn(s)
                 # Rows a case run left queued (``save(last=True)``) go with the COMMIT.
                 finish_rows(s)
@@ -162,6 +190,12 @@ class Delaktig:
             lambda s: definitions.deploy(s, xml, filename, deployed_by, clock.now(), **options)
         )
 
+    def deploy_files(self, files: list[tuple[str, bytes]], deployed_by: str = "system", **options):
+        """Several diagrams as one deployment (all or nothing); see ``definitions.deploy_files``."""
+        return self.transaction(
+            lambda s: definitions.deploy_files(s, files, deployed_by, clock.now(), **options)
+        )
+
     # --- cases ----------------------------------------------------------------------------------------
     def start_case(
         self,
@@ -174,6 +208,7 @@ class Delaktig:
         roles: set[str] | None = None,
     ) -> CaseInfo:
         variables = _check_variables(dict(variables or {}))
+        _check_business_key(business_key)
 
         def work(s: Session) -> CaseInfo:
             found = case_sql.load_definition_roles(RowIO.of(s), actor, key, version, definition_id)
@@ -404,6 +439,7 @@ class Delaktig:
         None)."""
         variables = _check_variables(dict(variables or {}))
         correlation = dict(correlation or {})
+        _check_business_key(start_business_key or business_key)
         person = actor not in users.SYSTEM_ACTORS
 
         def work(s: Session) -> list[CaseInfo]:

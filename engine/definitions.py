@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit import AuditWriter, deploy_chain
 from engine.bpmn.compile import compile_bpmn, compile_or_raise
-from engine.errors import NotFound
+from engine.errors import NotFound, Problem, ValidationFailed
 from engine.models import Deployment, MessageStart, ProcessDefinition, Resource
 
 
@@ -79,38 +79,96 @@ def deploy(
 ) -> list[DefinitionInfo]:
     """Store a new version of every executable process in the file, or return the existing ones when the
     same XML was deployed before (per key: the latest version with the same sha256)."""
-    compiled = compile_or_raise(data, filename)
-    sha = hashlib.sha256(data).hexdigest()
-    existing: dict[str, ProcessDefinition] = {}
-    latest: dict[str, int] = {}
-    for pid in compiled.process_ids:
-        row = session.execute(
-            sa.select(ProcessDefinition)
-            .where(ProcessDefinition.key == pid)
-            .order_by(ProcessDefinition.version.desc())
-            .limit(1)
-        ).scalar()
-        latest[pid] = row.version if row else 0
-        if row is not None and row.sha256 == sha:
-            existing[pid] = row
-    if changed_only and len(existing) == len(compiled.process_ids):
-        return [_info(row, created=False) for row in existing.values()]
+    return deploy_files(
+        session, [(filename, data)], deployed_by, now, deployment_name, source, tenant_id, changed_only
+    )
+
+
+def deploy_files(
+    session: Session,
+    files: list[tuple[str, bytes]],
+    deployed_by: str,
+    now: datetime,
+    deployment_name: str | None = None,
+    source: str | None = None,
+    tenant_id: str | None = None,
+    changed_only: bool = True,
+) -> list[DefinitionInfo]:
+    """One deployment of several files (Camunda's ``POST /deployment/create`` with several parts): every
+    file is checked before anything is stored, and a process key may appear in one file only.
+
+    ``changed_only``: a file identical to the latest version of each of its processes is not deployed
+    again; when no file changed, the existing definitions answer and nothing is stored."""
+    compiled, problems = [], []
+    for filename, data in files:
+        try:
+            compiled.append((filename, data, compile_or_raise(data, filename)))
+        except ValidationFailed as err:
+            if len(files) == 1:
+                raise
+            problems += [Problem(p.where or filename, f"{filename}: {p.message}") for p in err.problems]
+    owners: dict[str, str] = {}
+    for filename, _data, c in compiled:
+        for pid in c.process_ids:
+            if pid in owners:
+                problems.append(
+                    Problem(
+                        pid,
+                        f"the process key {pid!r} is in both {owners[pid]} and {filename}; one file per key",
+                    )
+                )
+            owners.setdefault(pid, filename)
+    if problems:
+        raise ValidationFailed(problems, f"the deployment has {len(problems)} error(s)")
+
+    plans, kept = [], []
+    for filename, data, c in compiled:
+        sha = hashlib.sha256(data).hexdigest()
+        existing: dict[str, ProcessDefinition] = {}
+        latest: dict[str, int] = {}
+        for pid in c.process_ids:
+            row = session.execute(
+                sa.select(ProcessDefinition)
+                .where(ProcessDefinition.key == pid)
+                .order_by(ProcessDefinition.version.desc())
+                .limit(1)
+            ).scalar()
+            latest[pid] = row.version if row else 0
+            if row is not None and row.sha256 == sha:
+                existing[pid] = row
+        if changed_only and len(existing) == len(c.process_ids):
+            kept += [_info(row, created=False) for row in existing.values()]
+        else:
+            plans.append((filename, data, c, sha, latest))
+    if not plans:
+        return kept
 
     deployment = Deployment(
         id=str(uuid.uuid4()),
-        name=deployment_name or filename,
+        name=deployment_name or plans[0][0],
         source=source,
         tenant_id=tenant_id,
         deployed_by=deployed_by,
         deployed_at=now,
     )
-    resource = Resource(
-        id=str(uuid.uuid4()), deployment_id=deployment.id, name=filename, sha256=sha, content=bytes(data)
-    )
-    session.add_all([deployment, resource])
+    session.add(deployment)
     session.flush()
     audit = AuditWriter()
     chain = deploy_chain(session)
+    out = []
+    for filename, data, c, sha, latest in plans:
+        resource = Resource(
+            id=str(uuid.uuid4()), deployment_id=deployment.id, name=filename, sha256=sha, content=bytes(data)
+        )
+        session.add(resource)
+        session.flush()
+        out += _store_definitions(session, audit, chain, deployment, resource, c, latest, deployed_by, now)
+    session.flush()
+    audit.flush(session)
+    return out + kept
+
+
+def _store_definitions(session, audit, chain, deployment, resource, compiled, latest, deployed_by, now):
     out = []
     for pid in compiled.process_ids:
         version = latest[pid] + 1
@@ -119,7 +177,7 @@ def deploy(
             key=pid,
             version=version,
             name=compiled.names.get(pid),
-            sha256=sha,
+            sha256=resource.sha256,
             resource_id=resource.id,
             deployment_id=deployment.id,
             deployed_by=deployed_by,
@@ -139,14 +197,12 @@ def deploy(
             detail={
                 "definition_id": definition.id,
                 "version": version,
-                "sha256": sha,
-                "file": filename,
+                "sha256": resource.sha256,
+                "file": resource.name,
                 "deployment_id": deployment.id,
             },
         )
         out.append(_info(definition, created=True))
-    session.flush()
-    audit.flush(session)
     return out
 
 

@@ -43,6 +43,21 @@ class ValidationFailed(DelaktigError):
         super().__init__(message or "; ".join(str(p) for p in self.problems))
 
 
+class InvalidValue(ValidationFailed):
+    """A value the database cannot store or compare: too long for its column, a NUL character, a number
+    or date out of range. Refused as bad input; the transaction is rolled back."""
+
+    def __init__(self, detail: str):
+        super().__init__(
+            [
+                Problem(
+                    "",
+                    f"Ett värde kan inte användas: det är för långt, utanför tillåtet intervall eller har otillåtna tecken ({detail}).",
+                )
+            ]
+        )
+
+
 class NoMatch(DelaktigError):
     """A message found no waiting case or start event."""
 

@@ -252,7 +252,23 @@ def _check_supported(root, problems: list[Problem]) -> None:
                     f"camunda:collection {collection!r} must name a list variable: ${{list}} or list",
                 )
             )
+    for el in root.iter(f"{_B}*"):  # what the tables hold of a diagram (engine.models' column sizes)
+        eid = el.get("id") or ""
+        if len(eid) > 200 or (etree.QName(el).localname == "process" and len(eid) > 150):
+            problems.append(
+                Problem(eid[:60] + "…", "the id is too long (a process id at most 150, others 200)")
+            )
+    for el in root.iter(f"{_B}message"):
+        if len(el.get("name") or "") > 200:
+            problems.append(Problem(_eid(el), "the message name is longer than 200 characters"))
     for el in root.iter(f"{_B}userTask"):
+        if len(el.get("name") or "") > 300:
+            problems.append(Problem(el.get("id"), "the task name is longer than 300 characters"))
+        for attr in ("candidateGroups", "candidateUsers", "assignee"):
+            if any(len(v.strip()) > 100 for v in (el.get(f"{_C}{attr}") or "").split(",")):
+                problems.append(
+                    Problem(el.get("id"), f"a name in camunda:{attr} is longer than 100 characters")
+                )
         priority = (el.get(f"{_C}priority") or "").strip()
         if priority.lstrip("-").isdigit() and not _INT32[0] <= int(priority) <= _INT32[1]:
             problems.append(

@@ -115,24 +115,26 @@ def deployment_create():
     if not bpmn:
         raise invalid("No BPMN diagram contained in the form upload.")
     engine = get_engine()
-    problems = {filename: engine.lint(content, filename) for filename, content in bpmn}
+    problems = {}
+    for filename, content in bpmn:
+        try:
+            problems[filename] = engine.lint(content, filename)
+        except ValidationFailed as err:  # not XML at all, or refused by the hardened parser
+            problems[filename] = err.problems
     problems = {k: v for k, v in problems.items() if v}
     if problems:
         raise _parse_error(problems)
-    infos = []
-    try:
-        for filename, content in bpmn:
-            infos += engine.deploy(
-                content,
-                filename,
-                deployed_by=user.name,
-                deployment_name=name or filename,
-                source=source,
-                tenant_id=tenant_id,
-                changed_only=changed_only,
-            )
+    try:  # one deployment of every diagram in the request, as Camunda makes
+        infos = engine.deploy_files(
+            bpmn,
+            deployed_by=user.name,
+            deployment_name=name or bpmn[0][0],
+            source=source,
+            tenant_id=tenant_id,
+            changed_only=changed_only,
+        )
     except ValidationFailed as err:
-        raise _parse_error({bpmn[0][0]: err.problems}) from None
+        raise _parse_error({bpmn[0][0] if len(bpmn) == 1 else "deployment": err.problems}) from None
     except DelaktigError as err:
         raise engine_error(err, "Cannot deploy") from None
     if not infos:

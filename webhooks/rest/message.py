@@ -43,6 +43,9 @@ def message_correlate():
     for key in UNSUPPORTED:
         if data.get(key):
             raise invalid(f"Delaktig does not support '{key}' in message correlation")
+    for flag in ("all", "resultEnabled", "variablesInResultEnabled"):
+        if data.get(flag) is not None and not isinstance(data.get(flag), bool):
+            raise invalid(f"'{flag}' must be true or false")
     business_key = data.get("businessKey")
     if business_key is not None and not isinstance(business_key, str):
         raise invalid("businessKey must be a string")

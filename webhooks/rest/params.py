@@ -41,17 +41,20 @@ class Params:
             return value.lower() == "true"
         raise _bad(name, value)
 
-    def int(self, name: str, minimum: int = 0) -> int | None:
+    def int(self, name: str, minimum: int = 0, maximum: int = 2**31 - 1) -> int | None:
+        """An integer within Java's int range (Camunda's paging and priority parameters are ints)."""
         value = self.src.get(name)
         if value is None:
             return None
         try:
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            if isinstance(value, str) and len(value.strip()) > 12:
                 raise ValueError
             number = int(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise _bad(name, value) from None
-        if number < minimum:
+        if not minimum <= number <= maximum:
             raise _bad(name, value)
         return number
 

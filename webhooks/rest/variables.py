@@ -13,6 +13,7 @@ Form variables take their type from the form field (long → Long, date → Date
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -46,15 +47,18 @@ def parse_date(text: str, what: str) -> datetime:
     elif text[-5] in "+-" and text[-3] != ":":
         text = text[:-2] + ":" + text[-2:]
     try:
-        return datetime.fromisoformat(text)
-    except ValueError:
+        parsed = datetime.fromisoformat(text)
+        parsed.astimezone(UTC).astimezone(STOCKHOLM)  # a date at the calendar's edge has no UTC instant
+        return parsed
+    except (ValueError, OverflowError):
         raise invalid(f"Cannot convert value '{text}' of {what} to a date") from None
 
 
 # --- in ---------------------------------------------------------------------------------------------------
 def _type_error(name: str, value: Any, type_: str) -> Exception:
+    shown = str(value) if len(str(value)) <= 100 else str(value)[:100] + "…"
     return invalid(
-        f"Cannot convert value '{value}' of type '{type_}' for variable '{name}': the value does not match the type"
+        f"Cannot convert value '{shown}' of type '{type_}' for variable '{name}': the value does not match the type"
     )
 
 
@@ -98,7 +102,7 @@ def parse_value(name: str, spec: Any) -> Any:
         raise _type_error(name, value, type_)
     if kind in INT_RANGE:
         number: Any = value
-        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        if isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value.strip()):
             number = int(value.strip())
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
@@ -111,12 +115,13 @@ def parse_value(name: str, spec: Any) -> Any:
     if kind == "double":
         if isinstance(value, bool):
             raise _type_error(name, value, type_)
-        if isinstance(value, (int, float)):
-            return float(value)
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
             raise _type_error(name, value, type_) from None
+        if not math.isfinite(number):  # NaN and ±Infinity have no JSON form: they would be lost
+            raise _type_error(name, value, type_)
+        return number
     if kind == "date":
         if not isinstance(value, str):
             raise _type_error(name, value, type_)
@@ -125,6 +130,8 @@ def parse_value(name: str, spec: Any) -> Any:
         )
     if kind in ("json", "object"):
         info = spec.get("valueInfo") or {}
+        if not isinstance(info, dict):
+            raise invalid(f"Variable '{name}': valueInfo must be an object")
         fmt = (
             info.get("serializationDataFormat", "application/json")
             if kind == "object"

@@ -111,6 +111,13 @@ def error_page(status: int, message: str | None = None, back: str | None = None)
 
 
 def _http_error(err: HTTPException):
+    if request.path.startswith("/engine-rest") and err.code is not None and err.code >= 400:
+        # Routing errors (no such resource, wrong method) never reach the REST blueprint's own handler;
+        # Camunda's clients still expect its JSON error shape.
+        from webhooks.rest.errors import error_response
+
+        kind = "InvalidRequestException" if err.code < 500 else "RestException"
+        return error_response(err.code, kind, err.description or err.name)
     if _is_api() or err.code is None or err.code < 400:
         return err
     return error_page(err.code)

@@ -1,0 +1,199 @@
+"""Hostile and malformed input over the API: each gets Camunda's 4xx JSON error naming what is wrong,
+and changes nothing — never a 500, never an HTML page, on SQLite and on PostgreSQL alike."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from engine.models import Case, Deployment, ProcessDefinition
+from tests.conftest import fixture_bytes
+from tests.rest.conftest import basic
+from tests.rest.test_tasks import granska, start
+
+START = "/engine-rest/process-definition/key/test_initiativ/start"
+
+
+def assert_camunda_error(r, status: int, type_: str | None = "InvalidRequestException"):
+    assert r.status_code == status, (r.status_code, r.data[:300])
+    assert r.mimetype == "application/json" and r.json["message"], r.data[:300]
+    if type_:
+        assert r.json["type"] == type_, r.json
+
+
+def cases(engine) -> int:
+    with engine.session() as s:
+        return s.query(Case).count()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"businessKey": "x" * 201},
+        {"businessKey": "a\u0000b"},
+        {"variables": {"d": {"value": "9999-12-31T23:59:59.000-0100", "type": "Date"}}},
+        {"variables": {"d": {"value": "0001-01-01T00:00:00.000+0100", "type": "Date"}}},
+        {"variables": {"v": {"value": "{}", "type": "Object", "valueInfo": "x"}}},
+        {"variables": {"v": {"value": "9" * 5000, "type": "Integer"}}},
+        {"variables": {"v": {"value": "9" * 30, "type": "Long"}}},
+        {"variables": {"v": {"value": "NaN", "type": "Double"}}},
+        {"variables": {"v": {"value": "Infinity", "type": "Double"}}},
+        {"variables": {"v": {"value": "1e999", "type": "Double"}}},
+    ],
+)
+def test_values_that_cannot_be_kept_are_refused(client, engine, deployed, body):
+    r = client.post(START, json=body, headers=basic("hanna"))
+    assert_camunda_error(r, 400)
+    assert len(r.json["message"]) < 600  # the offending value is not echoed whole
+    assert cases(engine) == 0
+
+
+def test_nul_characters_and_overlong_text_in_lookups(client, engine, deployed):
+    """PostgreSQL cannot compare text with NUL in it: a 400 there (SQLite simply finds nothing)."""
+    pg = engine.dialect == "postgresql"
+    h = basic("hanna")
+    for path in (
+        "/engine-rest/task/a%00b",
+        "/engine-rest/process-instance/a%00b",
+        "/engine-rest/history/process-instance/a%00b",
+    ):
+        r = client.get(path, headers=h)
+        if pg:
+            assert_camunda_error(r, 400)
+        else:
+            assert r.status_code in (403, 404) and r.json["type"], (path, r.json)
+    r = client.get("/engine-rest/task", query_string={"name": "a\u0000b"}, headers=h)
+    if pg:
+        assert_camunda_error(r, 400)
+    else:
+        assert r.status_code == 200 and r.json == []
+    r = client.post("/engine-rest/message", json={"messageName": "a\u0000b"}, headers=h)
+    assert r.status_code == 400 and r.json["type"] in (
+        "InvalidRequestException",
+        "MismatchingMessageCorrelationException",
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"maxResults": "99999999999999999999"},
+        {"firstResult": "9223372036854775808"},
+        {"maxResults": "-1"},
+        {"dueBefore": "0001-01-01T00:00:00.000+0100"},
+        {"dueAfter": "9999-12-31T23:59:59.000-0100"},
+        {"minPriority": "99999999999"},
+    ],
+)
+def test_query_parameters_out_of_range(client, deployed, query):
+    r = client.get("/engine-rest/task", query_string=query, headers=basic("hanna"))
+    assert_camunda_error(r, 400)
+    assert next(iter(query)) in r.json["message"]
+
+
+def test_query_bodies_out_of_range(client, deployed):
+    for body in ({"maxResults": 2**70}, {"maxResults": 1.5}, {"firstResult": True}):
+        assert_camunda_error(client.post("/engine-rest/task", json=body, headers=basic("hanna")), 400)
+    assert (
+        client.post("/engine-rest/task", json={"maxResults": 2.0}, headers=basic("hanna")).status_code == 200
+    )
+
+
+def test_message_flags_must_be_booleans(client, engine, deployed):
+    r = client.post(
+        "/engine-rest/message", json={"messageName": "svar_mottaget", "all": "yes"}, headers=basic("hanna")
+    )
+    assert_camunda_error(r, 400)
+    assert "'all'" in r.json["message"]
+
+
+def test_unknown_paths_and_methods_answer_in_camunda_s_shape(client):
+    h = basic("hanna")
+    assert_camunda_error(client.get("/engine-rest/finns-inte", headers=h), 404)
+    assert_camunda_error(client.get("/engine-rest/task/a%2Fb", headers=h), 404)
+    assert_camunda_error(client.put("/engine-rest/version", headers=h), 405)
+
+
+def _deploy(client, *files):
+    data = {"deployment-name": "prov", "enable-duplicate-filtering": "true"}
+    for name, content in files:  # one file part per diagram, named by its file name (as Modeler does)
+        data[name] = (io.BytesIO(content), name)
+    return client.post("/engine-rest/deployment/create", data=data, headers=basic("olle"))
+
+
+@pytest.mark.parametrize(
+    "content", [b"<broken", b"", b"<x/>", b"\x00\x01", fixture_bytes("initiativ.bpmn")[:500]]
+)
+def test_a_diagram_that_is_not_xml_is_a_parse_exception(client, engine, content):
+    r = _deploy(client, ("trasig.bpmn", content))
+    assert_camunda_error(r, 400, "ParseException")
+    assert r.json["message"].startswith("ENGINE-09005 Could not parse BPMN process.")
+    assert r.json["details"]["trasig.bpmn"]["errors"]
+    with engine.session() as s:
+        assert s.query(Deployment).count() == 0
+
+
+def test_several_diagrams_are_one_deployment(client, engine):
+    r = _deploy(
+        client,
+        ("initiativ.bpmn", fixture_bytes("initiativ.bpmn")),
+        ("synpunkt.bpmn", fixture_bytes("message_start.bpmn")),
+    )
+    assert r.status_code == 200, r.json
+    keys = sorted(d["key"] for d in r.json["deployedProcessDefinitions"].values())
+    assert keys == ["synpunkt", "test_initiativ"]
+    assert {d["deploymentId"] for d in r.json["deployedProcessDefinitions"].values()} == {r.json["id"]}
+    resources = client.get(f"/engine-rest/deployment/{r.json['id']}/resources", headers=basic("olle")).json
+    assert sorted(x["name"] for x in resources) == ["initiativ.bpmn", "synpunkt.bpmn"]
+    # Unchanged, with duplicate filtering: nothing new; one of the two changed: a deployment of that one.
+    again = _deploy(
+        client,
+        ("initiativ.bpmn", fixture_bytes("initiativ.bpmn")),
+        ("synpunkt.bpmn", fixture_bytes("message_start.bpmn")),
+    )
+    assert again.status_code == 200 and again.json["id"] == r.json["id"]
+    changed = fixture_bytes("message_start.bpmn").replace(b'name="Synpunkt"', b'name="Synpunkt 2"')
+    third = _deploy(client, ("initiativ.bpmn", fixture_bytes("initiativ.bpmn")), ("synpunkt.bpmn", changed))
+    assert third.status_code == 200 and third.json["id"] != r.json["id"]
+    versions = {d["key"]: d["version"] for d in third.json["deployedProcessDefinitions"].values()}
+    assert versions == {"synpunkt": 2, "test_initiativ": 1}
+    with engine.session() as s:
+        assert s.query(Deployment).count() == 2
+
+
+def test_one_process_key_in_two_files_is_refused(client, engine):
+    r = _deploy(
+        client, ("a.bpmn", fixture_bytes("initiativ.bpmn")), ("b.bpmn", fixture_bytes("initiativ.bpmn"))
+    )
+    assert_camunda_error(r, 400, "ParseException")
+    assert "test_initiativ" in r.json["message"]
+    with engine.session() as s:
+        assert s.query(ProcessDefinition).count() == 0
+
+
+def test_names_too_long_for_the_tables_are_refused_at_deploy(client, engine):
+    xml = fixture_bytes("initiativ.bpmn").replace(
+        b'name="Granska initiativet"', b'name="' + b"G" * 301 + b'"'
+    )
+    r = _deploy(client, ("lang.bpmn", xml))
+    assert_camunda_error(r, 400, "ParseException")
+    assert r.json["details"]["lang.bpmn"]["errors"][0]["mainElementId"] == "Granska"
+
+
+def test_a_completion_with_an_unstorable_value_changes_nothing(client, engine, deployed):
+    case_id = start(client, "K-1")
+    task = granska(client, case_id)
+    bad = {
+        "variables": {
+            "kommentar": {
+                "value": "a\u0000b" if engine.dialect == "postgresql" else "x" * 10,
+                "type": "String",
+            },
+            "antal": {"value": "1" * 40, "type": "Long"},
+        }
+    }
+    assert_camunda_error(
+        client.post(f"/engine-rest/task/{task}/complete", json=bad, headers=basic("hanna")), 400
+    )
+    assert granska(client, case_id) == task  # still open
