@@ -197,3 +197,38 @@ def test_a_completion_with_an_unstorable_value_changes_nothing(client, engine, d
         client.post(f"/engine-rest/task/{task}/complete", json=bad, headers=basic("hanna")), 400
     )
     assert granska(client, case_id) == task  # still open
+
+
+def test_filters_delaktig_does_not_offer_are_refused_not_ignored(client, deployed):
+    """Answering as if an unknown filter were not there would return rows the client asked to leave out."""
+    start(client, "F-1")
+    h = basic("hanna")
+    for path, query in (
+        ("/engine-rest/task", {"processVariables": "x_eq_1"}),
+        ("/engine-rest/task", {"tenantIdIn": "kommun_a"}),
+        ("/engine-rest/task", {"suspended": "true"}),
+        ("/engine-rest/task/count", {"assigneeLike": "%a%"}),
+        ("/engine-rest/process-instance", {"variables": "x_eq_1"}),
+        ("/engine-rest/history/task", {"taskVariables": "x_eq_1"}),
+        ("/engine-rest/deployment", {"nameNotLike": "x"}),
+    ):
+        r = client.get(path, query_string=query, headers=h)
+        assert_camunda_error(r, 400)
+        assert next(iter(query)) in r.json["message"], r.json
+    r = client.post(
+        "/engine-rest/task",
+        json={"processVariables": [{"name": "x", "operator": "eq", "value": 1}]},
+        headers=h,
+    )
+    assert_camunda_error(r, 400)
+    r = client.post("/engine-rest/task", json={"orQueries": [{"name": "x"}]}, headers=h)
+    assert_camunda_error(r, 400)
+    # What is true of every task here, and a cache buster, change nothing.
+    for query in (
+        {"active": "true"},
+        {"suspended": "false"},
+        {"withoutTenantId": "true"},
+        {"_": "1733212345"},
+    ):
+        r = client.get("/engine-rest/task", query_string=query, headers=h)
+        assert r.status_code == 200 and len(r.json) == 1, (query, r.json)

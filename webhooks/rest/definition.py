@@ -13,7 +13,7 @@ from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, ok
 from webhooks.rest.errors import engine_error, invalid, not_found
-from webhooks.rest.params import Params
+from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import parse_variables, typed_map
 
 
@@ -36,6 +36,7 @@ def definition_dto(d: ProcessDefinition) -> dict[str, Any]:
     }
 
 
+@strict
 def _filter(p: Params) -> q.DefinitionFilter:
     first, maximum = p.paging()
     version = p.int("version", minimum=1)

@@ -26,7 +26,7 @@ from webhooks.rest import auth
 from webhooks.rest.blueprint import bp, link, ok
 from webhooks.rest.definition import definition_dto
 from webhooks.rest.errors import RestError, engine_error, invalid, not_found
-from webhooks.rest.params import Params
+from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import fmt_date
 
 FORM_FIELDS = {
@@ -154,6 +154,7 @@ def deployment_create():
     return ok(dto)
 
 
+@strict
 def _filter(p: Params) -> q.DeploymentFilter:
     first, maximum = p.paging()
     return q.DeploymentFilter(

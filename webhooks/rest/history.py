@@ -14,7 +14,7 @@ from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, ok
 from webhooks.rest.errors import not_found
-from webhooks.rest.params import Params
+from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import fmt_date
 
 STATES = {"active": "ACTIVE", "completed": "COMPLETED", "terminated": "EXTERNALLY_TERMINATED"}
@@ -48,6 +48,7 @@ def process_instance_dto(c: Case, d: ProcessDefinition) -> dict[str, Any]:
     }
 
 
+@strict
 def _instance_filter(p: Params) -> q.InstanceFilter:
     first, maximum = p.paging()
     finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
@@ -136,6 +137,7 @@ def activity_dto(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@strict
 def _activity_filter(p: Params) -> q.ActivityFilter:
     first, maximum = p.paging()
     finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
@@ -204,6 +206,7 @@ def history_task_dto(t: UserTask) -> dict[str, Any]:
     }
 
 
+@strict
 def _task_filter(p: Params) -> q.HistoryTaskFilter:
     first, maximum = p.paging()
     finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
@@ -292,6 +295,7 @@ def operation_dto(e: AuditEvent, c: Case | None) -> dict[str, Any]:
     }
 
 
+@strict
 def _operation_filter(p: Params) -> q.OperationFilter:
     first, maximum = p.paging()
     sorting = p.sorting({"timestamp"})

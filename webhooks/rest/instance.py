@@ -12,7 +12,7 @@ from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import bp, link, no_content, ok
 from webhooks.rest.errors import engine_error, not_found
-from webhooks.rest.params import Params
+from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import typed_map
 
 
@@ -29,6 +29,7 @@ def instance_dto(case_id: str, definition_id: str, business_key: str | None, end
     }
 
 
+@strict
 def _filter(p: Params) -> q.InstanceFilter:
     first, maximum = p.paging()
     return q.InstanceFilter(

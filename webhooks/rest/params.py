@@ -5,6 +5,7 @@ Bad values answer as Camunda does: 400 InvalidRequestException "Cannot set query
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from webhooks.rest.errors import invalid
@@ -15,16 +16,42 @@ def _bad(name: str, value: Any) -> Exception:
     return invalid(f"Cannot set query parameter '{name}' to value '{value}'")
 
 
+# Parameters that change nothing in Delaktig: cache busters, tenant-less queries (Delaktig has no
+# tenants), the case-insensitivity switches of variable filters it does not offer, and the flags whose
+# value is true of every case and task here (nothing is ever suspended).
+IGNORABLE = {"_": None, "withoutTenantId": None, "variableNamesIgnoreCase": None, "variableValuesIgnoreCase": None,
+             "deserializeValues": None, "active": "true", "suspended": "false"}  # fmt: skip
+
+
 class Params:
     def __init__(self, source: Any, from_json: bool = False):
         self.src = source
         self.json = from_json
+        self.seen: set[str] = set()
+
+    def _get(self, name: str) -> Any:
+        self.seen.add(name)
+        return self.src.get(name)
 
     def has(self, name: str) -> bool:
-        return self.src.get(name) is not None
+        return self._get(name) is not None
+
+    def refuse_unused(self) -> None:
+        """A parameter the query did not read is a filter Delaktig does not offer (``processVariables``,
+        ``orQueries``, ``tenantIdIn`` …): answering as if it were not there would return rows the
+        client asked to leave out, so it is a 400 naming it."""
+        unused = []
+        for name in self.src:
+            if name in self.seen:
+                continue
+            if name in IGNORABLE and IGNORABLE[name] in (None, str(self.src.get(name)).lower()):
+                continue
+            unused.append(name)
+        if unused:
+            raise invalid(f"Delaktig does not support the query parameter(s) {', '.join(sorted(unused))}")
 
     def str(self, name: str) -> str | None:
-        value = self.src.get(name)
+        value = self._get(name)
         if value is None:
             return None
         if not isinstance(value, str):
@@ -32,7 +59,7 @@ class Params:
         return value
 
     def bool(self, name: str) -> bool:
-        value = self.src.get(name)
+        value = self._get(name)
         if value is None:
             return False
         if isinstance(value, bool):
@@ -43,7 +70,7 @@ class Params:
 
     def int(self, name: str, minimum: int = 0, maximum: int = 2**31 - 1) -> int | None:
         """An integer within Java's int range (Camunda's paging and priority parameters are ints)."""
-        value = self.src.get(name)
+        value = self._get(name)
         if value is None:
             return None
         try:
@@ -59,7 +86,7 @@ class Params:
         return number
 
     def date(self, name: str):
-        value = self.src.get(name)
+        value = self._get(name)
         if value is None:
             return None
         if not isinstance(value, str):
@@ -68,7 +95,7 @@ class Params:
         return parse_date(value.replace(" ", "+"), f"query parameter '{name}'")
 
     def list(self, name: str) -> list[str] | None:
-        value = self.src.get(name)
+        value = self._get(name)
         if value is None:
             return None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -83,12 +110,12 @@ class Params:
     def sorting(self, allowed: set[str]) -> list[tuple[str, str]]:
         """``sortBy``+``sortOrder`` (query string) or ``sorting: [{sortBy, sortOrder}]`` (JSON body)."""
         items: list[dict[str, Any]] = []
-        if self.json and self.src.get("sorting") is not None:
-            sorting = self.src.get("sorting")
+        if self.json and self._get("sorting") is not None:
+            sorting = self._get("sorting")
             if not isinstance(sorting, list) or not all(isinstance(x, dict) for x in sorting):
                 raise _bad("sorting", sorting)
             items = sorting
-        sort_by, order = self.src.get("sortBy"), self.src.get("sortOrder")
+        sort_by, order = self._get("sortBy"), self._get("sortOrder")
         if sort_by is not None or order is not None:
             if sort_by is None or order is None:
                 raise invalid("Only a single sorting parameter specified. sortBy and sortOrder required")
@@ -102,3 +129,15 @@ class Params:
                 raise _bad("sortOrder", direction)
             out.append((key, direction))
         return out
+
+
+def strict(build):
+    """For a filter builder ``build(p)``: after it has read what it supports, refuse what it did not."""
+
+    @functools.wraps(build)
+    def wrapper(p: Params, *args, **kwargs):
+        result = build(p, *args, **kwargs)
+        p.refuse_unused()
+        return result
+
+    return wrapper

@@ -15,7 +15,7 @@ from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, no_content, ok
 from webhooks.rest.errors import engine_error, forbidden, invalid, not_found
-from webhooks.rest.params import Params
+from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import fmt_date, form_typed, parse_variables, typed_map
 
 
@@ -63,6 +63,7 @@ SORT_KEYS = {
 }
 
 
+@strict
 def _filter(p: Params) -> q.TaskFilter:
     first, maximum = p.paging()
     user = auth.current()
