@@ -36,6 +36,15 @@ def fmt_date(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
+# How a Date variable is kept (parse_value): ISO 8601 with milliseconds and the Swedish offset.
+_STORED_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$")
+
+
+def fmt_offset_date(value: datetime) -> str:
+    """Camunda's ``yyyy-MM-dd'T'HH:mm:ss.SSSZ`` keeping the value's own offset: ``…10:00:00.000+0100``."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}" + value.strftime("%z")
+
+
 def parse_date(text: str, what: str) -> datetime:
     """Camunda's format, also with ``Z``, ``+01:00`` or 1–6 fraction digits; always with an offset."""
     if not _DATE.match(text or ""):
@@ -168,6 +177,8 @@ def typed(value: Any) -> dict[str, Any]:
     if isinstance(value, float):
         return {"type": "Double", "value": value, "valueInfo": {}}
     if isinstance(value, str):
+        if _STORED_DATE.match(value):  # as parse_value keeps a Date: it goes back out as a Date
+            return {"type": "Date", "value": fmt_offset_date(datetime.fromisoformat(value)), "valueInfo": {}}
         return {"type": "String", "value": value, "valueInfo": {}}
     return {"type": "Json", "value": orjson.dumps(value).decode(), "valueInfo": {}}
 
