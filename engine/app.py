@@ -32,7 +32,7 @@ from engine.errors import (
     StaleCase,
     ValidationFailed,
 )
-from engine.forms import validate_form
+from engine.forms import unsubmitted, validate_form
 from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, User, UserTask
 from engine.personal import redact
 from engine.rowio import RowIO, finish_rows
@@ -364,15 +364,9 @@ class Delaktig:
             clean, problems = validate_form(row.form or {}, data, allow_extra=allow_extra)
             if problems:
                 raise ValidationFailed(problems, "Formuläret innehåller fel.")
-            # As a Camunda generated form submits every field: a declared field left empty becomes a
-            # variable with value None (unless the case already has it), so conditions can test it.
-            blanks = {
-                f["id"]: None
-                for f in (row.form or {}).get("fields", [])
-                if f["id"] not in clean
-                and f["id"] not in task.data
-                and "readonly" not in (f.get("constraints") or {})
-            }
+            # As a Camunda generated form submits every field: a declared field left out becomes its
+            # default value or None (unless the case already has it), so conditions can test it.
+            blanks = unsubmitted(row.form or {}, clean, task.data)
             before = dict(task.data)
 
             def act() -> None:

@@ -124,8 +124,11 @@ def validate_form(
     fields = form.get("fields") or []
     known = {f["id"] for f in fields}
     for field in fields:
-        if "readonly" in (field.get("constraints") or {}):
+        constraints = field.get("constraints") or {}
+        if "readonly" in constraints:
             continue
+        if field.get("type") == "boolean" and field["id"] not in data and "required" not in constraints:
+            continue  # not submitted: its default, else false (``unsubmitted``)
         value, message = _check_field(field, data.get(field["id"]))
         if message:
             problems.append(Problem(field["id"], message))
@@ -141,6 +144,30 @@ def validate_form(
         else:
             clean[key] = data[key]
     return (clean if not problems else {}), problems
+
+
+def unsubmitted(form: dict[str, Any], submitted: dict[str, Any], case_data: dict[str, Any]) -> dict[str, Any]:
+    """The values of declared fields the submit left out, as Camunda's FormFieldHandler sets them: the
+    field's ``defaultValue`` (in the field's type), else None (false for a checkbox) — so conditions can
+    test every field.
+    Fields the case already holds keep their value; a ``${…}`` default is not evaluated (left out), and a
+    read-only field is set only from its default."""
+    out: dict[str, Any] = {}
+    for field in form.get("fields") or []:
+        fid = field["id"]
+        if fid in submitted or fid in case_data:
+            continue
+        default = field.get("default")
+        if isinstance(default, str) and "${" in default:
+            default = None
+        if default is not None:
+            value, message = _check_field(field, default)
+            if message is None and value is not None:
+                out[fid] = value
+                continue
+        if "readonly" not in (field.get("constraints") or {}):
+            out[fid] = False if field.get("type") == "boolean" else None  # an unticked box
+    return out
 
 
 def required_missing(form: dict[str, Any]) -> list[str]:

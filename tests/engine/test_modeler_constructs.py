@@ -207,3 +207,40 @@ def test_a_refused_diagram_stores_nothing(d):
     assert [p.where for p in refused.value.problems] == ["Anropa"]
     with d.session() as s:
         assert s.query(ProcessDefinition).count() == 0
+
+
+def test_form_defaults_apply_to_fields_the_submit_leaves_out(d):
+    """Camunda's FormFieldHandler: a field not submitted takes its defaultValue (in the field's type),
+    read-only ones included; a value the case already holds is kept; a ${…} default is not evaluated."""
+    fields = (
+        '<camunda:formField id="rubrik" label="Rubrik" type="string">'
+        '<camunda:validation><camunda:constraint name="required" /></camunda:validation></camunda:formField>'
+        '<camunda:formField id="kanal" label="Kanal" type="enum" defaultValue="webb">'
+        '<camunda:value id="webb" name="Webb" /><camunda:value id="brev" name="Brev" /></camunda:formField>'
+        '<camunda:formField id="publicera" label="Publicera" type="boolean" defaultValue="true" />'
+        '<camunda:formField id="antal" label="Antal" type="long" defaultValue="5" />'
+        '<camunda:formField id="diarienr" label="Diarienr" type="string" defaultValue="KS-1">'
+        '<camunda:validation><camunda:constraint name="readonly" /></camunda:validation></camunda:formField>'
+        '<camunda:formField id="handlaggare" label="Handläggare" type="string" defaultValue="${starter}" />'
+        '<camunda:formField id="ovrigt" label="Övrigt" type="string" />'
+    )
+    xml = diagram(
+        S
+        + task("Registrera", inner=f"<bpmn:extensionElements><camunda:formData>{fields}</camunda:formData>"
+               "</bpmn:extensionElements>")
+        + E + flow("F1", "S", "Registrera") + flow("F2", "Registrera", "E"),
+        pid="standard",
+    )  # fmt: skip
+    d.deploy(xml, "standard.bpmn", "anna")
+    info = d.start_case("standard", variables={"antal": 12})
+    [t] = open_tasks(d, info.id)
+    done = d.complete_task(t.id, "system", {"rubrik": "Bänkar"}, roles={"handlaggare"})
+    assert done.variables == {
+        "rubrik": "Bänkar",
+        "kanal": "webb",
+        "publicera": True,
+        "antal": 12,  # the case's own value is kept
+        "diarienr": "KS-1",
+        "handlaggare": None,
+        "ovrigt": None,
+    }
