@@ -62,8 +62,13 @@ class SpecCache:
             self._specs.clear()
 
 
-def lint(data: bytes, filename: str):
-    return compile_bpmn(data, filename).problems
+def lint(data: bytes, filename: str) -> list[Problem]:
+    """Every problem of a file, as deploy would refuse it ([] = deployable); a file that is not BPMN XML
+    at all (or is refused by the hardened parser) is one problem too, not an exception."""
+    try:
+        return compile_bpmn(data, filename).problems
+    except ValidationFailed as err:
+        return list(err.problems)
 
 
 def deploy(
