@@ -22,6 +22,7 @@ from engine.bpmn.parser import DelaktigParser
 from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, NSMAP, parse_bpmn_xml
 from engine.errors import Problem, ValidationFailed
 from engine.sandbox import SandboxedEnvironment, check_expression, check_script
+from engine.users import NAME, ROLE
 
 _B = f"{{{BPMN_NS}}}"
 _C = f"{{{CAMUNDA_NS}}}"
@@ -213,6 +214,22 @@ _COLLECTION = re.compile(r"^\$\{\s*([A-Za-z_]\w*)\s*\}$")
 _INT32 = (-(2**31), 2**31 - 1)
 
 
+def _check_names(el, attr: str, pattern, kind: str, problems: list[Problem]) -> None:
+    """Role and user names as accounts can have them (engine.users): a group 'handläggare' would match
+    nobody, and the task would wait for ever. ``${…}`` names are resolved when the task is created."""
+    for value in (el.get(f"{_C}{attr}") or "").split(","):
+        name = value.strip()
+        if name and "${" not in name and "#{" not in name and not pattern.match(name):
+            allowed = "a–z, 0–9, _ - . @" if kind == "user" else "a–z, 0–9, _ -"
+            problems.append(
+                Problem(
+                    el.get("id"),
+                    f"camunda:{attr} {name!r} is not a possible {kind} name ({allowed}; å/ä → a, ö → o): "
+                    "no one could ever be offered it",
+                )
+            )
+
+
 def _check_supported(root, problems: list[Problem]) -> None:
     """Constructs Delaktig does not run, duplicate ids and flows to nowhere — each named by its element."""
     for tag, message in _UNSUPPORTED.items():
@@ -252,6 +269,8 @@ def _check_supported(root, problems: list[Problem]) -> None:
                     f"camunda:collection {collection!r} must name a list variable: ${{list}} or list",
                 )
             )
+    for process in root.iterfind(f"{_B}process"):
+        _check_names(process, "candidateStarterGroups", ROLE, "role", problems)
     for el in root.iter(f"{_B}*"):  # what the tables hold of a diagram (engine.models' column sizes)
         eid = el.get("id") or ""
         if len(eid) > 200 or (etree.QName(el).localname == "process" and len(eid) > 150):
@@ -269,6 +288,8 @@ def _check_supported(root, problems: list[Problem]) -> None:
                 problems.append(
                     Problem(el.get("id"), f"a name in camunda:{attr} is longer than 100 characters")
                 )
+        _check_names(el, "candidateGroups", ROLE, "role", problems)
+        _check_names(el, "candidateUsers", NAME, "user", problems)
         priority = (el.get(f"{_C}priority") or "").strip()
         if priority.lstrip("-").isdigit() and not _INT32[0] <= int(priority) <= _INT32[1]:
             problems.append(

@@ -185,6 +185,10 @@ REFUSED = {
         + flow("F1", "S", "Prio") + flow("F2", "Prio", "E"),
         "Prio", "out of range",
     ),
+    "group no account can have": (
+        S + task("Svenska", group="handläggare") + E + flow("F1", "S", "Svenska") + flow("F2", "Svenska", "E"),
+        "Svenska", "not a possible role name",
+    ),
     "collection expression": (
         S + task("Mi", inner='<bpmn:multiInstanceLoopCharacteristics camunda:collection="${a.b}" />')
         + E + flow("F1", "S", "Mi") + flow("F2", "Mi", "E"),
