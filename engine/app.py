@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
@@ -83,6 +84,22 @@ def _check_variables(variables: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise ValidationFailed([Problem(str(k), "invalid variable name") for k in bad])
     return variables
+
+
+def _to_case_scope(task, values: dict[str, Any]) -> None:
+    """Camunda sets the variables of a completed multi-instance task on the process instance; SpiffWorkflow
+    keeps an instance's data to itself when the loop writes back into its collection (Camunda's
+    ``camunda:collection``), and they would be lost when the loop ends. So they go to the loop task too,
+    whose data the case carries on with — all but the instance's own element variable."""
+    parent = task.parent
+    spec = getattr(parent, "task_spec", None)
+    if not isinstance(spec, LoopTask):
+        return
+    own = {"loopCounter"} | {  # the loop's own variables: its element, its collections
+        getattr(getattr(spec, attr, None), "bpmn_id", None)
+        for attr in ("input_item", "output_item", "data_input", "data_output")
+    }
+    parent.set_data(**{k: v for k, v in values.items() if k not in own})
 
 
 def _check_business_key(key: Any) -> None:
@@ -371,6 +388,7 @@ class Delaktig:
 
             def act() -> None:
                 task.set_data(**blanks, **clean)
+                _to_case_scope(task, {**blanks, **clean})
                 task.run()
 
             run.completed_task_ids.add(row.id)
