@@ -237,6 +237,18 @@ class Delaktig:
                 )
             definition, their_roles = found
             self._check_starter(s, definition, actor, roles if roles is not None else their_roles)
+            if actor not in users.SYSTEM_ACTORS and not inbox.outline(s, definition.id).manual_start:
+                # As Camunda 7: only a process with a none start event is started by hand; the others
+                # wait for their message (POST /message, the intake) or their schedule.
+                raise ValidationFailed(
+                    [
+                        Problem(
+                            "startEvent",
+                            f"{definition.name or definition.key} startas av en händelse (meddelande eller "
+                            "tidpunkt), inte för hand; skicka meddelandet i stället",
+                        )
+                    ]
+                )
             return _info(start_new_case(s, self.specs, definition, business_key, variables, actor, last=True))
 
         return self.transaction(work)

@@ -77,3 +77,13 @@ def test_a_held_task_is_handed_on_by_its_holder_to_someone_who_may_do_it(client,
     assert client.get(f"/engine-rest/task/{task}", headers=basic("henrik")).json["assignee"] == "henrik"
     assert assign("henrik", None).status_code == 204  # and he may give it back to the group
     assert client.get(f"/engine-rest/task/{task}", headers=basic("hanna")).json["assignee"] is None
+
+
+def test_a_routine_started_by_a_message_is_not_started_by_hand(client, engine):
+    """As Camunda 7: only a process with a none start event starts by hand; this one waits for its message
+    (here, the intake's), so a person cannot bypass it with the start button."""
+    engine.deploy(fixture_bytes("message_start.bpmn"), "message_start.bpmn", "olle")
+    r = client.post("/engine-rest/process-definition/key/synpunkt/start", json={}, headers=basic("hanna"))
+    assert r.status_code == 400 and "meddelande" in r.json["message"], r.json
+    with engine.session() as s:
+        assert s.query(Case).count() == 0
