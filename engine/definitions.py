@@ -72,21 +72,12 @@ def lint(data: bytes, filename: str) -> list[Problem]:
 
 
 def deploy(
-    session: Session,
-    data: bytes,
-    filename: str,
-    deployed_by: str,
-    now: datetime,
-    deployment_name: str | None = None,
-    source: str | None = None,
-    tenant_id: str | None = None,
-    changed_only: bool = True,
+    session: Session, data: bytes, filename: str, deployed_by: str, now: datetime, **options
 ) -> list[DefinitionInfo]:
     """Store a new version of every executable process in the file, or return the existing ones when the
-    same XML was deployed before (per key: the latest version with the same sha256)."""
-    return deploy_files(
-        session, [(filename, data)], deployed_by, now, deployment_name, source, tenant_id, changed_only
-    )
+    same XML was deployed before (per key: the latest version with the same sha256). ``options``: those
+    of ``deploy_files``."""
+    return deploy_files(session, [(filename, data)], deployed_by, now, **options)
 
 
 def deploy_files(
