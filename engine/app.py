@@ -133,15 +133,26 @@ def _values_refused() -> Iterator[None]:
     try:
         yield
     except (DataError, psycopg.DataError, OverflowError) as err:
-        raise InvalidValue(_first_line(getattr(err, "orig", None) or err)) from err
+        raise _invalid(getattr(err, "orig", None) or err) from err
     except StatementError as err:
         if isinstance(err.orig, OverflowError | ValueError):
-            raise InvalidValue(_first_line(err.orig)) from err
+            raise _invalid(err.orig) from err
         raise
 
 
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+def _invalid(err: BaseException) -> InvalidValue:
+    """Say what kind of value it was (SQLSTATE, else the error's kind), not the database's words."""
+    detail = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+    state = getattr(err, "sqlstate", None) or ""
+    if state == "22001":
+        reason = "en text är längre än vad som får plats"
+    elif state in ("22003", "22008") or isinstance(err, OverflowError):
+        reason = "ett tal eller datum ligger utanför tillåtet intervall"
+    elif "NUL" in detail or state in ("22021", "22P05"):
+        reason = "en text innehåller ett otillåtet tecken"
+    else:
+        reason = "ett värde har fel form"
+    return InvalidValue(reason, detail)
 
 
 def _is_unique_violation(err: IntegrityError) -> bool:

@@ -45,17 +45,12 @@ class ValidationFailed(DelaktigError):
 
 class InvalidValue(ValidationFailed):
     """A value the database cannot store or compare: too long for its column, a NUL character, a number
-    or date out of range. Refused as bad input; the transaction is rolled back."""
+    or date out of range. Refused as bad input; the transaction is rolled back. ``detail`` is the
+    database's own words, for logs; the message says what kind of value it was."""
 
-    def __init__(self, detail: str):
-        super().__init__(
-            [
-                Problem(
-                    "",
-                    f"Ett värde kan inte användas: det är för långt, utanför tillåtet intervall eller har otillåtna tecken ({detail}).",
-                )
-            ]
-        )
+    def __init__(self, reason: str, detail: str = ""):
+        self.detail = detail
+        super().__init__([Problem("", f"Ett värde kan inte användas: {reason}.")])
 
 
 class NoMatch(DelaktigError):

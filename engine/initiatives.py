@@ -336,6 +336,8 @@ def check_signature(
         return "X-Delaktig-Timestamp och X-Delaktig-Signature krävs"
     if not re.fullmatch(r"\d{1,12}", timestamp.strip()):
         return "X-Delaktig-Timestamp ska vara Unix-sekunder"
+    if not signature.isascii():  # compare_digest takes ASCII text only
+        return "signaturen stämmer inte"
     if not hmac.compare_digest(sign(secret, timestamp.strip(), body), signature.strip()):
         return "signaturen stämmer inte"
     if abs(clock.now().timestamp() - int(timestamp)) > WINDOW.total_seconds():
@@ -786,16 +788,31 @@ def set_status(
 ) -> bool:
     """Staff move an initiative forward (screened → decided → answered); the initiator gets an e-mail."""
 
+    _check_lengths(decision=decision, answer=answer, next_step=next_step)
+
     def work(s: Session) -> bool:
         i = _lock(s, initiative_id)
-        if STATES.index(status if status in STATES else "received") <= STATES.index(i.status):
+        if status not in STATES:
+            raise ValidationFailed([Problem("status", f"Okänd status {status!r}.")])
+        if STATES.index(status) <= STATES.index(i.status):
             raise Conflict(f"Initiativet är redan {STATE_LABELS[i.status].lower()}.")
         return _advance(d, s, i, status, actor, decision, answer, next_step)
 
     return d.transaction(work)
 
 
+STAFF_TEXT_MAX = 10_000  # a decision, an answer to the citizen, a note: as a citizen's own text
+
+
+def _check_lengths(**texts: str | None) -> None:
+    long = [name for name, text in texts.items() if text is not None and len(text) > STAFF_TEXT_MAX]
+    if long:
+        raise ValidationFailed([Problem(name, f"Får vara högst {STAFF_TEXT_MAX} tecken.") for name in long])
+
+
 def set_internal_note(d: Delaktig, initiative_id: str, actor: str, note: str) -> None:
+    _check_lengths(note=note)
+
     def work(s: Session) -> None:
         i = _lock(s, initiative_id)
         i.internal_note, i.updated_at = (note or "").strip() or None, clock.now()

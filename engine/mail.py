@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 from engine.models import Role, User, UserRole
 
 _env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# One address, nothing that a To: header would read as a second one or as a display name: no comma,
+# semicolon, quote, bracket, parenthesis, colon, backslash, white space or control character; a dot
+# only between the domain's labels. (Letters beyond ASCII are allowed: malmö.se.)
+_CHAR = r"[^@\s<>()\[\],;:\\\"\x00-\x1f\x7f]"
+_LABEL = r"[^@\s<>()\[\],;:\\\"\x00-\x1f\x7f.]+"
+EMAIL = re.compile(rf"^{_CHAR}+@(?:{_LABEL}\.)+{_LABEL}\Z")
 
 
 def render(template: str, variables: dict[str, Any]) -> str:

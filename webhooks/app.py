@@ -10,6 +10,7 @@ from flask import Flask
 
 from engine.app import Delaktig
 from engine.config import Settings
+from webhooks import guard
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["delaktig"] = Delaktig(settings=settings)
     for register in _blueprints():
         register(app)
+    guard.register(app)
     return app
 
 

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from engine import initiatives
 from engine.errors import Conflict, NoMatch, ValidationFailed
+from webhooks.guard import MESSAGE, unusable_in
 from webhooks.intake.common import engine, intake_config
 
 bp = Blueprint("webhooks_api", __name__)
@@ -92,6 +93,9 @@ def receive():
             "Kroppen är inte giltig JSON (UTF-8).",
             [{"field": "(body)", "message": f"ogiltig JSON: {err}"}],
         )
+    bad = unusable_in(data)
+    if bad:
+        return _error(422, "validation_failed", MESSAGE, [{"field": bad, "message": MESSAGE}])
     try:
         sub = initiatives.parse_submission(data)
         if sub.event == "submitted":

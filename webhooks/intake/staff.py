@@ -107,6 +107,12 @@ def index():
     )
 
 
+def _cell(text: str | None) -> str:
+    """A citizen's text as a spreadsheet shows it, never as a formula it would run (=, +, -, @, tab, CR)."""
+    text = text or ""
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
 @bp.get("/rapport")
 def report():
     rows = initiatives.unanswered_report(engine(), readable_by=access.current().readable_by())
@@ -128,13 +134,13 @@ def report():
         for r in rows:
             writer.writerow(
                 [
-                    r["diarienummer"],
-                    r["kind"],
-                    r["subject"],
+                    _cell(r["diarienummer"]),
+                    _cell(r["kind"]),
+                    _cell(r["subject"]),
                     r["registered"],
                     r["age_days"],
                     r["expected_decision"] or "",
-                    r["status"],
+                    _cell(r["status"]),
                     "ja" if r["overdue"] else "nej",
                 ]
             )
@@ -209,7 +215,10 @@ def change_status(initiative_id: str):
 def note(initiative_id: str):
     if (refused := _require_manager()) is not None:
         return refused
-    initiatives.set_internal_note(engine(), initiative_id, g.intake_user, request.form.get("note", ""))
+    try:
+        initiatives.set_internal_note(engine(), initiative_id, g.intake_user, request.form.get("note", ""))
+    except ValidationFailed as err:
+        return _detail(initiative_id, {p.where: p.message for p in err.problems}, 422)
     return redirect(url_for(".detail", initiative_id=initiative_id), 303)
 
 

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import DelaktigError
+from webhooks.guard import MESSAGE, unusable_in
 from webhooks.rest import auth
 from webhooks.rest.errors import RestError, engine_error, error_response, invalid
 
@@ -52,6 +53,9 @@ def body() -> dict[str, Any]:
         raise invalid(f"Malformed JSON in request body: {err}") from None
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object")
+    bad = unusable_in(data)
+    if bad:
+        raise invalid(f"{MESSAGE} ({bad})")
     return data
 
 

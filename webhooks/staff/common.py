@@ -11,6 +11,7 @@ from flask import (
     abort,
     current_app,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -118,6 +119,10 @@ def _http_error(err: HTTPException):
 
         kind = "InvalidRequestException" if err.code < 500 else "RestException"
         return error_response(err.code, kind, err.description or err.name)
+    if request.path.startswith("/webhooks/") and err.code is not None and err.code >= 400:
+        # The intake API's shape (docs/initiatives-webhook.md), also for routing errors.
+        code = {404: "not_found", 405: "method_not_allowed"}.get(err.code, "http_error")
+        return jsonify({"error": code, "message": err.description or err.name}), err.code
     if _is_api() or err.code is None or err.code < 400:
         return err
     return error_page(err.code)

@@ -1,0 +1,87 @@
+"""Text no database can keep, refused at the door of every request, and the engine's InvalidValue as a 4xx.
+
+A NUL character (and a lone UTF-16 surrogate, which JSON can carry) cannot be stored in PostgreSQL and is
+silently kept by SQLite: refused here — in the path, the query string, the headers and form fields, and by
+``unusable_in`` for JSON bodies — so both databases answer alike and nothing is half-stored. A value the
+engine could not store anyway (too long for its column, a number or date out of range: ``InvalidValue``)
+is answered as bad input in each area's own shape, never as a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+
+from engine.errors import InvalidValue
+
+MESSAGE = "Texten innehåller ett tecken som inte kan lagras (NUL eller ett ensamt surrogattecken)."
+
+
+def unusable(text: str) -> bool:
+    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def unusable_in(value: Any, where: str = "") -> str | None:
+    """The path (``a.b[2]``) of the first key or string in a parsed JSON value that cannot be stored."""
+    if isinstance(value, str):
+        return (where or "(body)") if unusable(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and unusable(key):
+                return path
+            found = unusable_in(item, path)
+            if found:
+                return found
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            found = unusable_in(item, f"{where}[{n}]")
+            if found:
+                return found
+    return None
+
+
+def register(app: Flask) -> None:
+    app.before_request(_check_request)
+    app.register_error_handler(InvalidValue, lambda err: refusal(str(err), ""))
+
+
+def _check_request():
+    where = None
+    if unusable(request.path):
+        where = "(path)"
+    candidates = [("query", request.args.items(multi=True)), ("header", request.headers.items())]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            candidates.append(("form", request.form.items(multi=True)))
+        except ValueError:
+            pass  # a broken body: the view says so
+    for kind, items in candidates:
+        if where:
+            break
+        for key, value in items:
+            if unusable(key) or unusable(value):
+                where = f"{kind} {key!r}" if not unusable(key) else f"({kind})"
+                break
+    return refusal(MESSAGE, where) if where else None
+
+
+def refusal(message: str, field: str):
+    """A 4xx in the shape of the area asked: Camunda's for the REST API, the intake API's for webhooks,
+    the staff error page elsewhere."""
+    path = request.path
+    if path.startswith("/engine-rest"):
+        from webhooks.rest.errors import error_response
+
+        return error_response(400, "InvalidRequestException", f"{message} {field}".strip())
+    if path.startswith("/webhooks/"):
+        body = {
+            "error": "validation_failed",
+            "message": message,
+            "fields": [{"field": field, "message": message}],
+        }
+        return jsonify(body), 422
+    from webhooks.staff.common import error_page
+
+    return error_page(400, message)
