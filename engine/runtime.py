@@ -41,8 +41,11 @@ def _resolve(value: str | None, data: dict[str, Any]) -> str | None:
 
 
 def case_variables(wf) -> dict[str, Any]:
-    """The case's current variables: the data of the last completed task (the end event's when done)."""
-    task = wf.last_task or wf.task_tree
+    """The case's current variables: the data of the last completed task (the end event's when done) —
+    in the case or in one of its running subprocesses, whose tasks the case's own last task does not see
+    (while an embedded subprocess ran, what its tasks were completed with was missing from the case)."""
+    done = [w.last_task for w in (wf, *wf.subprocesses.values()) if w.last_task is not None]
+    task = max(done, key=lambda t: t.last_state_change) if done else wf.task_tree
     return {k: v for k, v in task.data.items() if not str(k).startswith("_")}
 
 

@@ -250,3 +250,33 @@ def test_form_defaults_apply_to_fields_the_submit_leaves_out(d):
         "handlaggare": None,
         "ovrigt": None,
     }
+
+
+def test_the_case_s_data_follows_an_embedded_subprocess_while_it_runs(d):
+    """What a task inside an embedded subprocess is completed with is the case's data at once (the staff
+    pages, the API's variables and correlation by value read it), not only when the subprocess ends."""
+    inner = (
+        '<bpmn:subProcess id="Beredning"><bpmn:startEvent id="S2" />'
+        + task("Granska")
+        + task("Godkann", group="enhetschef")
+        + '<bpmn:endEvent id="E2" />'
+        + flow("G1", "S2", "Granska")
+        + flow("G2", "Granska", "Godkann")
+        + flow("G3", "Godkann", "E2")
+        + "</bpmn:subProcess>"
+    )
+    xml = diagram(S + inner + E + flow("F1", "S", "Beredning") + flow("F2", "Beredning", "E"), pid="bered")
+    d.deploy(xml, "bered.bpmn", "anna")
+    info = d.start_case("bered", variables={"arende": "park"})
+    [t] = open_tasks(d, info.id)
+    d.complete_task(t.id, "system", {"bedomning": "bifall"}, roles={"handlaggare"})
+    with d.session() as s:
+        assert s.get(Case, info.id).data == {"arende": "park", "bedomning": "bifall"}
+    [t] = open_tasks(d, info.id)
+    assert t.element_id == "Godkann"
+    done = d.complete_task(t.id, "system", {"godkand": True}, roles={"enhetschef"})
+    assert done.status == "completed" and done.variables == {
+        "arende": "park",
+        "bedomning": "bifall",
+        "godkand": True,
+    }
