@@ -8,6 +8,7 @@ go to the database through ``engine.rowio`` (queued, then sent in one round trip
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from engine.bpmn.compile import role_from_lane
 from engine.bpmn.expressions import TranslationError
 from engine.errors import Conflict, NotFound, ProcessError
 from engine.mail import mail_rows
-from engine.personal import redact
+from engine.personal import is_personal, redact
 from engine.rowio import RowIO
 from engine.workdays import compute_due
 from engine.workflow import STATE_FORMAT, dump_state, json_safe, load_state, new_workflow, run_engine
@@ -38,6 +39,29 @@ def _resolve(value: str | None, data: dict[str, Any]) -> str | None:
         resolved = data.get(name)
         return None if resolved is None else str(resolved)
     return value
+
+
+_PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}")
+
+
+def fill_in(text: str | None, data: dict[str, Any]) -> str | None:
+    """A task name with ``${variable}`` (or ``${a.b}``) in it, as Camunda shows it: each filled in with the
+    variable's value; one the case does not hold stays as written, and so does personal data (names go
+    into the append-only audit log, which never holds it: ``engine.personal``)."""
+    if not text or "${" not in text:
+        return text
+
+    def value(m: re.Match) -> str:
+        if any(is_personal(key) for key in m.group(1).split(".")):
+            return m.group(0)
+        found: Any = data
+        for key in m.group(1).split("."):
+            if not isinstance(found, dict) or key not in found:
+                return m.group(0)
+            found = found[key]
+        return "" if found is None else str(found)
+
+    return _PLACEHOLDER.sub(value, text)[:300]
 
 
 def case_variables(wf) -> dict[str, Any]:
@@ -327,7 +351,7 @@ class CaseRun:
             "definition_id": self.case.definition_id,
             "process_key": self.case.process_key,
             "element_id": element,
-            "name": spec.bpmn_name or spec.bpmn_id,
+            "name": fill_in(spec.bpmn_name, data) or spec.bpmn_id,
             "documentation": spec.documentation,
             "lane": spec.lane,
             "candidate_groups": groups,

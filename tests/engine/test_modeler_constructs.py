@@ -280,3 +280,20 @@ def test_the_case_s_data_follows_an_embedded_subprocess_while_it_runs(d):
         "bedomning": "bifall",
         "godkand": True,
     }
+
+
+def test_a_task_name_with_variables_is_filled_in_but_never_with_personal_data(d):
+    xml = diagram(
+        S
+        + task("Yttrande", attrs="")
+        .replace('name="Yttrande"', 'name="Yttrande från ${namnd} om ${arende.rubrik} till ${initiator_namn}"')
+        + E + flow("F1", "S", "Yttrande") + flow("F2", "Yttrande", "E"),
+        pid="yttrande",
+    )  # fmt: skip
+    d.deploy(xml, "yttrande.bpmn", "anna")
+    info = d.start_case(
+        "yttrande",
+        variables={"namnd": "Kulturnämnden", "arende": {"rubrik": "Bänkar"}, "initiator_namn": "Eva"},
+    )
+    [t] = open_tasks(d, info.id)
+    assert t.name == "Yttrande från Kulturnämnden om Bänkar till ${initiator_namn}"
