@@ -19,7 +19,15 @@ MESSAGE = "Texten innehåller ett tecken som inte kan lagras (NUL eller ett ensa
 
 
 def unusable(text: str) -> bool:
-    return "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text)
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")  # a lone surrogate has no UTF-8 form
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def unusable_in(value: Any, where: str = "") -> str | None:
