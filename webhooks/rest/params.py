@@ -42,8 +42,8 @@ class Params:
         client asked to leave out, so it is a 400 naming it."""
         unused = []
         for name in self.src:
-            if name in self.seen:
-                continue
+            if name in self.seen or self.src.get(name) in (None, "", [], {}):
+                continue  # read, or an empty filter (clients send "processVariables": []): no change
             if name in IGNORABLE and IGNORABLE[name] in (None, str(self.src.get(name)).lower()):
                 continue
             unused.append(name)
