@@ -226,3 +226,11 @@ def test_filters_delaktig_does_not_offer_are_refused_not_ignored(client, deploye
     ):
         r = client.get("/engine-rest/task", query_string=query, headers=h)
         assert r.status_code == 200 and len(r.json) == 1, (query, r.json)
+
+
+def test_empty_filters_are_no_filters(client, deployed):
+    """Some clients send every filter, the unused ones empty: those change nothing and are not refused."""
+    start(client, "E-1")
+    body = {"processVariables": [], "orQueries": [], "tenantIdIn": None, "taskVariables": {}}
+    r = client.post("/engine-rest/task", json=body, headers=basic("hanna"))
+    assert r.status_code == 200 and len(r.json) == 1, r.json
