@@ -208,8 +208,7 @@ _UNSUPPORTED = {
     f"{_C}executionListener": "execution listeners are not supported; use a script task",
     f"{_C}taskListener": "task listeners are not supported; use a script task",
     f"{_C}connector": "connectors are not supported",
-    f"{_C}failedJobRetryTimeCycle": "job retry settings are not supported",
-}
+}  # (camunda:asyncBefore/After and their retry cycles change nothing here: every step is one transaction)
 _COLLECTION = re.compile(r"^\$\{\s*([A-Za-z_]\w*)\s*\}$")
 _INT32 = (-(2**31), 2**31 - 1)
 
