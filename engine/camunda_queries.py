@@ -95,6 +95,10 @@ class TaskFilter:
     created_after: datetime | None = None
     min_priority: int | None = None
     max_priority: int | None = None
+    priority: int | None = None
+    process_instance_ids: list[str] | None = None
+    task_definition_keys: list[str] | None = None
+    assignees: list[str] | None = None
     # Who is asking: only tasks this user may work on (the engine's own rule for claim/complete).
     visible_to: tuple[str, set[str]] | None = None
     sorting: Sorting = field(default_factory=list)
@@ -113,6 +117,7 @@ TASK_SORT = {
     "id": UserTask.id,
     "instanceId": UserTask.case_id,
     "processInstanceId": UserTask.case_id,
+    "executionId": UserTask.case_id,  # a case is its one execution here
     "description": UserTask.documentation,
 }
 
@@ -127,6 +132,13 @@ _TASK_EQ = (
     ("task_definition_key", UserTask.element_id),
     ("name", UserTask.name),
     ("assignee", UserTask.assignee),
+    ("priority", UserTask.priority),
+)
+# List filters (Camunda's …In): given when not empty. (TaskFilter field, column)
+_TASK_IN = (
+    ("process_instance_ids", UserTask.case_id),
+    ("task_definition_keys", UserTask.element_id),
+    ("assignees", UserTask.assignee),
 )
 _TASK_RANGES = (
     ("due_before", UserTask.due_at, operator.lt),
@@ -160,6 +172,7 @@ def _task_shape(f: TaskFilter) -> tuple:
     given = frozenset(
         [name for name, _col in (*_TASK_EQ, *_TASK_RANGES_NAMED) if getattr(f, name) is not None]
         + [name for name in _TASK_FLAGS if getattr(f, name)]
+        + [name for name, _col in _TASK_IN if getattr(f, name)]
         + (["business_key"] if f.business_key is not None else [])
     )
     return given, tuple(f.sorting), bool(f.first_result), f.max_results is not None
@@ -179,11 +192,12 @@ def _candidate(kind: str, values: str, *more: tuple[str, str]) -> sa.ColumnEleme
 def _task_where(given: frozenset[str]) -> list[sa.ColumnElement[bool]]:
     # Given a task or a case, the lookup goes by its key and "open" is a filter the indexes cannot serve:
     # otherwise the planner, with young statistics, may walk every open task instead (test_task_plans).
-    keyed = "task_id" in given or "process_instance_id" in given
+    keyed = bool(given & {"task_id", "process_instance_id", "process_instance_ids"})
     where: list[sa.ColumnElement[bool]] = [
         UserTask.state.concat("") == OPEN if keyed else UserTask.state == OPEN
     ]
     where += [col == sa.bindparam(name) for name, col in _TASK_EQ if name in given]
+    where += [col.in_(sa.bindparam(name, expanding=True)) for name, col in _TASK_IN if name in given]
     if "process_definition_keys" in given:
         where.append(UserTask.process_key.in_(sa.bindparam("process_definition_keys", expanding=True)))
     if "business_key" in given:
@@ -225,7 +239,7 @@ def _task_where(given: frozenset[str]) -> list[sa.ColumnElement[bool]]:
 def _task_params(s: Session, f: TaskFilter, given: frozenset[str]) -> dict[str, Any]:
     params: dict[str, Any] = {name: getattr(f, name) for name, _col in _TASK_EQ if name in given}
     params.update((name, getattr(f, name)) for name, _col, _op in _TASK_RANGES if name in given)
-    for name in ("process_definition_keys", "business_key", "name_like", "candidate_groups"):
+    for name in ("process_definition_keys", "business_key", "name_like", "candidate_groups", *dict(_TASK_IN)):
         if name in given:
             params[name] = getattr(f, name)
     if "candidate_group" in given:

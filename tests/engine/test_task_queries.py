@@ -107,6 +107,10 @@ def reference(every, keys, f: q.TaskFilter, roles_of) -> list[UserTask]:
             f.created_after is None or t.created_at > f.created_after,
             f.min_priority is None or t.priority >= f.min_priority,
             f.max_priority is None or t.priority <= f.max_priority,
+            f.priority is None or t.priority == f.priority,
+            not f.process_instance_ids or t.case_id in f.process_instance_ids,
+            not f.task_definition_keys or t.element_id in f.task_definition_keys,
+            not f.assignees or t.assignee in f.assignees,
             f.visible_to is None
             or t.assignee == f.visible_to[0]
             or offered(t, groups=f.visible_to[1], users=[f.visible_to[0]]),
@@ -176,6 +180,10 @@ def _filters(every, keys):
         {"visible_to": ("hanna", {"handlaggare"})},
         {"visible_to": ("nils", {"namnd"})},
         {"visible_to": ("olle", set())},
+        {"priority": 11},
+        {"process_instance_ids": [case_a, "finns-inte"]},
+        {"task_definition_keys": ["El1", "El3"]},
+        {"assignees": ["hanna", "olle"]},
     ]
     yield from single
     for a, b in itertools.combinations(single[2:], 2):  # every pair of filters, one query shape each

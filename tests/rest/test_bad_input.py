@@ -234,3 +234,48 @@ def test_empty_filters_are_no_filters(client, deployed):
     body = {"processVariables": [], "orQueries": [], "tenantIdIn": None, "taskVariables": {}}
     r = client.post("/engine-rest/task", json=body, headers=basic("hanna"))
     assert r.status_code == 200 and len(r.json) == 1, r.json
+
+
+def test_a_start_that_is_not_json_is_refused_not_started_empty(client, engine, deployed):
+    r = client.post(START, data={"businessKey": "F-1"}, headers=basic("hanna"))  # a form post
+    assert_camunda_error(r, 415, "NotSupportedException")
+    assert cases(engine) == 0
+    # Modeler's empty start dialog (JSON with nulls), and no body at all, still start a case.
+    assert (
+        client.post(START, json={"businessKey": None, "variables": None}, headers=basic("hanna")).status_code
+        == 200
+    )
+    assert client.post(START, headers=basic("hanna")).status_code == 200
+
+
+def test_tenants_are_refused_at_deploy_not_half_kept(client, engine):
+    data = {
+        "deployment-name": "prov",
+        "tenant-id": "kommun-a",
+        "x.bpmn": (io.BytesIO(fixture_bytes("initiativ.bpmn")), "x.bpmn"),
+    }
+    r = client.post("/engine-rest/deployment/create", data=data, headers=basic("olle"))
+    assert_camunda_error(r, 400)
+    assert "tenant" in r.json["message"]
+    with engine.session() as s:
+        assert s.query(Deployment).count() == 0
+
+
+def test_an_endpoint_delaktig_does_not_offer_says_so(client):
+    r = client.post("/engine-rest/external-task/fetchAndLock", json={"workerId": "w"}, headers=basic("hanna"))
+    assert_camunda_error(r, 404)
+    assert "does not offer" in r.json["message"] and "external tasks" in r.json["message"]
+
+
+def test_refusals_carry_camunda_s_authorization_details(client, engine, deployed):
+    engine.add_user("rollos", "hemligt123", [])
+    r = client.post(START, json={}, headers=basic("rollos"))
+    assert_camunda_error(r, 403, "AuthorizationException")
+    assert r.json["userId"] == "rollos"
+    assert r.json["missingAuthorizations"] == [
+        {
+            "permissionName": "CREATE_INSTANCE",
+            "resourceName": "ProcessDefinition",
+            "resourceId": "test_initiativ",
+        }
+    ]

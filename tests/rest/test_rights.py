@@ -87,3 +87,53 @@ def test_a_routine_started_by_a_message_is_not_started_by_hand(client, engine):
     assert r.status_code == 400 and "meddelande" in r.json["message"], r.json
     with engine.session() as s:
         assert s.query(Case).count() == 0
+
+
+def test_correlating_to_all_when_none_waits_is_no_error(client, deployed):
+    """Camunda's correlateAll returns what it matched, possibly nothing; only a single correlation fails."""
+    h = basic("hanna")
+    assert (
+        client.post(
+            "/engine-rest/message", json={"messageName": "svar_mottaget", "all": True}, headers=h
+        ).status_code
+        == 204
+    )
+    r = client.post(
+        "/engine-rest/message",
+        json={"messageName": "svar_mottaget", "all": True, "resultEnabled": True},
+        headers=h,
+    )
+    assert r.status_code == 200 and r.json == []
+    r = client.post("/engine-rest/message", json={"messageName": "svar_mottaget"}, headers=h)
+    assert r.status_code == 400 and r.json["type"] == "MismatchingMessageCorrelationException"
+
+
+def test_task_lists_by_priority_instances_keys_and_assignees(client, deployed):
+    a, b = start(client, "L-1"), start(client, "L-2")
+    h = basic("hanna")
+    assert client.post(f"/engine-rest/task/{granska(client, a)}/claim", json={}, headers=h).status_code == 204
+    got = client.get(
+        "/engine-rest/task",
+        query_string={"processInstanceIdIn": f"{a},{b}", "sortBy": "executionId", "sortOrder": "asc"},
+        headers=h,
+    ).json
+    assert sorted(t["processInstanceId"] for t in got) == sorted([a, b])
+    assert [t["processInstanceId"] for t in got] == sorted([a, b])
+    assert [
+        t["processInstanceId"]
+        for t in client.get("/engine-rest/task", query_string={"assigneeIn": "hanna"}, headers=h).json
+    ] == [a]
+    assert (
+        len(
+            client.get(
+                "/engine-rest/task", query_string={"taskDefinitionKeyIn": "Granska,Beslut"}, headers=h
+            ).json
+        )
+        == 2
+    )
+    assert (
+        client.get("/engine-rest/task", query_string={"taskDefinitionKeyIn": "Beslut"}, headers=h).json == []
+    )
+    prio = got[0]["priority"]
+    assert len(client.get("/engine-rest/task", query_string={"priority": prio}, headers=h).json) == 2
+    assert client.get("/engine-rest/task", query_string={"priority": prio + 1}, headers=h).json == []

@@ -44,9 +44,20 @@ def no_content() -> Response:
 
 def body() -> dict[str, Any]:
     """The JSON request body; an empty body is ``{}``; anything that is not a JSON object is a 400."""
-    raw = request.get_data(cache=True)
+    mimetype = request.mimetype
+    if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and request.content_length:
+        raw = b"form"  # parsed (and so emptied) as a form already: refused below
+    else:
+        raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        # As Camunda's JSON-only resources: a form post would otherwise start a case without its data.
+        raise RestError(
+            415,
+            "NotSupportedException",
+            f"HTTP 415 Unsupported Media Type ({mimetype}); send application/json",
+        )
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as err:

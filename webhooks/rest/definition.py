@@ -133,7 +133,13 @@ def _start(definition_id: str | None, key: str | None):
             roles=set(user.roles),
         )
     except DelaktigError as err:
-        raise engine_error(err, f"Cannot instantiate process definition {what}") from None
+        raise engine_error(
+            err,
+            f"Cannot instantiate process definition {what}",
+            permission="CREATE_INSTANCE",
+            resource="ProcessDefinition",
+            resource_id=key or definition_id,
+        ) from None
     from webhooks.rest.instance import instance_dto
 
     dto = instance_dto(info.id, info.definition_id, info.business_key, info.status != "active")

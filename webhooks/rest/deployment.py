@@ -95,6 +95,10 @@ def deployment_create():
     name = form.get("deployment-name")
     source = form.get("deployment-source")
     tenant_id = form.get("tenant-id") or None
+    if tenant_id is not None:  # a tenant would be half kept: one version sequence serves every caller
+        raise invalid(
+            "Delaktig has no tenants: leave the tenant id empty (every diagram is the municipality's)"
+        )
     changed_only = _flag("deploy-changed-only") or _flag("enable-duplicate-filtering")
     resources = []
     for part_name, storage in files.items(multi=True):

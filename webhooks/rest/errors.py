@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from flask import Response
+from flask import Response, g
 
 from engine import errors as e
 
@@ -55,13 +55,21 @@ def problems_text(err: e.ValidationFailed) -> str:
 
 
 def engine_error(
-    err: e.DelaktigError, action: str, conflict_type: str = "ProcessEngineException"
+    err: e.DelaktigError,
+    action: str,
+    conflict_type: str = "ProcessEngineException",
+    permission: str = "UPDATE",
+    resource: str = "ProcessInstance",
+    resource_id: str | None = None,
 ) -> RestError:
-    """Map an engine error raised while doing ``action`` ("Cannot complete task X") to Camunda's answer."""
+    """Map an engine error raised while doing ``action`` ("Cannot complete task X") to Camunda's answer.
+    A refusal carries Camunda's ``userId`` and ``missingAuthorizations`` (``permission`` on ``resource``),
+    as every AuthorizationException does."""
     if isinstance(err, e.NotFound):
         return RestError(404, "NotFoundException", f"{action}: {err}")
     if isinstance(err, e.Forbidden):
-        return RestError(403, "AuthorizationException", f"{action}: {err}")
+        user = getattr(g.get("rest_user"), "name", None)
+        return forbidden(user, f"{action}: {err}", permission, resource, resource_id)
     if isinstance(err, e.ValidationFailed):
         return RestError(
             400,

@@ -124,5 +124,7 @@ def instance_delete(case_id: str):
     try:
         get_engine().cancel_case(case_id, user.name, reason)
     except DelaktigError as err:
-        raise engine_error(err, f"Cannot delete process instance {case_id}") from None
+        raise engine_error(
+            err, f"Cannot delete process instance {case_id}", permission="DELETE", resource_id=case_id
+        ) from None
     return no_content()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.app import CaseInfo
-from engine.errors import DelaktigError
+from engine.errors import DelaktigError, NoMatch
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, no_content, ok
@@ -62,8 +62,17 @@ def message_correlate():
             all_matches=data.get("all") is True,
             roles=set(user.roles),
         )
+    except NoMatch as err:
+        if data.get("all") is not True:
+            raise engine_error(err, f"Cannot correlate message '{name}'") from None
+        infos = []  # as Camunda's correlateAll: nothing waiting is no error, just no result
     except DelaktigError as err:
-        raise engine_error(err, f"Cannot correlate message '{name}'") from None
+        raise engine_error(
+            err,
+            f"Cannot correlate message '{name}'",
+            permission="UPDATE_INSTANCE",
+            resource="ProcessDefinition",
+        ) from None
     if data.get("resultEnabled") is True:
         return ok([_result(i, data.get("variablesInResultEnabled") is True) for i in infos])
     return no_content()

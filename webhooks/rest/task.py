@@ -59,6 +59,7 @@ SORT_KEYS = {
     "id",
     "instanceId",
     "processInstanceId",
+    "executionId",
     "description",
 }
 
@@ -94,6 +95,10 @@ def _filter(p: Params) -> q.TaskFilter:
         created_after=p.date("createdAfter"),
         min_priority=p.int("minPriority", minimum=-(2**31)),
         max_priority=p.int("maxPriority", minimum=-(2**31)),
+        priority=p.int("priority", minimum=-(2**31)),
+        process_instance_ids=p.list("processInstanceIdIn"),
+        task_definition_keys=p.list("taskDefinitionKeyIn"),
+        assignees=p.list("assigneeIn"),
         # As Camunda with authorization: a user sees only the tasks they may work on.
         visible_to=(user.name, set(user.roles)),
         sorting=p.sorting(SORT_KEYS),
@@ -200,7 +205,9 @@ def _act(task_id: str, action: str, fn):
                 task = q.get_task(s, task_id)
             if task is not None and task.state == "open" and task.assignee:
                 conflict_type = "TaskAlreadyClaimedException"
-        raise engine_error(err, f"Cannot {action} task {task_id}", conflict_type) from None
+        raise engine_error(
+            err, f"Cannot {action} task {task_id}", conflict_type, "TASK_WORK", "Task", task_id
+        ) from None
 
 
 @bp.post("/task/<task_id>/claim")

@@ -118,7 +118,13 @@ def _http_error(err: HTTPException):
         from webhooks.rest.errors import error_response
 
         kind = "InvalidRequestException" if err.code < 500 else "RestException"
-        return error_response(err.code, kind, err.description or err.name)
+        message = err.description or err.name
+        if err.code == 404:
+            message = (
+                f"Delaktig does not offer {request.method} {request.path} of Camunda's REST API (it has no "
+                "external tasks, jobs, incidents, decisions, tenants or task-local variables); see the README"
+            )
+        return error_response(err.code, kind, message)
     if request.path.startswith("/webhooks/") and err.code is not None and err.code >= 400:
         # The intake API's shape (docs/initiatives-webhook.md), also for routing errors.
         code = {404: "not_found", 405: "method_not_allowed"}.get(err.code, "http_error")
