@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -44,9 +44,8 @@ from engine.runtime import (
     ready_user_tasks,
     start_new_case,
     waiting_definitions,
-    waiting_timers,
 )
-from engine.workflow import json_safe, timer_time
+from engine.workflow import json_safe
 
 T = TypeVar("T")
 
@@ -623,17 +622,10 @@ class Delaktig:
             case = case_sql.load_due_case(RowIO.of(s), case_id, now)
             if case is None:
                 return False  # another worker has it, or it is no longer due
-            # Already loaded and locked: open_case does not query again.
+            # Already loaded and locked: open_case does not query again. Every step fires the timers
+            # due by then in due order (engine.workflow.fire_due_timers).
             run = open_case(s, case_id, self.specs, "system", AuditWriter(), case=case)
-            for _ in range(1000):  # a bound against a timer that keeps re-arming in the past
-                due = [d for d, _ in waiting_timers(run.wf) if d <= now]
-                if not due:
-                    break
-                # SpiffWorkflow fires a timer when due < its now: set its now just past the earliest due
-                # instant, so exactly the timers due by then fire, in due order.
-                with timer_time(due[0] + timedelta(microseconds=1)):
-                    run.step()
-            run.step()
+            run.step(now=now)
             run.save(last=True)
             return True
 

@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.task import TaskState
 from sqlalchemy.orm import Session
 
@@ -29,7 +27,16 @@ from engine.mail import mail_rows
 from engine.personal import is_personal, redact
 from engine.rowio import RowIO
 from engine.workdays import compute_due
-from engine.workflow import STATE_FORMAT, dump_state, json_safe, load_state, new_workflow, run_engine
+from engine.workflow import (  # noqa: F401 (waiting_definitions: re-exported for engine.app)
+    STATE_FORMAT,
+    dump_state,
+    json_safe,
+    load_state,
+    new_workflow,
+    run_engine,
+    waiting_definitions,
+    waiting_timers,
+)
 
 
 def _resolve(value: str | None, data: dict[str, Any]) -> str | None:
@@ -73,31 +80,6 @@ def case_variables(wf) -> dict[str, Any]:
     return {k: v for k, v in task.data.items() if not str(k).startswith("_")}
 
 
-def waiting_definitions(task) -> list:
-    """The event definitions a waiting task listens for: its own, or each of a multiple definition's (an
-    event-based gateway waits for a message *or* a timer as one MultipleEventDefinition)."""
-    definition = getattr(task.task_spec, "event_definition", None)
-    if isinstance(definition, MultipleEventDefinition):
-        return list(definition.event_definitions)
-    return [] if definition is None else [definition]
-
-
-def waiting_timers(wf) -> list[tuple[datetime, str]]:
-    """(due, task id) of every waiting timer, earliest first."""
-    out = []
-    for task in list(wf.event_manager.tasks.values()):
-        if not any(isinstance(d, TimerEventDefinition) for d in waiting_definitions(task)):
-            continue
-        value = task.internal_data.get("event_value")
-        if isinstance(value, dict):
-            value = value.get("next")
-        if not value:
-            continue
-        due = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else value
-        out.append((due, str(task.id)))
-    return sorted(out)
-
-
 def waiting_messages(wf) -> list[tuple[str, str]]:
     """(message name, element id) of every waiting message catch event."""
     out = []
@@ -132,7 +114,6 @@ class CaseRun:
         self.chain = Chain(case.id, case.id, case.audit_seq or 0, case.audit_hash or GENESIS)
         self._ready_before = ready_user_tasks(wf) if wf is not None else {}
         self._messages_before = waiting_messages(wf) if wf is not None else []
-        self._timers_before = {tid for _, tid in waiting_timers(wf)} if wf is not None else set()
         self.is_new = wf is None
         self.ready_after: dict[str, Any] | None = None
         self.end_reason: str | None = None  # set by terminate(); save() ends the case as terminated
@@ -157,11 +138,21 @@ class CaseRun:
         self.end_reason = reason or ""
         self.record("case_cancelled", detail={"reason": reason})
 
-    def step(self, action=None) -> None:
-        """Run ``action`` and the engine; record fired timers and queued mails."""
-        effects = run_engine(self.wf, action)
+    def step(self, action=None, now: datetime | None = None) -> None:
+        """Run ``action`` and the engine (firing the timers due by ``now`` in due order); record fired
+        timers and queue mails."""
+        effects = run_engine(self.wf, action, now)
         for effect in effects:
-            self._queue_mail(effect)
+            if effect["type"] == "timer_fired":
+                self.record(
+                    "timer_fired",
+                    element_id=effect["element_id"],
+                    task_id=effect["task_id"],
+                    actor="system",
+                    detail={"due": effect["due"]},
+                )
+            else:
+                self._queue_mail(effect)
 
     def _queue_mail(self, effect: dict[str, Any]) -> None:
         io = self.io
@@ -201,11 +192,7 @@ class CaseRun:
         wf, case, io, now = self.wf, self.case, self.io, clock.now()
         ready_after = self.ready_after = ready_user_tasks(wf)
         variables = case_variables(wf)
-        timers = waiting_timers(wf)
-        for tid in self._timers_before - {tid for _, tid in timers}:
-            task = wf.get_task_from_id(uuid.UUID(tid))
-            if task is not None and task.state == TaskState.COMPLETED:
-                self.record("timer_fired", element_id=task.task_spec.bpmn_id, task_id=tid, actor="system")
+        timers = waiting_timers(wf)  # (the timers that fired were recorded as they fired: step)
         later: list = []  # statements that need the case row to exist (foreign keys)
         gone = [
             tid for tid in self._ready_before if tid not in ready_after and tid not in self.completed_task_ids

@@ -15,14 +15,18 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+from dateutil.relativedelta import relativedelta
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_FORMAT
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG as CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.task import TaskState
 
 from engine import clock
 from engine.bpmn.parser import DelaktigMessageEventDefinition, current_effects
@@ -59,6 +63,75 @@ class _ClockDatetime(_dt.datetime):
 
 
 _spiff_timer.datetime = _ClockDatetime
+# A date-time without an offset — a ${variable}'s value, say — is Swedish time (docs/modeling.md), not the
+# server's: SpiffWorkflow read it in the machine's zone, fixed when it was imported.
+_spiff_timer.LOCALTZ = clock.STOCKHOLM
+
+
+def _calendar_timedelta_from_start(parsed_duration: dict, start: _dt.datetime | None = None) -> _dt.timedelta:
+    """A duration's years, months, weeks and days counted on the Swedish calendar, its hours, minutes and
+    seconds as elapsed time — as Camunda 7 does in a JVM set to Europe/Stockholm. SpiffWorkflow adds days
+    as 24-hour spans in UTC: a "P1D" set at 09:00 fell due at 10:00 or 08:00 across a daylight-saving
+    change, twice a year; its months were month lengths added up (31 January + P1M was 3 March)."""
+    start = start or _ClockDatetime.now(_dt.UTC)
+    parts = dict(parsed_duration)
+    calendar = relativedelta(
+        years=parts.pop("years", 0),
+        months=parts.pop("months", 0),
+        weeks=parts.pop("weeks", 0),
+        days=parts.pop("days", 0),
+    )
+    if any(
+        isinstance(v, float) and not v.is_integer() for v in (calendar.years, calendar.months, calendar.days)
+    ):
+        return _spiff_timedelta_from_start(dict(parsed_duration), start)  # fractions: SpiffWorkflow's way
+    local = start.astimezone(clock.STOCKHOLM)
+    wall = local.replace(tzinfo=None) + relativedelta(
+        years=int(calendar.years), months=int(calendar.months), days=int(calendar.days)
+    )
+    end = wall.replace(tzinfo=clock.STOCKHOLM).astimezone(_dt.UTC)
+    return (end - start.astimezone(_dt.UTC)) + _dt.timedelta(**parts)
+
+
+_spiff_timedelta_from_start = _spiff_timer.TimerEventDefinition.get_timedelta_from_start
+_spiff_timer.TimerEventDefinition.get_timedelta_from_start = staticmethod(_calendar_timedelta_from_start)
+
+_timers_held: contextvars.ContextVar[bool] = contextvars.ContextVar("delaktig_timers_held", default=False)
+
+
+@contextlib.contextmanager
+def timers_held():
+    """While an action runs (a completion, a message), no timer that was already waiting fires: SpiffWorkflow
+    updates waiting timers as a side effect of completing tasks (a parallel join, say), and would fire the
+    overdue ones there in the order the diagram declares them. ``fire_due_timers`` fires them right after,
+    in due order. Timers the action creates get their due time as usual."""
+    token = _timers_held.set(True)
+    try:
+        yield
+    finally:
+        _timers_held.reset(token)
+
+
+def _held(method, when_held):
+    def wrapper(self, my_task):
+        if _timers_held.get() and my_task._get_internal_data("event_value") is not None:
+            return when_held(my_task)
+        return method(self, my_task)
+
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+_spiff_timer.TimeDateEventDefinition.has_fired = _held(
+    _spiff_timer.TimeDateEventDefinition.has_fired, lambda task: task._get_internal_data("event_fired", False)
+)
+_spiff_timer.DurationTimerEventDefinition.has_fired = _held(
+    _spiff_timer.DurationTimerEventDefinition.has_fired,
+    lambda task: task._get_internal_data("event_fired", False),
+)
+_spiff_timer.CycleTimerEventDefinition.cycle_complete = _held(
+    _spiff_timer.CycleTimerEventDefinition.cycle_complete, lambda task: False
+)
 
 
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
@@ -109,14 +182,84 @@ def load_state(blob: bytes, spec, subprocess_specs) -> BpmnWorkflow:
     return wf
 
 
-def run_engine(wf: BpmnWorkflow, action=None) -> list[dict[str, Any]]:
-    """Run ``action`` (if any) then step the engine; returns the effects (mails) recorded on the way."""
+def waiting_definitions(task) -> list:
+    """The event definitions a waiting task listens for: its own, or each of a multiple definition's (an
+    event-based gateway waits for a message *or* a timer as one MultipleEventDefinition)."""
+    definition = getattr(task.task_spec, "event_definition", None)
+    if isinstance(definition, MultipleEventDefinition):
+        return list(definition.event_definitions)
+    return [] if definition is None else [definition]
+
+
+def waiting_timers(wf) -> list[tuple[_dt.datetime, str]]:
+    """(due, task id) of every waiting timer, earliest first."""
+    out = []
+    for task in list(wf.event_manager.tasks.values()):
+        if not any(isinstance(d, TimerEventDefinition) for d in waiting_definitions(task)):
+            continue
+        value = task.internal_data.get("event_value")
+        if isinstance(value, dict):
+            value = value.get("next")
+        if not value:
+            continue
+        due = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else value
+        out.append((due, str(task.id)))
+    return sorted(out)
+
+
+def fire_due_timers(wf: BpmnWorkflow, now: _dt.datetime, effects: list[dict[str, Any]]) -> None:
+    """Fire the timers due by ``now`` in due-time order, each at its own due instant, and note each firing
+    in ``effects``. SpiffWorkflow's own ``refresh_timers`` fires every overdue timer at once in the
+    order the diagram declares them: after a pause (the workers down, or a completion that reaches the
+    case before the wake-up) a reminder due after an interrupting escalation would fire as well."""
+    for _ in range(1000):  # a bound against a timer that keeps re-arming in the past
+        before = {tid: due for due, tid in waiting_timers(wf)}
+        due = sorted(d for d in before.values() if d <= now)
+        if not due:
+            return
+        cycles_left = {
+            tid: value.get("cycles")
+            for tid in before
+            if isinstance(value := wf.get_task_from_id(UUID(tid)).internal_data.get("event_value"), dict)
+        }
+        with timer_time(due[0] + _dt.timedelta(microseconds=1)):
+            wf.refresh_timers()
+            wf.do_engine_steps()
+        after = {tid: d for d, tid in waiting_timers(wf)}
+        for tid, was_due in sorted(before.items(), key=lambda item: item[1]):
+            if was_due > due[0]:
+                continue
+            task = wf.get_task_from_id(UUID(tid))
+            if tid in after:  # a cycle timer that fired waits again, for its next due time
+                fired = after[tid] != was_due
+            elif cycles_left.get(tid) == 0:  # a cycle timer with no cycles left ends without firing
+                fired = False
+            else:  # gone: fired, unless its task was cancelled (an interrupting event took it away)
+                fired = task is not None and task.state == TaskState.COMPLETED
+            if fired:
+                effects.append(
+                    {
+                        "type": "timer_fired",
+                        "task_id": tid,
+                        "element_id": task.task_spec.bpmn_id if task is not None else None,
+                        "due": was_due.astimezone(_dt.UTC).isoformat(),
+                    }
+                )
+
+
+def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Run ``action`` (if any), fire the timers due by ``now`` (the engine clock) in due order, step the
+    engine; returns the effects (mails, fired timers) recorded on the way."""
     effects: list[dict[str, Any]] = []
     token = current_effects.set(effects)
+    now = now or clock.now()
     try:
         if action is not None:
-            action()
-        wf.refresh_timers()
+            with timers_held():
+                action()
+        fire_due_timers(wf, now, effects)
+        with timer_time(now):
+            wf.refresh_timers()
         wf.do_engine_steps()
     except SpiffWorkflowException as err:
         task = getattr(err, "task", None)

@@ -4,14 +4,14 @@ naming the element and why — never accepted and then skipped, stuck or ended e
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from engine import clock
 from engine.bpmn.compile import compile_bpmn
 from engine.errors import ProcessError, ValidationFailed
-from engine.models import Case, ProcessDefinition, UserTask
+from engine.models import AuditEvent, Case, ProcessDefinition, UserTask
 from tests.engine.helpers import open_tasks
 
 
@@ -297,3 +297,102 @@ def test_a_task_name_with_variables_is_filled_in_but_never_with_personal_data(d)
     )
     [t] = open_tasks(d, info.id)
     assert t.name == "Yttrande från Kulturnämnden om Bänkar till ${initiator_namn}"
+
+
+def _timer(eid: str, attached: str, duration: str, interrupting: bool = True, cycle: bool = False) -> str:
+    kind = "timeCycle" if cycle else "timeDuration"
+    return (
+        f'<bpmn:boundaryEvent id="{eid}" attachedToRef="{attached}" cancelActivity="{str(interrupting).lower()}">'
+        f'<bpmn:timerEventDefinition><bpmn:{kind} xsi:type="bpmn:tFormalExpression">{duration}</bpmn:{kind}>'
+        "</bpmn:timerEventDefinition></bpmn:boundaryEvent>"
+    )
+
+
+PARALLEL_TIMERS = diagram(
+    S
+    + '<bpmn:parallelGateway id="Dela" /><bpmn:parallelGateway id="Mot" />'
+    + task("Vanta") + task("Annat")
+    + _timer("Paminn", "Vanta", "P5D", interrupting=False) + _timer("Eskalera", "Vanta", "P2D")
+    + task("Paminnelse") + task("Chef", group="avdelningschef")
+    + E + '<bpmn:endEvent id="E2" /><bpmn:endEvent id="E3" />'
+    + flow("F1", "S", "Dela") + flow("F2", "Dela", "Vanta") + flow("F3", "Dela", "Annat")
+    + flow("F4", "Vanta", "Mot") + flow("F5", "Annat", "Mot") + flow("F6", "Mot", "E")
+    + flow("F7", "Paminn", "Paminnelse") + flow("F8", "Paminnelse", "E2")
+    + flow("F9", "Eskalera", "Chef") + flow("F10", "Chef", "E3"),
+    pid="parallell_tid",
+)  # fmt: skip
+
+
+def test_a_completion_that_reaches_the_case_before_the_wake_up_fires_overdue_timers_in_due_order(d):
+    """The workers were down for ten days; then someone completes the other branch's task first. The
+    escalation (due day 2) fires before the reminder (due day 5) would, and takes Vanta — with its
+    reminder — away: as if the timers had fired on time."""
+    t0 = clock.now()
+    d.deploy(PARALLEL_TIMERS, "parallell.bpmn", "anna")
+    info = d.start_case("parallell_tid")
+    clock.set(t0 + timedelta(days=10))
+    annat = next(t for t in open_tasks(d, info.id) if t.element_id == "Annat")
+    d.complete_task(annat.id, "system", {}, roles={"handlaggare"})
+    assert [t.element_id for t in open_tasks(d, info.id)] == ["Chef"]
+    with d.session() as s:
+        fired = s.query(AuditEvent).filter_by(chain=info.id, kind="timer_fired").all()
+        assert [(e.element_id, e.detail["due"][:10]) for e in fired] == [
+            ("Eskalera", (t0 + timedelta(days=2)).date().isoformat())
+        ]
+
+
+def test_a_cycle_timer_is_in_the_audit_log_once_per_firing_in_due_order(d):
+    t0 = clock.now()
+    xml = diagram(
+        S + task("Vanta") + _timer("Tjata", "Vanta", "R3/PT1H", interrupting=False, cycle=True)
+        + task("Paminnelse") + E + '<bpmn:endEvent id="E2" />'
+        + flow("F1", "S", "Vanta") + flow("F2", "Vanta", "E") + flow("F3", "Tjata", "Paminnelse")
+        + flow("F4", "Paminnelse", "E2"),
+        pid="tjat",
+    )  # fmt: skip
+    d.deploy(xml, "tjat.bpmn", "anna")
+    info = d.start_case("tjat")
+    clock.set(t0 + timedelta(hours=1, minutes=30))
+    assert d.wake_case(info.id)  # the first firing
+    clock.set(t0 + timedelta(hours=5))
+    assert d.wake_case(info.id)  # the second and third, late, in one wake-up
+    assert [t.element_id for t in open_tasks(d, info.id)] == ["Paminnelse"] * 3 + ["Vanta"]
+    with d.session() as s:
+        fired = (
+            s.query(AuditEvent).filter_by(chain=info.id, kind="timer_fired").order_by(AuditEvent.seq).all()
+        )
+        dues = [e.detail["due"] for e in fired]
+    assert [e.element_id for e in fired] == ["Tjata"] * 3
+    assert dues == sorted(dues) and len(set(dues)) == 3
+    assert d.verify_audit(info.id) == []
+
+
+def test_timer_dates_and_days_are_swedish_time(d):
+    """A ${variable} date without an offset is Swedish time; a P1D set at 09:00 the day before the clocks
+    change falls due at 09:00 the next day (calendar days, as Camunda in a JVM set to Europe/Stockholm)."""
+    from engine.clock import STOCKHOLM
+
+    def intermediate(kind: str, value: str) -> str:
+        return (
+            f'<bpmn:intermediateCatchEvent id="Vanta"><bpmn:timerEventDefinition><bpmn:{kind} '
+            f'xsi:type="bpmn:tFormalExpression">{value}</bpmn:{kind}></bpmn:timerEventDefinition>'
+            "</bpmn:intermediateCatchEvent>"
+        )
+
+    for pid, kind, value in (("datum", "timeDate", "${datum}"), ("dygn", "timeDuration", "P1D")):
+        xml = diagram(
+            S + intermediate(kind, value) + E + flow("F1", "S", "Vanta") + flow("F2", "Vanta", "E"), pid=pid
+        )
+        d.deploy(xml, f"{pid}.bpmn", "anna")
+    info = d.start_case("datum", variables={"datum": "2027-07-01T09:00:00"})
+    with d.session() as s:
+        assert s.get(Case, info.id).next_timer_at == datetime(2027, 7, 1, 9, 0, tzinfo=STOCKHOLM)
+    for start in (
+        datetime(2026, 3, 28, 9, 0, tzinfo=STOCKHOLM),
+        datetime(2026, 10, 24, 9, 0, tzinfo=STOCKHOLM),
+    ):
+        clock.set(start)
+        info = d.start_case("dygn")
+        with d.session() as s:
+            due = s.get(Case, info.id).next_timer_at.astimezone(STOCKHOLM)
+        assert (due.date() - start.date()).days == 1 and due.hour == 9, due

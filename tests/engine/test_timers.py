@@ -9,6 +9,7 @@ from SpiffWorkflow.task import TaskState
 
 from engine import clock
 from engine.bpmn.compile import compile_or_raise
+from engine.bpmn.parser import current_effects
 from engine.models import AuditEvent, Outbox
 from engine.workflow import new_workflow, run_engine
 from tests.conftest import count, fixture_bytes
@@ -41,7 +42,29 @@ def test_overdue_timers_fire_in_due_order_not_registration_order(d):
 
 
 def test_spiffworkflow_alone_fires_overdue_timers_in_registration_order():
-    """Pins the library fact our due-order waking exists for (ENGINE-NOTES: Timers)."""
+    """Pins the library fact engine.workflow.fire_due_timers exists for (ENGINE-NOTES: Timers):
+    SpiffWorkflow's own refresh fires every overdue timer at once, in the order the diagram declares them."""
+    compiled = compile_or_raise(fixture_bytes("timer_order.bpmn"))
+    spec, subs = compiled.spec("timer_order")
+    with clock.frozen(T0):
+        wf = new_workflow(spec, subs)
+        run_engine(wf)
+    mails: list = []
+    token = current_effects.set(mails)  # the send task records its mail here
+    try:
+        with clock.frozen(T0 + timedelta(days=10)):
+            wf.refresh_timers()
+            wf.do_engine_steps()
+    finally:
+        current_effects.reset(token)
+    assert [e["element_id"] for e in mails] == ["Skicka"]  # the reminder fired although it was due later
+    chef = [t for t in wf.get_tasks(state=TaskState.READY, manual=True)]
+    assert [t.task_spec.name for t in chef] == ["Chef"]
+
+
+def test_every_engine_step_fires_overdue_timers_in_due_order():
+    """Not only the wake-up: a completion or a message that reaches a case before its timers were woken
+    (the workers down for a while) runs through the same step, which fires them in due order."""
     compiled = compile_or_raise(fixture_bytes("timer_order.bpmn"))
     spec, subs = compiled.spec("timer_order")
     with clock.frozen(T0):
@@ -49,9 +72,9 @@ def test_spiffworkflow_alone_fires_overdue_timers_in_registration_order():
         run_engine(wf)
     with clock.frozen(T0 + timedelta(days=10)):
         effects = run_engine(wf)
-    assert [e["element_id"] for e in effects] == ["Skicka"]  # the reminder fired although it was due later
-    chef = [t for t in wf.get_tasks(state=TaskState.READY, manual=True)]
-    assert [t.task_spec.name for t in chef] == ["Chef"]
+    assert [(e["type"], e["element_id"]) for e in effects] == [("timer_fired", "Eskalering")]  # no mail
+    assert effects[0]["due"] == (T0 + timedelta(days=2)).isoformat()
+    assert [t.task_spec.name for t in wf.get_tasks(state=TaskState.READY, manual=True)] == ["Chef"]
 
 
 def test_not_yet_due_case_is_not_woken(d):
