@@ -65,6 +65,7 @@ class _ClockDatetime(_dt.datetime):
 _spiff_timer.datetime = _ClockDatetime
 # A date-time without an offset — a ${variable}'s value, say — is Swedish time (docs/modeling.md), not the
 # server's: SpiffWorkflow read it in the machine's zone, fixed when it was imported.
+SPIFF_LOCALTZ = _spiff_timer.LOCALTZ  # what SpiffWorkflow chose (tests pin it)
 _spiff_timer.LOCALTZ = clock.STOCKHOLM
 
 
@@ -84,7 +85,7 @@ def _calendar_timedelta_from_start(parsed_duration: dict, start: _dt.datetime | 
     if any(
         isinstance(v, float) and not v.is_integer() for v in (calendar.years, calendar.months, calendar.days)
     ):
-        return _spiff_timedelta_from_start(dict(parsed_duration), start)  # fractions: SpiffWorkflow's way
+        return SPIFF_TIMEDELTA_FROM_START(dict(parsed_duration), start)  # fractions: SpiffWorkflow's way
     local = start.astimezone(clock.STOCKHOLM)
     wall = local.replace(tzinfo=None) + relativedelta(
         years=int(calendar.years), months=int(calendar.months), days=int(calendar.days)
@@ -93,7 +94,7 @@ def _calendar_timedelta_from_start(parsed_duration: dict, start: _dt.datetime | 
     return (end - start.astimezone(_dt.UTC)) + _dt.timedelta(**parts)
 
 
-_spiff_timedelta_from_start = _spiff_timer.TimerEventDefinition.get_timedelta_from_start
+SPIFF_TIMEDELTA_FROM_START = _spiff_timer.TimerEventDefinition.get_timedelta_from_start
 _spiff_timer.TimerEventDefinition.get_timedelta_from_start = staticmethod(_calendar_timedelta_from_start)
 
 _timers_held: contextvars.ContextVar[bool] = contextvars.ContextVar("delaktig_timers_held", default=False)

@@ -104,7 +104,8 @@ def test_reminder_timer_mails_the_role_and_escalation_cancels_the_task(d):
     assert d.wake_due_cases() == 1
     assert_reload_stable(d, case.id)
     assert sorted(m["to"] for m in outbox(d)) == ["hanna@example.se", "henrik@example.se"]
-    assert case_row(d, case.id).next_timer_at == T0 + timedelta(days=30)
+    # P30D: thirty calendar days in Swedish time, across the change to summer time (29 March): 09:00 then too.
+    assert case_row(d, case.id).next_timer_at == datetime(2026, 4, 1, 9, 0, tzinfo=clock.STOCKHOLM)
     assert [t.element_id for t in open_tasks(d, case.id)] == ["Granska"]  # non-interrupting
     clock.set(T0 + timedelta(days=31))
     assert d.wake_due_cases() == 1

@@ -12,6 +12,8 @@ from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.util.task import TaskState
 
 from engine.bpmn.expressions import TranslationError, parse_iso_duration, translate_condition, translate_timer
+from engine.clock import STOCKHOLM
+from engine.workflow import SPIFF_LOCALTZ, SPIFF_TIMEDELTA_FROM_START  # importing it applies the patches
 
 
 def evaluate(code: str, data: dict):
@@ -362,16 +364,22 @@ def test_translated_condition_routes_the_gateway(a, b, end):
 
 
 def test_spiff_turns_p1y_into_a_fixed_number_of_days_from_its_start():
-    # P1Y is expanded month by month from the start date into days: 365 or 366 depending on the year.
+    # SpiffWorkflow alone (its function, as engine.workflow keeps it): P1Y is expanded month by month from
+    # the start date into days, 365 or 366 depending on the year; days are 24-hour spans in UTC.
     def year_from(start):
-        return TimerEventDefinition.get_timedelta_from_start({"years": 1}, start)
+        return SPIFF_TIMEDELTA_FROM_START({"years": 1}, start)
 
     assert year_from(datetime(2027, 1, 1, tzinfo=UTC)) == timedelta(days=365)
     assert year_from(datetime(2028, 1, 1, tzinfo=UTC)) == timedelta(days=366)
     # P1M from 31 January is 31 days (3 March), not "end of February" as in Java.
-    assert TimerEventDefinition.get_timedelta_from_start({"months": 1}, datetime(2026, 1, 31)) == timedelta(
-        31
-    )
+    assert SPIFF_TIMEDELTA_FROM_START({"months": 1}, datetime(2026, 1, 31)) == timedelta(31)
+    # Delaktig's replacement counts the calendar in Swedish time, as Camunda in a Stockholm JVM: end of
+    # February, and a day across the change to summer time is 23 hours.
+    jan31 = datetime(2026, 1, 31, 9, tzinfo=STOCKHOLM)
+    assert TimerEventDefinition.get_timedelta_from_start({"months": 1}, jan31) == timedelta(28)
+    assert TimerEventDefinition.get_timedelta_from_start(
+        {"days": 1}, datetime(2026, 3, 28, 9, tzinfo=STOCKHOLM)
+    ) == timedelta(hours=23)
     *_, duration = TimerEventDefinition.parse_iso_recurring_interval("R/2028-01-01T00:00:00+01:00/P1Y")
     assert duration == timedelta(days=366)
 
@@ -408,8 +416,11 @@ def test_yearly_cycle_is_frozen_to_seconds_and_drifts_after_a_leap_year():
 
 
 def test_spiff_reads_naive_dates_with_one_offset_frozen_at_import():
+    # SpiffWorkflow alone read a naive date-time with the machine's offset, fixed at import (no DST rules);
+    # engine.workflow replaces it with Europe/Stockholm, so a ${variable}'s naive value is Swedish time.
+    assert isinstance(SPIFF_LOCALTZ, timezone)  # a fixed offset, not a zone with DST rules
+    assert spiff_timer.LOCALTZ is STOCKHOLM
     summer = TimerEventDefinition.get_datetime("2026-07-01T09:00:00")
     winter = TimerEventDefinition.get_datetime("2026-01-15T09:00:00")
-    assert isinstance(spiff_timer.LOCALTZ, timezone)  # a fixed offset, not a zone with DST rules
-    assert summer == datetime(2026, 7, 1, 9, tzinfo=spiff_timer.LOCALTZ)
-    assert winter == datetime(2026, 1, 15, 9, tzinfo=spiff_timer.LOCALTZ)
+    assert summer == datetime(2026, 7, 1, 7, tzinfo=UTC)
+    assert winter == datetime(2026, 1, 15, 8, tzinfo=UTC)
