@@ -495,8 +495,9 @@ class Delaktig:
             mine = (roles if roles is not None else users.roles_of(s, actor)) if person else set()
             for case_id in sorted(matches) if person else ():
                 if inbox.case_access(s, case_id, actor, mine, set()) is None:
+                    # No case id in the refusal: it is no one else's business which case waits.
                     raise Forbidden(
-                        f"Du deltar inte i ärendet {case_id} och kan inte skicka meddelanden till det."
+                        "Du deltar inte i det väntande ärendet och kan inte skicka meddelanden till det."
                     )
             if matches:
                 return [
