@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from engine import audit as audit_log
 from engine import case_sql, clock, definitions, inbox, users
 from engine.audit import AuditWriter
+from engine.camunda_queries import may_work_on
 from engine.config import Settings
 from engine.db import make_engine, make_sessionmaker, read_session, upgrade, write_transaction
 from engine.errors import (
@@ -43,9 +44,8 @@ from engine.runtime import (
     open_case,
     ready_user_tasks,
     start_new_case,
-    waiting_definitions,
 )
-from engine.workflow import json_safe
+from engine.workflow import json_safe, message_definitions
 
 T = TypeVar("T")
 
@@ -345,9 +345,7 @@ class Delaktig:
             if assignee is not None and assignee != actor:
                 if not users.is_active(s, assignee):
                     raise ValidationFailed([Problem("userId", f"okänd användare {assignee}")])
-                if assignee not in (task.candidate_users or []) and not users.roles_of(s, assignee) & set(
-                    task.candidate_groups or []
-                ):
+                if not may_work_on(task, assignee, users.roles_of(s, assignee)):
                     raise ValidationFailed(
                         [
                             Problem(
@@ -520,8 +518,8 @@ class Delaktig:
             (
                 d
                 for t in run.wf.event_manager.tasks.values()
-                for d in waiting_definitions(t)
-                if type(d).__name__.endswith("MessageEventDefinition") and d.name == name
+                for d in message_definitions(t)
+                if d.name == name
             ),
             None,
         )

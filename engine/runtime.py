@@ -27,14 +27,14 @@ from engine.mail import mail_rows
 from engine.personal import is_personal, redact
 from engine.rowio import RowIO
 from engine.workdays import compute_due
-from engine.workflow import (  # noqa: F401 (waiting_definitions: re-exported for engine.app)
+from engine.workflow import (
     STATE_FORMAT,
     dump_state,
     json_safe,
     load_state,
+    message_definitions,
     new_workflow,
     run_engine,
-    waiting_definitions,
     waiting_timers,
 )
 
@@ -84,9 +84,8 @@ def waiting_messages(wf) -> list[tuple[str, str]]:
     """(message name, element id) of every waiting message catch event."""
     out = []
     for task in list(wf.event_manager.tasks.values()):
-        for definition in waiting_definitions(task):
-            if type(definition).__name__.endswith("MessageEventDefinition"):
-                out.append((definition.name, task.task_spec.bpmn_id or task.task_spec.name))
+        for definition in message_definitions(task):
+            out.append((definition.name, task.task_spec.bpmn_id or task.task_spec.name))
     return sorted(set(out))
 
 

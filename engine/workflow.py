@@ -76,20 +76,11 @@ def _calendar_timedelta_from_start(parsed_duration: dict, start: _dt.datetime | 
     change, twice a year; its months were month lengths added up (31 January + P1M was 3 March)."""
     start = start or _ClockDatetime.now(_dt.UTC)
     parts = dict(parsed_duration)
-    calendar = relativedelta(
-        years=parts.pop("years", 0),
-        months=parts.pop("months", 0),
-        weeks=parts.pop("weeks", 0),
-        days=parts.pop("days", 0),
-    )
-    if any(
-        isinstance(v, float) and not v.is_integer() for v in (calendar.years, calendar.months, calendar.days)
-    ):
+    calendar = {unit: parts.pop(unit, 0) for unit in ("years", "months", "weeks", "days")}
+    if any(value != int(value) for value in calendar.values()):
         return SPIFF_TIMEDELTA_FROM_START(dict(parsed_duration), start)  # fractions: SpiffWorkflow's way
     local = start.astimezone(clock.STOCKHOLM)
-    wall = local.replace(tzinfo=None) + relativedelta(
-        years=int(calendar.years), months=int(calendar.months), days=int(calendar.days)
-    )
+    wall = local.replace(tzinfo=None) + relativedelta(**{unit: int(n) for unit, n in calendar.items()})
     end = wall.replace(tzinfo=clock.STOCKHOLM).astimezone(_dt.UTC)
     return (end - start.astimezone(_dt.UTC)) + _dt.timedelta(**parts)
 
@@ -192,6 +183,11 @@ def waiting_definitions(task) -> list:
     return [] if definition is None else [definition]
 
 
+def message_definitions(task) -> list:
+    """The message event definitions among those a waiting task listens for."""
+    return [d for d in waiting_definitions(task) if type(d).__name__.endswith("MessageEventDefinition")]
+
+
 def waiting_timers(wf) -> list[tuple[_dt.datetime, str]]:
     """(due, task id) of every waiting timer, earliest first."""
     out = []
@@ -227,9 +223,8 @@ def fire_due_timers(wf: BpmnWorkflow, now: _dt.datetime, effects: list[dict[str,
             wf.refresh_timers()
             wf.do_engine_steps()
         after = {tid: d for d, tid in waiting_timers(wf)}
-        for tid, was_due in sorted(before.items(), key=lambda item: item[1]):
-            if was_due > due[0]:
-                continue
+        fired_now = sorted((was_due, tid) for tid, was_due in before.items() if was_due <= due[0])
+        for was_due, tid in fired_now:
             task = wf.get_task_from_id(UUID(tid))
             if tid in after:  # a cycle timer that fired waits again, for its next due time
                 fired = after[tid] != was_due
@@ -259,9 +254,7 @@ def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -
             with timers_held():
                 action()
         fire_due_timers(wf, now, effects)
-        with timer_time(now):
-            wf.refresh_timers()
-        wf.do_engine_steps()
+        wf.do_engine_steps()  # (nothing due by now is left waiting: no refresh of timers needed first)
     except SpiffWorkflowException as err:
         task = getattr(err, "task", None)
         where = (
