@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
 
 from engine import users
+from engine import variable_filters as vf
 from engine.audit import DEPLOY_CHAIN
 from engine.inbox import readable_cases
 from engine.models import (
@@ -99,6 +100,7 @@ class TaskFilter:
     process_instance_ids: list[str] | None = None
     task_definition_keys: list[str] | None = None
     assignees: list[str] | None = None
+    process_variables: vf.VariableQuery | None = None  # conditions on the task's case's variables
     # Who is asking: only tasks this user may work on (the engine's own rule for claim/complete).
     visible_to: tuple[str, set[str]] | None = None
     sorting: Sorting = field(default_factory=list)
@@ -166,7 +168,7 @@ _TASK_FLAGS = (  # given when truthy (business_key: whenever not None, as the eq
 )
 
 
-def _task_shape(f: TaskFilter) -> tuple:
+def _task_shape(f: TaskFilter, dialect: str) -> tuple:
     """Which filters are given, the sorting and whether there is paging: the task query's text depends on
     nothing else, so it is built once per shape (``_task_statement``) and the values go as parameters."""
     given = frozenset(
@@ -175,7 +177,10 @@ def _task_shape(f: TaskFilter) -> tuple:
         + [name for name, _col in _TASK_IN if getattr(f, name)]
         + (["business_key"] if f.business_key is not None else [])
     )
-    return given, tuple(f.sorting), bool(f.first_result), f.max_results is not None
+    variables = None
+    if f.process_variables is not None and f.process_variables.conditions:
+        variables = (f.process_variables.shape(), dialect)
+    return given, tuple(f.sorting), bool(f.first_result), f.max_results is not None, variables
 
 
 def _candidate(kind: str, values: str, *more: tuple[str, str]) -> sa.ColumnElement[bool]:
@@ -189,7 +194,7 @@ def _candidate(kind: str, values: str, *more: tuple[str, str]) -> sa.ColumnEleme
     return sa.exists().where(TaskCandidate.task_id == UserTask.id, sa.or_(*offered))
 
 
-def _task_where(given: frozenset[str]) -> list[sa.ColumnElement[bool]]:
+def _task_where(given: frozenset[str], variables: tuple | None = None) -> list[sa.ColumnElement[bool]]:
     # Given a task or a case, the lookup goes by its key and "open" is a filter the indexes cannot serve:
     # otherwise the planner, with young statistics, may walk every open task instead (test_task_plans).
     keyed = bool(given & {"task_id", "process_instance_id", "process_instance_ids"})
@@ -233,6 +238,10 @@ def _task_where(given: frozenset[str]) -> list[sa.ColumnElement[bool]]:
                 _candidate("user", "visible_users", ("group", "visible_groups")),
             )
         )
+    if variables is not None:
+        shape, dialect = variables
+        in_case = vf.where(Case.data, shape, dialect, "pv")
+        where.append(sa.exists().where(Case.id == UserTask.case_id, *in_case))
     return where
 
 
@@ -250,6 +259,8 @@ def _task_params(s: Session, f: TaskFilter, given: frozenset[str]) -> dict[str, 
     if "visible_to" in given:
         user, roles = f.visible_to
         params.update(visible_user=user, visible_users=[user], visible_groups=sorted(roles) or [""])
+    if f.process_variables is not None:
+        params.update(f.process_variables.params("pv"))
     if f.first_result:
         params["first_result"] = f.first_result
     if f.max_results is not None:
@@ -261,12 +272,12 @@ def _task_params(s: Session, f: TaskFilter, given: frozenset[str]) -> dict[str, 
 def _task_statement(shape: tuple, count: bool) -> sa.Select:
     """The task query of one shape (``_task_shape``), built once: constructing it cost more than running
     it (a third of a ``GET /task``); SQLAlchemy then finds its compiled form by the cache key."""
-    given, sorting, offset, limit = shape
+    given, sorting, offset, limit, variables = shape
     if count:
-        return sa.select(sa.func.count()).select_from(UserTask).where(*_task_where(given))
+        return sa.select(sa.func.count()).select_from(UserTask).where(*_task_where(given, variables))
     q = (
         sa.select(UserTask)
-        .where(*_task_where(given))
+        .where(*_task_where(given, variables))
         .order_by(*_order(TASK_SORT, list(sorting), UserTask.id))
     )
     if offset:
@@ -278,10 +289,10 @@ def _task_statement(shape: tuple, count: bool) -> sa.Select:
 
 def task_query(s: Session, f: TaskFilter, count: bool = False) -> tuple[sa.Select, dict[str, Any]]:
     """The statement and parameters of a task list (or count) for ``f``."""
-    shape = _task_shape(f)
+    shape = _task_shape(f, s.get_bind().dialect.name)
     params = _task_params(s, f, shape[0])
     if count:  # no order, no page
-        shape = (shape[0], (), False, False)
+        shape = (shape[0], (), False, False, shape[4])
         params.pop("first_result", None)
         params.pop("max_results", None)
     return _task_statement(shape, count), params
@@ -326,6 +337,7 @@ class InstanceFilter:
     started_after: datetime | None = None
     finished_before: datetime | None = None
     finished_after: datetime | None = None
+    variables: vf.VariableQuery | None = None
     sorting: Sorting = field(default_factory=list)
     # (user, roles): only cases that user may read (engine.inbox.readable_cases); None: all.
     readable_by: tuple[str, set[str]] | None = None
@@ -343,8 +355,10 @@ INSTANCE_SORT = {
 }
 
 
-def _instance_where(f: InstanceFilter) -> list[sa.ColumnElement[bool]]:
+def _instance_where(f: InstanceFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
+    if f.variables is not None:
+        where += vf.where(Case.data, f.variables.shape(), dialect, "var")
     if not f.history:
         where.append(Case.status == "active")
     elif f.finished is True:
@@ -379,19 +393,24 @@ def instance_list(s: Session, f: InstanceFilter) -> list[tuple[Case, ProcessDefi
     q = (
         sa.select(Case, ProcessDefinition)
         .join(ProcessDefinition, ProcessDefinition.id == Case.definition_id)
-        .where(*_instance_where(f), *_readable(s, Case.id, f.readable_by))
+        .where(*_instance_where(f, s.get_bind().dialect.name), *_readable(s, Case.id, f.readable_by))
         .order_by(*_order(INSTANCE_SORT, f.sorting, Case.id))
     )
-    return [(r[0], r[1]) for r in s.execute(_page(q, f.first_result, f.max_results))]
+    rows = s.execute(_page(q, f.first_result, f.max_results), _instance_params(f))
+    return [(r[0], r[1]) for r in rows]
 
 
 def instance_count(s: Session, f: InstanceFilter) -> int:
     q = (
         sa.select(sa.func.count())
         .select_from(Case)
-        .where(*_instance_where(f), *_readable(s, Case.id, f.readable_by))
+        .where(*_instance_where(f, s.get_bind().dialect.name), *_readable(s, Case.id, f.readable_by))
     )
-    return s.execute(q).scalar_one()
+    return s.execute(q, _instance_params(f)).scalar_one()
+
+
+def _instance_params(f: InstanceFilter) -> dict[str, Any]:
+    return f.variables.params("var") if f.variables is not None else {}
 
 
 def get_case(s: Session, case_id: str) -> Case | None:

@@ -43,6 +43,10 @@ def read_session():
         _read_tx.reset(token)
 
 
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, **kwargs) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -64,6 +68,9 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
             cur.execute("PRAGMA cache_size=-65536")
             cur.execute("PRAGMA mmap_size=268435456")
             cur.close()
+            # SQLite's own lower() folds only ASCII: "Ängby" would stay "Ängby". Python's folds as
+            # PostgreSQL does, so case-insensitive sorting and filters answer alike on both.
+            dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn):

@@ -198,11 +198,11 @@ def test_filters_delaktig_does_not_offer_are_refused_not_ignored(client, deploye
     start(client, "F-1")
     h = basic("hanna")
     for path, query in (
-        ("/engine-rest/task", {"processVariables": "x_eq_1"}),
+        ("/engine-rest/task", {"caseInstanceVariables": "x_eq_1"}),
         ("/engine-rest/task", {"tenantIdIn": "kommun_a"}),
         ("/engine-rest/task", {"suspended": "true"}),
         ("/engine-rest/task/count", {"assigneeLike": "%a%"}),
-        ("/engine-rest/process-instance", {"variables": "x_eq_1"}),
+        ("/engine-rest/process-instance", {"variableNamesLike": "x"}),
         ("/engine-rest/history/task", {"taskVariables": "x_eq_1"}),
         ("/engine-rest/deployment", {"nameNotLike": "x"}),
     ):
@@ -211,7 +211,7 @@ def test_filters_delaktig_does_not_offer_are_refused_not_ignored(client, deploye
         assert next(iter(query)) in r.json["message"], r.json
     r = client.post(
         "/engine-rest/task",
-        json={"processVariables": [{"name": "x", "operator": "eq", "value": 1}]},
+        json={"taskVariables": [{"name": "x", "operator": "eq", "value": 1}]},
         headers=h,
     )
     assert_camunda_error(r, 400)

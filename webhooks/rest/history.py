@@ -69,6 +69,7 @@ def _instance_filter(p: Params) -> q.InstanceFilter:
         started_after=p.date("startedAfter"),
         finished_before=p.date("finishedBefore"),
         finished_after=p.date("finishedAfter"),
+        variables=p.variables("variables"),
         sorting=p.sorting(set(q.INSTANCE_SORT)),
         readable_by=auth.readable_by(),
         first_result=first,

@@ -39,6 +39,7 @@ def _filter(p: Params) -> q.InstanceFilter:
         process_definition_id=p.str("processDefinitionId"),
         process_definition_key=p.str("processDefinitionKey"),
         process_definition_keys=p.list("processDefinitionKeyIn"),
+        variables=p.variables("variables"),
         sorting=p.sorting(set(q.INSTANCE_SORT) - {"startTime", "endTime"}),
         readable_by=auth.readable_by(),
         first_result=first,

@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from engine.variable_filters import VariableCondition, VariableFilterError, VariableQuery
 from webhooks.rest.errors import invalid
-from webhooks.rest.variables import parse_date
+from webhooks.rest.variables import DATE_PATTERN, parse_date
 
 
 def _bad(name: str, value: Any) -> Exception:
@@ -103,6 +104,43 @@ class Params:
         if isinstance(value, str):
             return [v for v in value.split(",") if v]
         raise _bad(name, value)
+
+    def variables(self, name: str) -> VariableQuery | None:
+        """Camunda's variable filters: ``name_op_value,…`` in a query string (values are strings there, or
+        dates in Camunda's date format), ``[{"name", "operator", "value"}]`` in a JSON body (values keep
+        their JSON type). With ``variableNamesIgnoreCase`` / ``variableValuesIgnoreCase``."""
+        given = self._get(name)
+        names_ic, values_ic = self.bool("variableNamesIgnoreCase"), self.bool("variableValuesIgnoreCase")
+        if given in (None, "", []):
+            return None
+        items: list[tuple[Any, Any, Any]] = []
+        if isinstance(given, str) and not self.json:
+            for expression in given.split(","):
+                parts = expression.split("_")
+                if len(parts) != 3 or not all(parts[:2]):
+                    raise invalid(
+                        f"variable query parameter has to have format KEY_OPERATOR_VALUE: '{expression}'"
+                    )
+                items.append((parts[0], parts[1], parts[2]))
+        elif self.json and isinstance(given, list) and all(isinstance(x, dict) for x in given):
+            items = [(x.get("name"), x.get("operator"), x.get("value")) for x in given]
+        else:
+            raise _bad(name, given)
+        conditions = []
+        for var, operator, value in items:
+            if not isinstance(var, str) or not var or not isinstance(operator, str):
+                raise invalid(f"Each of '{name}' needs a variable name and an operator")
+            if isinstance(value, (dict, list)) or (isinstance(value, float) and value != value):
+                raise invalid(
+                    f"Variable '{var}' in '{name}': only strings, numbers, booleans, dates and null"
+                )
+            if isinstance(value, str) and DATE_PATTERN.match(value.replace(" ", "+")):
+                value = parse_date(value.replace(" ", "+"), f"variable '{var}' in '{name}'")
+            try:
+                conditions.append(VariableCondition(var, operator, value))
+            except VariableFilterError as e:
+                raise invalid(str(e)) from None
+        return VariableQuery(tuple(conditions), names_ic, values_ic)
 
     def paging(self) -> tuple[int | None, int | None]:
         return self.int("firstResult"), self.int("maxResults")

@@ -99,6 +99,7 @@ def _filter(p: Params) -> q.TaskFilter:
         process_instance_ids=p.list("processInstanceIdIn"),
         task_definition_keys=p.list("taskDefinitionKeyIn"),
         assignees=p.list("assigneeIn"),
+        process_variables=p.variables("processVariables"),
         # As Camunda with authorization: a user sees only the tasks they may work on.
         visible_to=(user.name, set(user.roles)),
         sorting=p.sorting(SORT_KEYS),

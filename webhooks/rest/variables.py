@@ -24,7 +24,7 @@ from engine.clock import STOCKHOLM
 from webhooks.rest.errors import invalid
 
 INT_RANGE = {"integer": 2**31, "long": 2**63, "short": 2**15}
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$")
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})$")
 
 
 # --- dates ----------------------------------------------------------------------------------------------
@@ -47,7 +47,7 @@ def fmt_offset_date(value: datetime) -> str:
 
 def parse_date(text: str, what: str) -> datetime:
     """Camunda's format, also with ``Z``, ``+01:00`` or 1–6 fraction digits; always with an offset."""
-    if not _DATE.match(text or ""):
+    if not DATE_PATTERN.match(text or ""):
         raise invalid(
             f"Cannot convert value '{text}' of {what} to a date: expected yyyy-MM-dd'T'HH:mm:ss.SSSZ"
         )

@@ -1,0 +1,180 @@
+"""Conditions on a case's variables — Camunda's ``variables`` and ``processVariables`` query filters — as
+SQL, the same on PostgreSQL (jsonb) and SQLite (json1).
+
+A case keeps its variables as one JSON object (``case.data``). A condition holds when the case has a
+variable of that name whose value compares as asked, and only against values of the same kind, as in
+Camunda: a string matches strings, a number any number (Integer, Long and Double alike), a boolean
+booleans, a date Date variables (which Delaktig keeps as ISO 8601 strings with milliseconds in Swedish time:
+``webhooks.rest.variables.parse_value``), null a null value. ``neq`` holds when the variable exists and is
+not equal, so a case without it is left out, again as in Camunda.
+
+The variables are walked with ``jsonb_each``/``json_each`` rather than looked up by path: any name works
+(SQLite's paths cannot spell a ``"``), and a case-insensitive name is one ``lower()`` away.
+"""
+
+from __future__ import annotations
+
+import operator as op
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+from engine.clock import STOCKHOLM
+
+OPERATORS = ("eq", "neq", "gt", "gteq", "lt", "lteq", "like")
+_COMPARE = {"gt": op.gt, "gteq": op.ge, "lt": op.lt, "lteq": op.le}
+# A stored Date: 2026-03-02T09:00:00.000+01:00 (parse_value's form; the offset is Swedish time's).
+_DATE_LIKE = "____-__-__T__:__:__.___%"
+
+
+class VariableFilterError(ValueError):
+    """A condition Camunda refuses too (``like`` on a number, ``gt`` on a boolean …)."""
+
+
+@dataclass(frozen=True)
+class VariableCondition:
+    name: str
+    operator: str
+    value: Any  # str, int, float, bool, None, or an aware datetime for a Date
+
+    def __post_init__(self) -> None:
+        if self.operator not in OPERATORS:
+            raise VariableFilterError(f"Invalid variable comparator specified: {self.operator}")
+        if self.operator == "like" and self.kind != "string":
+            raise VariableFilterError(
+                f"Variable '{self.name}': only string values can be used with the 'like' operator"
+            )
+        if self.operator in _COMPARE and self.kind in ("boolean", "null"):
+            raise VariableFilterError(
+                f"Variable '{self.name}': booleans and null cannot be used with the '{self.operator}' operator"
+            )
+
+    @property
+    def kind(self) -> str:
+        v = self.value
+        if v is None:
+            return "null"
+        if isinstance(v, bool):
+            return "boolean"
+        if isinstance(v, (int, float)):
+            return "number"
+        if isinstance(v, datetime):
+            return "date"
+        return "string"
+
+    def bound_value(self) -> Any:
+        if isinstance(self.value, datetime):
+            return self.value.astimezone(STOCKHOLM).isoformat(timespec="milliseconds")
+        if isinstance(self.value, bool):
+            return "true" if self.value else "false"  # as both databases name a JSON boolean
+        return self.value
+
+
+@dataclass(frozen=True)
+class VariableQuery:
+    """The conditions of one query, with Camunda's ``variableNamesIgnoreCase``/``variableValuesIgnoreCase``."""
+
+    conditions: tuple[VariableCondition, ...]
+    names_ignore_case: bool = False
+    values_ignore_case: bool = False
+
+    def shape(self) -> tuple:
+        """What the SQL text depends on: the operators, the kinds and the flags (values are parameters)."""
+        kinds = tuple((c.operator, c.kind) for c in self.conditions)
+        return kinds, self.names_ignore_case, self.values_ignore_case
+
+    def params(self, prefix: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, c in enumerate(self.conditions):
+            out[f"{prefix}{i}_name"] = c.name.lower() if self.names_ignore_case else c.name
+            if c.kind == "null":
+                continue  # a type test (_matches), no parameter
+            value = c.bound_value()
+            out[f"{prefix}{i}_value"] = (
+                value.lower() if c.kind == "string" and self.values_ignore_case else value
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class _Each:
+    """One variable of the case, as the dialect's ``json_each`` shows it."""
+
+    key: Any
+    text: Any  # the value as text (strings; dates)
+    number: Any  # the value as a number, NULL when it is not one
+    is_string: Any
+    is_number: Any
+    boolean: Any  # 'true' or 'false' for a boolean, NULL otherwise
+    is_null: Any
+
+
+def _each(data: Any, dialect: str) -> tuple[Any, _Each]:
+    if dialect == "postgresql":
+        var = sa.func.jsonb_each(data).table_valued(sa.column("key", sa.String), sa.column("value", JSONB))
+        var = var.alias("var")
+        kind = sa.func.jsonb_typeof(var.c.value)
+        text = var.c.value.op("#>>", return_type=sa.String)(sa.literal_column("'{}'::text[]"))
+        return var, _Each(
+            key=var.c.key,
+            text=text,
+            # CASE, so a non-number is never cast (PostgreSQL need not evaluate an AND left to right).
+            number=sa.case((kind == "number", sa.cast(text, sa.Numeric))),
+            is_string=kind == "string",
+            is_number=kind == "number",
+            boolean=sa.case((kind == "boolean", text)),
+            is_null=kind == "null",
+        )
+    var = sa.func.json_each(data).table_valued("key", "value", "type").alias("var")
+    return var, _Each(
+        key=var.c.key,
+        text=var.c.value,
+        number=sa.case((var.c.type.in_(["integer", "real"]), var.c.value)),
+        is_string=var.c.type == "text",
+        is_number=var.c.type.in_(["integer", "real"]),
+        boolean=sa.case((var.c.type.in_(["true", "false"]), var.c.type)),
+        is_null=var.c.type == "null",
+    )
+
+
+def _matches(v: _Each, operator: str, kind: str, value: Any, values_ignore_case: bool) -> Any:
+    """The variable ``v`` has ``kind`` and equals (``eq``) or compares with ``value``."""
+    if kind == "null":
+        return v.is_null
+    if kind == "boolean":
+        return v.boolean == value
+    if kind == "number":
+        compare = _COMPARE.get(operator, op.eq)
+        return sa.and_(v.is_number, compare(v.number, value))
+    text = sa.func.lower(v.text) if values_ignore_case and kind == "string" else v.text
+    if kind == "date":
+        typed = sa.and_(v.is_string, v.text.like(_DATE_LIKE))
+    else:
+        typed = v.is_string
+    if operator == "like":
+        return sa.and_(typed, text.like(value))
+    return sa.and_(typed, _COMPARE.get(operator, op.eq)(text, value))
+
+
+def where(data: Any, shape: tuple, dialect: str, prefix: str) -> list[sa.ColumnElement[bool]]:
+    """One EXISTS per condition of a query of this ``shape`` (``VariableQuery.shape``) over the variables
+    in ``data`` (a JSON column of the outer query). Names and values are the bind parameters of
+    ``VariableQuery.params(prefix)``, so a statement can be built once per shape."""
+    kinds, names_ignore_case, values_ignore_case = shape
+    number_type = sa.Numeric if dialect == "postgresql" else sa.types.NullType
+    out = []
+    for i, (operator, kind) in enumerate(kinds):
+        var, v = _each(data, dialect)
+        name = sa.bindparam(f"{prefix}{i}_name", type_=sa.String)
+        key = sa.func.lower(v.key) if names_ignore_case else v.key
+        value = None
+        if kind != "null":
+            value = sa.bindparam(f"{prefix}{i}_value", type_=number_type() if kind == "number" else sa.String)
+        test = _matches(v, operator, kind, value, values_ignore_case)
+        if operator == "neq":
+            test = sa.not_(test)
+        out.append(sa.exists(sa.select(sa.literal(1)).select_from(var).where(key == name, test)))
+    return out
