@@ -17,8 +17,8 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
+from engine import activity_types, case_sql, clock, definitions, inbox, users
 from engine import audit as audit_log
-from engine import case_sql, clock, definitions, inbox, users
 from engine.audit import AuditWriter
 from engine.camunda_queries import may_work_on
 from engine.config import Settings
@@ -514,18 +514,27 @@ class Delaktig:
         self, s: Session, case_id: str, name: str, variables: dict, actor: str
     ) -> CaseInfo:
         run = open_case(s, case_id, self.specs, actor, AuditWriter())
-        definition = next(
+        definition, waiting = next(
             (
-                d
+                (d, t)
                 for t in run.wf.event_manager.tasks.values()
                 for d in message_definitions(t)
                 if d.name == name
             ),
-            None,
+            (None, None),
         )
         if definition is None:
             raise NoMatch(f"ärendet väntar inte längre på meddelandet {name!r}")
-        run.record("message_received", detail={"message": name, "variables": json_safe(redact(variables))})
+        element, element_detail = activity_types.message_event(waiting.task_spec, name)
+        run.record(
+            "message_received",
+            element_id=element,
+            detail={
+                "message": name,
+                **element_detail,
+                "variables": json_safe(redact(variables)),
+            },
+        )
         try:
             run.step(
                 lambda: run.wf.send_event(BpmnEvent(definition, {"payload": variables, "result_var": None}))
@@ -572,16 +581,7 @@ class Delaktig:
         self._check_starter(s, definition, actor, roles)
         spec, subs = self.specs.get(s, definition.id)
         run = new_case(s, definition, spec, subs, business_key, {}, actor, AuditWriter())
-        run.record(
-            "case_started",
-            detail={
-                "definition_id": definition.id,
-                "business_key": business_key,
-                "message": name,
-                "variables": json_safe(redact(variables)),
-            },
-        )
-        run.wf.do_engine_steps()
+        run.wf.do_engine_steps()  # (records nothing: the start below is the case's first audit row)
         start = next(
             (
                 t
@@ -592,6 +592,18 @@ class Delaktig:
         )
         if start is None:
             raise NoMatch(f"startmeddelandet {name!r} hittades inte i {definition.key}")
+        element, element_detail = activity_types.event(start.task_spec)
+        run.record(
+            "case_started",
+            element_id=element,
+            detail={
+                **element_detail,
+                "definition_id": definition.id,
+                "business_key": business_key,
+                "message": name,
+                "variables": json_safe(redact(variables)),
+            },
+        )
         definition_ = start.task_spec.event_definition
         run.step(
             lambda: run.wf.send_event(BpmnEvent(definition_, {"payload": variables, "result_var": None}))

@@ -413,6 +413,18 @@ def _instance_params(f: InstanceFilter) -> dict[str, Any]:
     return f.variables.params("var") if f.variables is not None else {}
 
 
+def start_activities(s: Session, case_ids: list[str]) -> dict[str, str | None]:
+    """The start event each case began at (its case_started audit row), for history's startActivityId."""
+    if not case_ids:
+        return {}
+    rows = s.execute(
+        sa.select(AuditEvent.chain, AuditEvent.element_id).where(
+            AuditEvent.chain.in_(case_ids), AuditEvent.kind == "case_started"
+        )
+    )
+    return {chain: element for chain, element in rows}
+
+
 def get_case(s: Session, case_id: str) -> Case | None:
     return s.get(Case, str(case_id))
 
@@ -642,7 +654,9 @@ def history_task_count(s: Session, f: HistoryTaskFilter) -> int:
 # A user task is one activity from its creation to its completion or cancellation (its user_task row);
 # the case's start and end, timers, messages and mails are instants (their audit rows). Both come from one
 # UNION ALL, so filters, sorting and paging run in the database: an unfiltered query costs one page, not
-# the whole audit log.
+# the whole audit log. An instant's element id, Camunda activity type and name are those its audit row
+# recorded (engine.activity_types); rows written before Delaktig recorded them fall back to these types.
+# Gateways and script tasks leave no audit row and are not listed.
 INSTANT_KINDS = {
     "case_started": "startEvent",
     "case_completed": "noneEndEvent",
@@ -690,7 +704,10 @@ def _activities(s: Session, f: ActivityFilter):
         (t.state == "cancelled").label("canceled"),
         sa.func.coalesce(created, 0).label("seq"),
     )
-    kind_type = sa.case(*((a.kind == k, v) for k, v in INSTANT_KINDS.items()))
+    # The element's Camunda type as recorded (engine.activity_types); rows written before it was, by kind.
+    kind_type = sa.func.coalesce(
+        a.detail["activity_type"].as_string(), sa.case(*((a.kind == k, v) for k, v in INSTANT_KINDS.items()))
+    )
     message = a.detail["message"].as_string()
     activity_id = sa.func.coalesce(
         a.element_id,
@@ -702,10 +719,13 @@ def _activities(s: Session, f: ActivityFilter):
         sa.select(
             (activity_id + ":" + sa.func.coalesce(a.task_id, sa.cast(a.id, sa.String))).label("id"),
             activity_id.label("activity_id"),
-            sa.case(
-                (a.kind == "message_received", message),
-                (a.kind == "mail_queued", a.detail["subject"].as_string()),
-                else_=None,
+            sa.func.coalesce(
+                a.detail["activity_name"].as_string(),
+                sa.case(
+                    (a.kind == "message_received", message),
+                    (a.kind == "mail_queued", a.detail["subject"].as_string()),
+                    else_=None,
+                ),
             ).label("activity_name"),
             kind_type.label("activity_type"),
             a.case_id.label("process_instance_id"),

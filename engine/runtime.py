@@ -17,8 +17,8 @@ import orjson
 from SpiffWorkflow.task import TaskState
 from sqlalchemy.orm import Session
 
+from engine import activity_types, clock
 from engine import case_sql as q
-from engine import clock
 from engine.audit import GENESIS, AuditWriter, Chain
 from engine.bpmn.compile import role_from_lane
 from engine.bpmn.expressions import TranslationError
@@ -148,7 +148,7 @@ class CaseRun:
                     element_id=effect["element_id"],
                     task_id=effect["task_id"],
                     actor="system",
-                    detail={"due": effect["due"]},
+                    detail={"due": effect["due"], **effect["activity"]},
                 )
             else:
                 self._queue_mail(effect)
@@ -249,7 +249,13 @@ class CaseRun:
             values.update(status="terminated", ended_at=now, end_reason=self.end_reason, next_timer_at=None)
         elif wf.is_completed() and case.status == "active":
             values.update(status="completed", ended_at=now, next_timer_at=None)
-            self.record("case_completed", actor="system", detail={"variables": json_safe(redact(variables))})
+            end, end_detail = activity_types.event(activity_types.reached_end_event(wf))
+            self.record(
+                "case_completed",
+                element_id=end,
+                actor="system",
+                detail={**end_detail, "variables": json_safe(redact(variables))},
+            )
         values.update(audit_seq=self.chain.seq, audit_hash=self.chain.hash)
         self._write(values)
         for statement, params in later:
@@ -403,9 +409,12 @@ def start_new_case(
     for ``CaseRun.save``."""
     spec, subprocess_specs = spec_cache.get(session, definition.id)
     run = new_case(session, definition, spec, subprocess_specs, business_key, variables, actor, AuditWriter())
+    start, start_detail = activity_types.event(activity_types.none_start_event(spec))
     run.record(
         "case_started",
+        element_id=start,
         detail={
+            **start_detail,
             "definition_id": definition.id,
             "business_key": business_key,
             "variables": json_safe(redact(variables)),

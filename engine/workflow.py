@@ -28,7 +28,7 @@ from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefini
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 
-from engine import clock
+from engine import activity_types, clock
 from engine.bpmn.parser import DelaktigMessageEventDefinition, current_effects
 from engine.errors import ProcessError
 from engine.sandbox import make_script_engine
@@ -233,11 +233,13 @@ def fire_due_timers(wf: BpmnWorkflow, now: _dt.datetime, effects: list[dict[str,
             else:  # gone: fired, unless its task was cancelled (an interrupting event took it away)
                 fired = task is not None and task.state == TaskState.COMPLETED
             if fired:
+                element_id, activity = activity_types.fired_event(task)
                 effects.append(
                     {
                         "type": "timer_fired",
                         "task_id": tid,
-                        "element_id": task.task_spec.bpmn_id if task is not None else None,
+                        "element_id": element_id,
+                        "activity": activity,
                         "due": was_due.astimezone(_dt.UTC).isoformat(),
                     }
                 )

@@ -80,6 +80,15 @@ def test_an_event_based_gateway_waits_for_the_message_or_the_timer(d):
     assert [t.element_id for t in open_tasks(d, answered.id)] == ["Hantera"]  # not woken twice
     with pytest.raises(Exception, match="svar_inkommit"):  # the timer won: no longer waiting for it
         d.deliver_message("svar_inkommit", {}, business_key="B")
+    # The audit log names the catch event behind the gateway, as Camunda's history does.
+    with d.session() as s:
+        events = {
+            (e.case_id, e.kind): (e.element_id, e.detail.get("activity_type"))
+            for e in s.query(AuditEvent).filter(AuditEvent.case_id.in_([answered.id, silent.id]))
+        }
+    assert events[(answered.id, "message_received")] == ("Svar", "intermediateMessageCatch")
+    assert events[(silent.id, "timer_fired")] == ("Frist", "intermediateTimer")
+    assert events[(answered.id, "case_started")] == ("S", "startEvent")
 
 
 def test_multi_instance_over_a_collection_written_as_an_expression(d):

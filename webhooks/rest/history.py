@@ -24,7 +24,7 @@ def _millis(start: datetime | None, end: datetime | None) -> int | None:
     return int((end - start).total_seconds() * 1000) if start and end else None
 
 
-def process_instance_dto(c: Case, d: ProcessDefinition) -> dict[str, Any]:
+def process_instance_dto(c: Case, d: ProcessDefinition, start_activity: str | None = None) -> dict[str, Any]:
     return {
         "id": c.id,
         "rootProcessInstanceId": c.id,
@@ -41,7 +41,7 @@ def process_instance_dto(c: Case, d: ProcessDefinition) -> dict[str, Any]:
         "removalTime": None,
         "durationInMillis": _millis(c.started_at, c.ended_at),
         "startUserId": c.started_by,
-        "startActivityId": None,
+        "startActivityId": start_activity,
         "deleteReason": c.end_reason,
         "tenantId": None,
         "state": STATES.get(c.status, c.status.upper()),
@@ -90,7 +90,9 @@ def history_instances_post():
 def _history_instances(p: Params):
     f = _instance_filter(p)
     with get_engine().session() as s:
-        return ok([process_instance_dto(c, d) for c, d in q.instance_list(s, f)])
+        rows = q.instance_list(s, f)
+        starts = q.start_activities(s, [c.id for c, _ in rows])
+        return ok([process_instance_dto(c, d, starts.get(c.id)) for c, d in rows])
 
 
 @bp.get("/history/process-instance/count")
@@ -108,7 +110,7 @@ def history_instance(case_id: str):
         rows = q.instance_list(s, f)
         if not rows:
             raise not_found(f"Historic process instance with id {case_id} does not exist")
-        return ok(process_instance_dto(*rows[0]))
+        return ok(process_instance_dto(*rows[0], q.start_activities(s, [case_id]).get(case_id)))
 
 
 # --- activity instances --------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ def activity_dto(r: dict[str, Any]) -> dict[str, Any]:
         "endTime": fmt_date(r["end"]),
         "durationInMillis": _millis(r["start"], r["end"]),
         "canceled": r["canceled"],
-        "completeScope": r["activity_type"] == "noneEndEvent",
+        "completeScope": (r["activity_type"] or "").endswith("EndEvent"),
         "tenantId": None,
         "removalTime": None,
         "rootProcessInstanceId": r["process_instance_id"],
