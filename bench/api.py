@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -181,7 +182,32 @@ def run_cases(client: Client, n: int, offset: int) -> tuple[list[float], list[fl
     return per_case, completions
 
 
-def throughput(client_base: str, d: Delaktig, n: int, clients: int) -> float:
+def _machine_cpu() -> tuple[int, int]:
+    """(all jiffies, idle jiffies) of the whole machine, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def _process_cpu(pids: list[int]) -> int:
+    """User + system jiffies of ``pids`` (from /proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def gunicorn_workers(proc: subprocess.Popen) -> list[int]:
+    path = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+def throughput(
+    client_base: str, d: Delaktig, n: int, clients: int, workers: list[int] | None = None
+) -> tuple[float, dict[str, float]]:
+    """Completions per second, and the CPU each completion cost (ms) while they ran: the gunicorn
+    workers', this load generator's and the whole machine's (the rest is mostly PostgreSQL)."""
     element, role, data = CASE_STEPS[0]
     work: queue.Queue[str] = queue.Queue()
     for i in range(n):
@@ -209,12 +235,23 @@ def throughput(client_base: str, d: Delaktig, n: int, clients: int) -> float:
         t.start()
     barrier.wait()
     t0 = time.perf_counter()
+    machine0, workers0, me0 = _machine_cpu(), _process_cpu(workers or []), os.times()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - t0
+    machine1, workers1, me1 = _machine_cpu(), _process_cpu(workers or []), os.times()
     if errors:
         print(f"  {len(errors)} completions failed, first: {errors[0][:200]}")
-    return (n - len(errors)) / elapsed
+    done = max(n - len(errors), 1)
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = (machine1[0] - machine0[0]) - (machine1[1] - machine0[1])
+    cpu = {
+        "workers": (workers1 - workers0) / hz / done * 1000,
+        "client": (me1.user + me1.system - me0.user - me0.system) / done * 1000,
+        "machine": busy / hz / done * 1000,
+        "busy": busy / max(machine1[0] - machine0[0], 1),
+    }
+    return (n - len(errors)) / elapsed, cpu
 
 
 def engine_steps(d: Delaktig, n: int) -> list[float]:
@@ -272,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
 
         run_cases(client, args.warmup, 10_000)
         per_case, http_completions = run_cases(client, args.cases, 0)
-        rate = throughput(base, d, args.throughput, args.clients)
+        rate, cpu = throughput(base, d, args.throughput, args.clients, gunicorn_workers(proc))
         engine_steps(d, args.warmup)
         bare = engine_steps(d, args.cases)
         spec, subs = compile_or_raise(FIXTURE.read_bytes(), FIXTURE.name).spec(PID)
@@ -307,6 +344,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {label} | {value} | {target} | {verdict} |")
         a_verdict = "met" if case_ms * 1000 <= TARGET_CASE_MS else "NOT met"
         print(f"\n(a) target {a_verdict}; p90 per case {ms(statistics.quantiles(per_case, n=10)[-1])}")
+        # What bounds (b) on this machine: every completion's CPU, whoever spends it, shares its cores.
+        cores = os.cpu_count() or 1
+        print(
+            f"(b) CPU per completion while it ran: gunicorn workers {cpu['workers']:.2f} ms, this client "
+            f"{cpu['client']:.2f} ms, whole machine {cpu['machine']:.2f} ms (the rest: PostgreSQL and the "
+            f"system), machine {cpu['busy']:.0%} busy; {cores} cores at that cost allow at most "
+            f"{cores * 1000 / cpu['machine']:.0f}/s; {TARGET_RATE:.0f}/s needs ≤ {cores * 1000 / TARGET_RATE:.1f} ms"
+        )
     finally:
         if proc is not None:
             proc.terminate()
