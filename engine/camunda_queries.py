@@ -352,6 +352,9 @@ INSTANCE_SORT = {
     "businessKey": Case.business_key,
     "startTime": Case.started_at,
     "endTime": Case.ended_at,
+    # history only; instance_list joins each case's definition
+    "definitionName": ProcessDefinition.name,
+    "definitionVersion": ProcessDefinition.version,
 }
 
 
@@ -613,6 +616,8 @@ HISTORY_TASK_SORT = {
     "priority": UserTask.priority,
     "taskDefinitionKey": UserTask.element_id,
     "deleteReason": UserTask.state,
+    "executionId": UserTask.case_id,  # a case is its one execution
+    "taskDescription": UserTask.documentation,
 }
 
 
@@ -668,11 +673,20 @@ INSTANT_KINDS = {
 
 @dataclass
 class ActivityFilter:
-    process_instance_id: str | None = None
+    activity_instance_id: str | None = None
+    process_instance_id: str | None = None  # also Camunda's executionId: a case is its one execution
+    process_definition_id: str | None = None
     activity_id: str | None = None
+    activity_name: str | None = None
     activity_type: str | None = None
     assignee: str | None = None
     finished: bool | None = None
+    canceled: bool = False
+    complete_scope: bool = False
+    started_before: datetime | None = None
+    started_after: datetime | None = None
+    finished_before: datetime | None = None
+    finished_after: datetime | None = None
     sorting: Sorting = field(default_factory=list)
     # (user, roles): only cases that user may read (engine.inbox.readable_cases); None: all.
     readable_by: tuple[str, set[str]] | None = None
@@ -748,21 +762,41 @@ def _activities(s: Session, f: ActivityFilter):
     tasks = tasks.where(*_readable(s, t.case_id, f.readable_by))
     instants = instants.where(*_readable(s, a.case_id, f.readable_by))
     acts = sa.union_all(tasks, instants).subquery("activity")
-    where = []
-    if f.activity_id is not None:
-        where.append(acts.c.activity_id == f.activity_id)
-    if f.activity_type is not None:
-        where.append(acts.c.activity_type == f.activity_type)
-    if f.assignee is not None:
-        where.append(acts.c.assignee == f.assignee)
+    return acts, _activity_where(acts, f)
+
+
+def _activity_where(acts, f: ActivityFilter) -> list:
+    eq = {
+        "id": f.activity_instance_id,
+        "definition_id": f.process_definition_id,
+        "activity_id": f.activity_id,
+        "activity_name": f.activity_name,
+        "activity_type": f.activity_type,
+        "assignee": f.assignee,
+    }
+    where = [acts.c[name] == value for name, value in eq.items() if value is not None]
     if f.finished is not None:
         where.append(acts.c.end.is_not(None) if f.finished else acts.c.end.is_(None))
-    return acts, where
+    if f.canceled:
+        where.append(acts.c.canceled == sa.true())
+    if f.complete_scope:  # as the DTO's completeScope: the end events that ended the case
+        where.append(acts.c.activity_type.like("%EndEvent"))
+    for col, before, after in (
+        (acts.c.start, f.started_before, f.started_after),
+        (acts.c.end, f.finished_before, f.finished_after),
+    ):
+        if before is not None:
+            where.append(col < before)
+        if after is not None:
+            where.append(col > after)
+    return where
 
 
 ACTIVITY_SORT = {
     "activityInstanceId": "id",
     "instanceId": "process_instance_id",
+    "executionId": "process_instance_id",  # a case is its one execution
+    "occurrence": "seq",  # Camunda's order of activities within a case: here the audit log's order
     "activityId": "activity_id",
     "activityName": "activity_name",
     "activityType": "activity_type",

@@ -95,7 +95,9 @@ def test_round_trip_with_pycamunda(server):
         if a["activityType"] == "userTask"
     ]
     assert user_tasks == [("Granska", "hanna", True), ("Beslut", "nils", True)]
-    assert ("VantaSvar", "intermediateMessageCatch") in {(a["activityId"], a["activityType"]) for a in activities}
+    assert ("VantaSvar", "intermediateMessageCatch") in {
+        (a["activityId"], a["activityType"]) for a in activities
+    }
     assert activities[-1]["activityType"] == "noneEndEvent"
 
     history_tasks = requests.get(

@@ -70,5 +70,30 @@ def body() -> dict[str, Any]:
     return data
 
 
+def flag(data: dict[str, Any], name: str) -> bool:
+    """A boolean body field. Camunda's Jackson also reads the strings "true" and "false" as booleans, so
+    clients that send them get what they asked for; anything else is a 400, never a silent false."""
+    value = data.get(name)
+    if value is None or isinstance(value, bool):
+        return value is True
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise invalid(f"'{name}' must be true or false, not '{str(value)[:100]}'")
+
+
+def known_fields(data: dict[str, Any], allowed: set[str], unsupported: tuple[str, ...] = ()) -> None:
+    """Refuse a body field that is not one of the Camunda DTO's (``allowed``, which includes
+    ``unsupported``): a typo such as ``variablesInReturn`` would otherwise be dropped silently and the
+    client would never learn. A field of Camunda's that Delaktig cannot honour (``unsupported``:
+    ``startInstructions`` …) is refused when it is set; sent empty (as generated clients send every
+    field) it changes nothing."""
+    unknown = sorted(k for k in data if k not in allowed)
+    if unknown:
+        raise invalid(f"Unknown field(s) in the request body: {', '.join(unknown)}")
+    used = [k for k in unsupported if data.get(k) not in (None, False, "", [], {})]
+    if used:
+        raise invalid(f"Delaktig does not support {', '.join(used)} in this request")
+
+
 def link(path: str, rel: str = "self", method: str = "GET") -> dict[str, str]:
     return {"method": method, "href": f"{request.host_url.rstrip('/')}{bp.url_prefix}{path}", "rel": rel}

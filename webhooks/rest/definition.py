@@ -11,7 +11,7 @@ from engine.errors import DelaktigError
 from engine.models import ProcessDefinition
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
-from webhooks.rest.blueprint import body, bp, ok
+from webhooks.rest.blueprint import body, bp, flag, known_fields, ok
 from webhooks.rest.errors import engine_error, invalid, not_found
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import parse_variables, typed_map
@@ -114,13 +114,32 @@ def definition_xml(definition_id: str):
         return _xml(_by_id(s, definition_id))
 
 
-def _start(definition_id: str | None, key: str | None):
+# Camunda 7.22's StartProcessInstanceDto. Delaktig runs no listeners or IO mappings, so the skip flags
+# change nothing; a case always begins at its start event, so start instructions and a case instance
+# are refused rather than ignored (the case would not be the one asked for).
+START_UNSUPPORTED = ("caseInstanceId", "startInstructions")
+START_FIELDS = {
+    "businessKey",
+    "variables",
+    "withVariablesInReturn",
+    "skipCustomListeners",
+    "skipIoMappings",
+    *START_UNSUPPORTED,
+}
+# StartProcessInstanceFormDto (submit-form): only these two.
+SUBMIT_FIELDS = {"businessKey", "variables"}
+
+
+def _start(definition_id: str | None, key: str | None, fields: set[str] = START_FIELDS):
     data = body()
+    known_fields(data, fields, START_UNSUPPORTED)
+    for name in ("skipCustomListeners", "skipIoMappings"):
+        flag(data, name)
     variables = parse_variables(data.get("variables"))
     business_key = data.get("businessKey")
     if business_key is not None and not isinstance(business_key, str):
         raise invalid("businessKey must be a string")
-    with_variables = data.get("withVariablesInReturn") is True
+    with_variables = flag(data, "withVariablesInReturn")
     user = auth.current()
     what = definition_id or key
     try:
@@ -158,3 +177,17 @@ def start_by_id(definition_id: str):
     with get_engine().session() as s:
         _by_id(s, definition_id)  # Camunda: an unknown id is a 404 before anything else is looked at
     return _start(definition_id, None)
+
+
+# Submitting a start form: Delaktig has no start forms of its own, so it is a start with the form's
+# variables (Camunda answers the same ProcessInstanceDto, without variables).
+@bp.post("/process-definition/key/<key>/submit-form")
+def submit_form_by_key(key: str):
+    return _start(None, key, SUBMIT_FIELDS)
+
+
+@bp.post("/process-definition/<definition_id>/submit-form")
+def submit_form_by_id(definition_id: str):
+    with get_engine().session() as s:
+        _by_id(s, definition_id)
+    return _start(definition_id, None, SUBMIT_FIELDS)

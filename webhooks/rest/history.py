@@ -45,6 +45,7 @@ def process_instance_dto(c: Case, d: ProcessDefinition, start_activity: str | No
         "deleteReason": c.end_reason,
         "tenantId": None,
         "state": STATES.get(c.status, c.status.upper()),
+        "restartedProcessInstanceId": None,  # 7.21+; Delaktig restarts no cases
     }
 
 
@@ -97,7 +98,16 @@ def _history_instances(p: Params):
 
 @bp.get("/history/process-instance/count")
 def history_instances_count():
-    f = _instance_filter(Params(request.args))
+    return _history_instances_count(Params(request.args))
+
+
+@bp.post("/history/process-instance/count")
+def history_instances_count_post():
+    return _history_instances_count(Params(body(), from_json=True))
+
+
+def _history_instances_count(p: Params):
+    f = _instance_filter(p)
     with get_engine().session() as s:
         return ok({"count": q.instance_count(s, f)})
 
@@ -144,12 +154,24 @@ def activity_dto(r: dict[str, Any]) -> dict[str, Any]:
 def _activity_filter(p: Params) -> q.ActivityFilter:
     first, maximum = p.paging()
     finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
+    case_id, execution_id = p.str("processInstanceId"), p.str("executionId")
+    if case_id is not None and execution_id is not None and case_id != execution_id:
+        case_id = ""  # a case is its one execution: two different ids match nothing
     return q.ActivityFilter(
-        process_instance_id=p.str("processInstanceId"),
+        activity_instance_id=p.str("activityInstanceId"),
+        process_instance_id=case_id if case_id is not None else execution_id,
+        process_definition_id=p.str("processDefinitionId"),
         activity_id=p.str("activityId"),
+        activity_name=p.str("activityName"),
         activity_type=p.str("activityType"),
         assignee=p.str("taskAssignee"),
         finished=finished,
+        canceled=p.bool("canceled"),
+        complete_scope=p.bool("completeScope"),
+        started_before=p.date("startedBefore"),
+        started_after=p.date("startedAfter"),
+        finished_before=p.date("finishedBefore"),
+        finished_after=p.date("finishedAfter"),
         sorting=p.sorting(set(q.ACTIVITY_SORT)),
         readable_by=auth.readable_by(),
         first_result=first,
@@ -157,19 +179,48 @@ def _activity_filter(p: Params) -> q.ActivityFilter:
     )
 
 
-@bp.get("/history/activity-instance")
-def history_activities():
-    f = _activity_filter(Params(request.args))
+def _activities(p: Params):
+    f = _activity_filter(p)
     with get_engine().session() as s:
         return ok([activity_dto(r) for r in q.activity_instances(s, f)])
 
 
-@bp.get("/history/activity-instance/count")
-def history_activities_count():
-    p = Params(request.args)
+def _activities_count(p: Params):
     f = _activity_filter(p)
     with get_engine().session() as s:
         return ok({"count": q.activity_count(s, f)})
+
+
+@bp.get("/history/activity-instance")
+def history_activities():
+    return _activities(Params(request.args))
+
+
+@bp.post("/history/activity-instance")
+def history_activities_post():
+    return _activities(Params(body(), from_json=True))
+
+
+@bp.get("/history/activity-instance/count")
+def history_activities_count():
+    return _activities_count(Params(request.args))
+
+
+@bp.post("/history/activity-instance/count")
+def history_activities_count_post():
+    return _activities_count(Params(body(), from_json=True))
+
+
+@bp.get("/history/activity-instance/<activity_instance_id>")
+def history_activity(activity_instance_id: str):
+    # Read through the user's case rule like the list: an instance of a case they may not read is
+    # as absent as one that does not exist (its id names no case to answer 403 for).
+    f = q.ActivityFilter(activity_instance_id=activity_instance_id, readable_by=auth.readable_by())
+    with get_engine().session() as s:
+        rows = q.activity_instances(s, f)
+    if not rows:
+        raise not_found(f"Historic activity instance with id {activity_instance_id} does not exist")
+    return ok(activity_dto(rows[0]))
 
 
 # --- tasks -----------------------------------------------------------------------------------------------
@@ -229,18 +280,36 @@ def _task_filter(p: Params) -> q.HistoryTaskFilter:
     )
 
 
-@bp.get("/history/task")
-def history_tasks():
-    f = _task_filter(Params(request.args))
+def _tasks(p: Params):
+    f = _task_filter(p)
     with get_engine().session() as s:
         return ok([history_task_dto(t) for t in q.history_task_list(s, f)])
 
 
-@bp.get("/history/task/count")
-def history_tasks_count():
-    f = _task_filter(Params(request.args))
+def _tasks_count(p: Params):
+    f = _task_filter(p)
     with get_engine().session() as s:
         return ok({"count": q.history_task_count(s, f)})
+
+
+@bp.get("/history/task")
+def history_tasks():
+    return _tasks(Params(request.args))
+
+
+@bp.post("/history/task")
+def history_tasks_post():
+    return _tasks(Params(body(), from_json=True))
+
+
+@bp.get("/history/task/count")
+def history_tasks_count():
+    return _tasks_count(Params(request.args))
+
+
+@bp.post("/history/task/count")
+def history_tasks_count_post():
+    return _tasks_count(Params(body(), from_json=True))
 
 
 # --- user operations ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from engine import camunda_queries as q
 from engine.errors import DelaktigError
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
-from webhooks.rest.blueprint import bp, link, no_content, ok
+from webhooks.rest.blueprint import body, bp, link, no_content, ok
 from webhooks.rest.errors import engine_error, not_found
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import typed_map
@@ -29,6 +29,10 @@ def instance_dto(case_id: str, definition_id: str, business_key: str | None, end
     }
 
 
+# Camunda's runtime sort keys (its tenantId aside); the history ones also sort by times and definition.
+RUNTIME_SORT = {"instanceId", "definitionId", "definitionKey", "businessKey"}
+
+
 @strict
 def _filter(p: Params) -> q.InstanceFilter:
     first, maximum = p.paging()
@@ -40,7 +44,7 @@ def _filter(p: Params) -> q.InstanceFilter:
         process_definition_key=p.str("processDefinitionKey"),
         process_definition_keys=p.list("processDefinitionKeyIn"),
         variables=p.variables("variables"),
-        sorting=p.sorting(set(q.INSTANCE_SORT) - {"startTime", "endTime"}),
+        sorting=p.sorting(RUNTIME_SORT),
         readable_by=auth.readable_by(),
         first_result=first,
         max_results=maximum,
@@ -67,14 +71,17 @@ def instance_list():
 
 @bp.post("/process-instance")
 def instance_query():
-    from webhooks.rest.blueprint import body
-
     return _list(Params(body(), from_json=True))
 
 
 @bp.get("/process-instance/count")
 def instance_count():
     return _count(Params(request.args))
+
+
+@bp.post("/process-instance/count")
+def instance_count_post():
+    return _count(Params(body(), from_json=True))
 
 
 def _active_case(s, case_id: str):

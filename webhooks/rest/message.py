@@ -8,12 +8,32 @@ from engine.app import CaseInfo
 from engine.errors import DelaktigError, NoMatch
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
-from webhooks.rest.blueprint import body, bp, no_content, ok
+from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok
 from webhooks.rest.errors import engine_error, invalid
 from webhooks.rest.instance import instance_dto
 from webhooks.rest.variables import parse_variables, typed_map
 
-UNSUPPORTED = ("processInstanceId", "tenantId", "localCorrelationKeys", "processVariablesLocal")
+# Camunda 7.22's CorrelationMessageDto; those Delaktig cannot honour are refused when set (a single
+# scope per case: no local variables; no tenants; startMessagesOnly would skip the waiting cases).
+UNSUPPORTED = (
+    "processInstanceId",
+    "tenantId",
+    "localCorrelationKeys",
+    "processVariablesLocal",
+    "processVariablesToTriggeredScope",
+    "startMessagesOnly",
+)
+FIELDS = {
+    "messageName",
+    "businessKey",
+    "correlationKeys",
+    "processVariables",
+    "withoutTenantId",
+    "all",
+    "resultEnabled",
+    "variablesInResultEnabled",
+    *UNSUPPORTED,
+}
 
 
 def _result(info: CaseInfo, with_variables: bool) -> dict[str, Any]:
@@ -40,12 +60,13 @@ def message_correlate():
     name = data.get("messageName")
     if not isinstance(name, str) or not name:
         raise invalid("No message name supplied")
-    for key in UNSUPPORTED:
-        if data.get(key):
-            raise invalid(f"Delaktig does not support '{key}' in message correlation")
-    for flag in ("all", "resultEnabled", "variablesInResultEnabled"):
-        if data.get(flag) is not None and not isinstance(data.get(flag), bool):
-            raise invalid(f"'{flag}' must be true or false")
+    known_fields(data, FIELDS, UNSUPPORTED)
+    all_matches, result, with_variables = (
+        flag(data, "all"),
+        flag(data, "resultEnabled"),
+        flag(data, "variablesInResultEnabled"),
+    )
+    flag(data, "withoutTenantId")  # every case is tenant-less: true or false, nothing to filter
     business_key = data.get("businessKey")
     if business_key is not None and not isinstance(business_key, str):
         raise invalid("businessKey must be a string")
@@ -59,11 +80,11 @@ def message_correlate():
             business_key,
             correlation=correlation,
             actor=user.name,
-            all_matches=data.get("all") is True,
+            all_matches=all_matches,
             roles=set(user.roles),
         )
     except NoMatch as err:
-        if data.get("all") is not True:
+        if not all_matches:
             raise engine_error(err, f"Cannot correlate message '{name}'") from None
         infos = []  # as Camunda's correlateAll: nothing waiting is no error, just no result
     except DelaktigError as err:
@@ -73,6 +94,6 @@ def message_correlate():
             permission="UPDATE_INSTANCE",
             resource="ProcessDefinition",
         ) from None
-    if data.get("resultEnabled") is True:
-        return ok([_result(i, data.get("variablesInResultEnabled") is True) for i in infos])
+    if result:
+        return ok([_result(i, with_variables) for i in infos])
     return no_content()

@@ -13,7 +13,7 @@ from engine.errors import DelaktigError
 from engine.models import UserTask
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
-from webhooks.rest.blueprint import body, bp, no_content, ok
+from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok
 from webhooks.rest.errors import engine_error, forbidden, invalid, not_found
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import fmt_date, form_typed, parse_variables, typed_map
@@ -177,6 +177,24 @@ def task_variables(task_id: str):
         return ok(typed_map(_task_variables(s, task), names))
 
 
+@bp.get("/task/<task_id>/variables/<name>")
+def task_variable(task_id: str, name: str):
+    with get_engine().session() as s:
+        data = _task_variables(s, _readable(s, task_id))
+    if name not in data or name.startswith("_"):
+        raise not_found(f"task variable with name {name} does not exist")
+    return ok(typed_map(data, [name])[name])
+
+
+@bp.get("/task/<task_id>/form")
+def task_form(task_id: str):
+    """Camunda's FormDto. Delaktig's forms are the diagram's generated form fields (form-variables), so
+    there is no form key: tasklists then render the generated form, as Camunda's do for formData."""
+    with get_engine().session() as s:
+        _readable(s, task_id)
+    return ok({"key": None, "contextPath": None, "camundaFormRef": None})
+
+
 @bp.get("/task/<task_id>/form-variables")
 def task_form_variables(task_id: str):
     """Generated forms: one variable per form field, typed by the field, with the case's current value
@@ -214,8 +232,11 @@ def _act(task_id: str, action: str, fn):
 @bp.post("/task/<task_id>/claim")
 def task_claim(task_id: str):
     data = body()
+    known_fields(data, {"userId"})
     user = auth.current()
     user_id = data.get("userId")
+    if user_id is not None and not isinstance(user_id, str):
+        raise invalid("userId must be a string")
     if user_id is not None and user_id != user.name:
         # Camunda lets an admin claim for someone else; Delaktig's rule is one's own claim only.
         raise forbidden(
@@ -238,6 +259,7 @@ def task_unclaim(task_id: str):
 @bp.post("/task/<task_id>/assignee")
 def task_assignee(task_id: str):
     data = body()
+    known_fields(data, {"userId"})
     if "userId" not in data:
         raise invalid("Cannot set assignee: 'userId' is required (null to remove the assignee)")
     user_id = data.get("userId")
@@ -255,6 +277,8 @@ def task_assignee(task_id: str):
 
 def _complete(task_id: str, strict_form: bool):
     data = body()
+    known_fields(data, {"variables", "withVariablesInReturn"})
+    with_variables = flag(data, "withVariablesInReturn")
     variables = parse_variables(data.get("variables"))
     user = auth.current()
     engine = get_engine()
@@ -266,7 +290,7 @@ def _complete(task_id: str, strict_form: bool):
             task_id, user.name, variables, roles=set(user.roles), allow_extra=not strict_form
         ),
     )
-    if data.get("withVariablesInReturn") is True:
+    if with_variables:
         return ok(typed_map(info.variables))
     return no_content()
 
