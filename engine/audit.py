@@ -1,7 +1,8 @@
 """The audit log: append-only rows, hash-chained per case.
 
-Each row's hash covers its content and the previous row's hash in the same chain (a case, or "deploy"),
-so ``verify`` can prove no row was edited, removed or re-ordered. The database refuses UPDATE and DELETE on
+Each row's hash covers its content and the previous row's hash in the same chain (a case, "deploy", or an
+initiative), so ``verify`` can prove no row was edited, removed or re-ordered; each chain's head (on the
+case row, or in ``audit_head``) shows that its newest rows are still there. The database refuses UPDATE and DELETE on
 the table (triggers in the migration); the chain catches what a superuser might do anyway.
 """
 
@@ -14,11 +15,13 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import Conflict
-from engine.models import AuditEvent, Case
+from engine.models import AuditEvent, AuditHead, Case
 from engine.rowio import RowIO, Statement
 
 GENESIS = "0" * 64
@@ -105,14 +108,31 @@ class AuditWriter:
         io.flush()
 
 
+def open_chain(session: Session, name: str) -> Chain:
+    """The tail of a chain that is not a case's (the deploy log, an initiative), from its head row: locked
+    on PostgreSQL, so two writers append one after the other rather than both after the same row. Write
+    the rows, then ``close_chain``, in the same transaction."""
+    q = sa.select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == name)
+    if session.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    head = session.execute(q).first()
+    return Chain(name, None, head.seq if head else 0, head.hash if head else GENESIS)
+
+
+def close_chain(session: Session, chain: Chain) -> None:
+    """Move the chain's head to its newest row (``open_chain``)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(AuditHead).values(chain=chain.name, seq=chain.seq, hash=chain.hash)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[AuditHead.chain], set_={"seq": chain.seq, "hash": chain.hash}
+        )
+    )
+
+
 def deploy_chain(session: Session) -> Chain:
-    last = session.execute(
-        sa.select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.chain == DEPLOY_CHAIN)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
-    return Chain(DEPLOY_CHAIN, None, last.seq if last else 0, last.hash if last else GENESIS)
+    return open_chain(session, DEPLOY_CHAIN)
 
 
 def verify(session: Session, case_id: str | None = None) -> list[str]:
@@ -125,10 +145,10 @@ def verify(session: Session, case_id: str | None = None) -> list[str]:
         ]
     )
     if case_id is None:
-        # A case whose rows were all removed has no chain left to walk: compare with the case heads.
-        chains += [
-            c for (c,) in session.execute(sa.select(Case.id).where(Case.audit_seq > 0)) if c not in chains
-        ]
+        # A chain whose rows were all removed has none left to walk: compare with the heads.
+        heads = [c for (c,) in session.execute(sa.select(Case.id).where(Case.audit_seq > 0))]
+        heads += [c for (c,) in session.execute(sa.select(AuditHead.chain).where(AuditHead.seq > 0))]
+        chains += [c for c in heads if c not in chains]
     broken = []
     for chain in chains:
         message = _verify_chain(session, chain)
@@ -164,13 +184,18 @@ def _verify_chain(session: Session, chain: str) -> str | None:
                 f"{label}: audit row #{ev.seq} (id {ev.id}, {ev.kind}) was edited — its hash does not match"
             )
         prev, expected_seq = ev.hash, expected_seq + 1
-    if chain != DEPLOY_CHAIN:
-        head = session.execute(sa.select(Case.audit_seq, Case.audit_hash).where(Case.id == chain)).first()
-        if head is not None and (head.audit_seq != expected_seq - 1 or head.audit_hash != prev):
-            return (
-                f"{label}: the chain ends at row #{expected_seq - 1} but the case's head is #{head.audit_seq}"
-                " — newest rows removed"
-            )
+    head = session.execute(sa.select(Case.audit_seq, Case.audit_hash).where(Case.id == chain)).first()
+    if head is None:
+        head = session.execute(
+            sa.select(AuditHead.seq, AuditHead.hash).where(AuditHead.chain == chain)
+        ).first()
+        if head is None and expected_seq > 1:
+            return f"{label}: the chain has rows but no head — its head was removed"
+    if head is not None and (head[0] != expected_seq - 1 or head[1] != prev):
+        return (
+            f"{label}: the chain ends at row #{expected_seq - 1} but its head is #{head[0]}"
+            " — newest rows removed"
+        )
     return None
 
 

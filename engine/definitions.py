@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from engine.audit import AuditWriter, deploy_chain
+from engine.audit import AuditWriter, close_chain, deploy_chain
 from engine.bpmn.compile import compile_bpmn, compile_or_raise
 from engine.errors import NotFound, Problem, ValidationFailed
 from engine.models import Deployment, MessageStart, ProcessDefinition, Resource
@@ -161,6 +161,7 @@ def deploy_files(
         out += _store_definitions(session, audit, chain, deployment, resource, c, latest, deployed_by, now)
     session.flush()
     audit.flush(session)
+    close_chain(session, chain)
     return out + kept
 
 

@@ -29,7 +29,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from sqlalchemy.orm import Session
 
 from engine import clock, mail
-from engine.audit import GENESIS, AuditWriter, Chain
+from engine.audit import AuditWriter, close_chain, open_chain
 from engine.errors import Conflict, DelaktigError, NotFound, Problem, ValidationFailed
 from engine.inbox import readable_cases
 from engine.initiative_models import (
@@ -390,22 +390,13 @@ def status_url(d: Delaktig, token: str) -> str:
     return f"{d.settings.base_url.rstrip('/')}/initiativ/status/{token}"
 
 
-def _chain(s: Session, initiative_id: str) -> Chain:
-    name = f"initiative:{initiative_id}"
-    last = s.execute(
-        sa.select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.chain == name)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
-    return Chain(name, None, last.seq if last else 0, last.hash if last else GENESIS)
-
-
 def _audit(s: Session, initiative_id: str, actor: str, kind: str, detail: dict[str, Any]) -> None:
     """Initiative events live in their own hash chain ("initiative:<id>"), like a case's."""
     writer = AuditWriter()
-    writer.append(_chain(s, initiative_id), clock.now(), actor, kind, None, None, detail)
+    chain = open_chain(s, f"initiative:{initiative_id}")
+    writer.append(chain, clock.now(), actor, kind, None, None, detail)
     writer.flush(s)
+    close_chain(s, chain)
 
 
 def _lock(s: Session, initiative_id: str) -> Initiative:

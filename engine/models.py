@@ -203,6 +203,17 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(sa.String(64))
 
 
+class AuditHead(Base):
+    """The newest row of each audit chain that is not a case's (a case keeps its head on its own row:
+    ``Case.audit_seq``/``audit_hash``): the deploy log and each initiative's chain. Without a head, a
+    chain whose newest rows were removed would still verify."""
+
+    __tablename__ = "audit_head"
+    chain: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
 class Outbox(Base):
     __tablename__ = "outbox"
     __table_args__ = (sa.Index("ix_outbox_pending", "status", "next_attempt_at"),)

@@ -8,6 +8,7 @@ from sqlalchemy.exc import DatabaseError
 
 from engine.db import make_engine
 from engine.models import AuditEvent
+from tests.conftest import fixture_bytes
 from tests.engine.helpers import add_staff, deploy_fixture, open_tasks
 
 
@@ -84,3 +85,47 @@ def test_deploy_log_is_chained_too(d, case):
         deploy_id = s.execute(sa.select(AuditEvent.id).where(AuditEvent.chain == "deploy")).scalar_one()
     tamper(d, "UPDATE audit_event SET actor = 'mallory' WHERE id = :id", id=deploy_id)
     assert any("deploy log" in m for m in d.verify_audit())
+
+
+def test_removed_newest_deploy_is_reported(d, case):
+    """The deploy log keeps its head in audit_head: removing its newest row shows, as for a case."""
+    d.deploy(fixture_bytes("message_start.bpmn"), "synpunkt.bpmn", "olle")
+    assert d.verify_audit() == []
+    with d.session() as s:
+        newest = s.execute(
+            sa.select(AuditEvent.id)
+            .where(AuditEvent.chain == "deploy")
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        ).scalar_one()
+    tamper(d, "DELETE FROM audit_event WHERE id = :id", id=newest)
+    [message] = d.verify_audit()
+    assert "deploy log" in message and "newest rows removed" in message
+
+
+def test_every_row_of_the_deploy_log_removed_is_reported(d, case):
+    tamper(d, "DELETE FROM audit_event WHERE chain = 'deploy'")
+    [message] = d.verify_audit()
+    assert "deploy log" in message and "newest rows removed" in message
+
+
+def test_a_removed_head_is_reported(d, case):
+    engine = make_engine(d.settings.database_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM audit_head WHERE chain = 'deploy'")
+    engine.dispose()
+    [message] = d.verify_audit()
+    assert "deploy log" in message and "no head" in message
+
+
+def test_postgresql_refuses_truncate(d, case):
+    engine = make_engine(d.settings.database_url)
+    try:
+        statement = (
+            "TRUNCATE audit_event" if engine.dialect.name == "postgresql" else "DELETE FROM audit_event"
+        )
+        with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+    assert d.verify_audit() == []
