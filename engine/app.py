@@ -39,6 +39,7 @@ from engine.models import Case, MessageStart, MessageSubscription, ProcessDefini
 from engine.personal import redact
 from engine.rowio import RowIO, finish_rows
 from engine.runtime import (
+    TYPES_KEY,
     CaseRun,
     new_case,
     open_case,
@@ -60,19 +61,24 @@ class CaseInfo:
     variables: dict[str, Any]
     open_tasks: list[str] = field(default_factory=list)
     version: int = 1
+    # Declared types of variables whose value cannot tell (Camunda's Long, Short): CaseRun.declare_types.
+    variable_types: dict[str, str] = field(default_factory=dict)
 
 
 def _info(run: CaseRun) -> CaseInfo:
     c = run.case
+    data = dict(c.data or {})
+    types = data.pop(TYPES_KEY, None) or {}
     return CaseInfo(
         c.id,
         c.definition_id,
         c.process_key,
         c.business_key,
         c.status,
-        dict(c.data or {}),
+        data,
         sorted(run.ready_after if run.ready_after is not None else ready_user_tasks(run.wf)),
         c.version,
+        types,
     )
 
 
@@ -233,6 +239,7 @@ class Delaktig:
         version: int | None = None,
         definition_id: str | None = None,
         roles: set[str] | None = None,
+        variable_types: dict[str, str | None] | None = None,
     ) -> CaseInfo:
         variables = _check_variables(dict(variables or {}))
         _check_business_key(business_key)
@@ -259,7 +266,17 @@ class Delaktig:
                         )
                     ]
                 )
-            return _info(start_new_case(s, self.specs, definition, business_key, variables, actor, last=True))
+            run = start_new_case(
+                s,
+                self.specs,
+                definition,
+                business_key,
+                variables,
+                actor,
+                last=True,
+                variable_types=variable_types,
+            )
+            return _info(run)
 
         return self.transaction(work)
 
@@ -381,6 +398,7 @@ class Delaktig:
         data: dict[str, Any] | None = None,
         roles: set[str] | None = None,
         allow_extra: bool = False,
+        variable_types: dict[str, str | None] | None = None,
     ) -> CaseInfo:
         data = dict(data or {})
 
@@ -433,6 +451,7 @@ class Delaktig:
                 },
             )
             io.queue(case_sql.DELETE_TASK_CANDIDATES, {"task_id": row.id})
+            run.declare_types(variable_types)
             run.save(last=True)
             return _info(run)
 
@@ -461,6 +480,7 @@ class Delaktig:
         all_matches: bool = False,
         start_business_key: str | None = None,
         roles: set[str] | None = None,
+        variable_types: dict[str, str | None] | None = None,
     ) -> list[CaseInfo]:
         """Deliver message ``name`` to the case waiting for it (by business key and/or ``correlation``
         variable values), or start a case by a message start event.
@@ -499,11 +519,18 @@ class Delaktig:
                     )
             if matches:
                 return [
-                    self.deliver_to_case_in(s, case_id, name, variables, actor) for case_id in sorted(matches)
+                    self.deliver_to_case_in(s, case_id, name, variables, actor, variable_types)
+                    for case_id in sorted(matches)
                 ]
             return [
                 self.start_by_message_in(
-                    s, name, variables, start_business_key or business_key, actor, mine if person else None
+                    s,
+                    name,
+                    variables,
+                    start_business_key or business_key,
+                    actor,
+                    mine if person else None,
+                    variable_types,
                 )
             ]
 
@@ -511,7 +538,13 @@ class Delaktig:
 
     # The two below run inside a caller's transaction (engine.initiatives registers and starts in one).
     def deliver_to_case_in(
-        self, s: Session, case_id: str, name: str, variables: dict, actor: str
+        self,
+        s: Session,
+        case_id: str,
+        name: str,
+        variables: dict,
+        actor: str,
+        variable_types: dict[str, str | None] | None = None,
     ) -> CaseInfo:
         run = open_case(s, case_id, self.specs, actor, AuditWriter())
         definition, waiting = next(
@@ -541,6 +574,7 @@ class Delaktig:
             )
         except WorkflowException as err:
             raise NoMatch(str(err)) from err
+        run.declare_types(variable_types)
         run.save()
         return _info(run)
 
@@ -552,6 +586,7 @@ class Delaktig:
         business_key: str | None,
         actor: str,
         roles: set[str] | None = None,
+        variable_types: dict[str, str | None] | None = None,
     ) -> CaseInfo:
         latest = (
             sa.select(ProcessDefinition.key, sa.func.max(ProcessDefinition.version).label("v"))
@@ -608,6 +643,7 @@ class Delaktig:
         run.step(
             lambda: run.wf.send_event(BpmnEvent(definition_, {"payload": variables, "result_var": None}))
         )
+        run.declare_types(variable_types)
         run.save()
         return _info(run)
 

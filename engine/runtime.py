@@ -100,6 +100,9 @@ def ready_user_tasks(wf) -> dict[str, Any]:
     return ready
 
 
+TYPES_KEY = "_types"  # declared variable types (CaseRun.declare_types), in case.data and the workflow's data
+
+
 class CaseRun:
     """A loaded case inside a transaction. Use ``open_case`` / ``new_case`` to get one."""
 
@@ -182,6 +185,21 @@ class CaseRun:
             },
         )
 
+    def declare_types(self, types: dict[str, str | None] | None) -> None:
+        """Keep the declared type of variables whose JSON value cannot tell it (a Camunda ``Long`` or
+        ``Short`` is a plain integer in JSON): ``{name: type}`` sets, ``{name: None}`` forgets. Kept in the
+        workflow's own data, which its tasks and scripts do not see (ENGINE-NOTES), and projected into
+        the case's data as ``_types`` (no variable name starts with "_")."""
+        if not types:
+            return
+        kept = dict(self.wf.data.get(TYPES_KEY) or {})
+        kept.update(types)
+        kept = {name: kind for name, kind in kept.items() if kind}
+        if kept:
+            self.wf.data[TYPES_KEY] = kept
+        else:
+            self.wf.data.pop(TYPES_KEY, None)
+
     # --- projection ------------------------------------------------------------------------------------
     def save(self, last: bool = False) -> None:
         """Project the workflow into rows and write the case with an optimistic version check.
@@ -240,9 +258,13 @@ class CaseRun:
                     ],
                 )
             )
+        data = json_safe(variables)
+        types = {name: kind for name, kind in (wf.data.get(TYPES_KEY) or {}).items() if name in data}
+        if types:
+            data[TYPES_KEY] = types
         values: dict[str, Any] = {
             "state": dump_state(wf),
-            "data": json_safe(variables),
+            "data": data,
             "next_timer_at": timers[0][0] if timers else None,
         }
         if self.end_reason is not None:
@@ -402,6 +424,7 @@ def start_new_case(
     variables: dict[str, Any],
     actor: str,
     last: bool = False,
+    variable_types: dict[str, str | None] | None = None,
     **detail: Any,
 ) -> CaseRun:
     """Start a case of ``definition`` inside the caller's transaction: the one way every starter (API,
@@ -409,6 +432,7 @@ def start_new_case(
     for ``CaseRun.save``."""
     spec, subprocess_specs = spec_cache.get(session, definition.id)
     run = new_case(session, definition, spec, subprocess_specs, business_key, variables, actor, AuditWriter())
+    run.declare_types(variable_types)
     start, start_detail = activity_types.event(activity_types.none_start_event(spec))
     run.record(
         "case_started",

@@ -14,7 +14,7 @@ from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, flag, known_fields, ok
 from webhooks.rest.errors import engine_error, invalid, not_found
 from webhooks.rest.params import Params, strict
-from webhooks.rest.variables import parse_variables, typed_map
+from webhooks.rest.variables import declared_types, parse_variables, typed_map
 
 
 def definition_dto(d: ProcessDefinition) -> dict[str, Any]:
@@ -150,6 +150,7 @@ def _start(definition_id: str | None, key: str | None, fields: set[str] = START_
             variables=variables,
             actor=user.name,
             roles=set(user.roles),
+            variable_types=declared_types(data.get("variables")),
         )
     except DelaktigError as err:
         raise engine_error(
@@ -163,7 +164,7 @@ def _start(definition_id: str | None, key: str | None, fields: set[str] = START_
 
     dto = instance_dto(info.id, info.definition_id, info.business_key, info.status != "active")
     if with_variables:
-        dto["variables"] = typed_map(info.variables)
+        dto["variables"] = typed_map(info.variables, types=info.variable_types)
     return ok(dto)
 
 

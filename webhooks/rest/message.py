@@ -11,7 +11,7 @@ from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok
 from webhooks.rest.errors import engine_error, invalid
 from webhooks.rest.instance import instance_dto
-from webhooks.rest.variables import parse_variables, typed_map
+from webhooks.rest.variables import declared_types, parse_variables, typed_map
 
 # Camunda 7.22's CorrelationMessageDto; those Delaktig cannot honour are refused when set (a single
 # scope per case: no local variables; no tenants; startMessagesOnly would skip the waiting cases).
@@ -50,7 +50,7 @@ def _result(info: CaseInfo, with_variables: bool) -> dict[str, Any]:
         else {"id": info.id, "processInstanceId": info.id, "ended": ended, "tenantId": None},
     }
     if with_variables:
-        out["variables"] = typed_map(info.variables)
+        out["variables"] = typed_map(info.variables, types=info.variable_types)
     return out
 
 
@@ -82,6 +82,7 @@ def message_correlate():
             actor=user.name,
             all_matches=all_matches,
             roles=set(user.roles),
+            variable_types=declared_types(data.get("processVariables")),
         )
     except NoMatch as err:
         if not all_matches:

@@ -16,7 +16,7 @@ from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok
 from webhooks.rest.errors import engine_error, forbidden, invalid, not_found
 from webhooks.rest.params import Params, strict
-from webhooks.rest.variables import fmt_date, form_typed, parse_variables, typed_map
+from webhooks.rest.variables import declared_types, fmt_date, form_typed, parse_variables, typed_map
 
 
 def task_dto(t: UserTask) -> dict[str, Any]:
@@ -287,11 +287,16 @@ def _complete(task_id: str, strict_form: bool):
         task_id,
         verb,
         lambda: engine.complete_task(
-            task_id, user.name, variables, roles=set(user.roles), allow_extra=not strict_form
+            task_id,
+            user.name,
+            variables,
+            roles=set(user.roles),
+            allow_extra=not strict_form,
+            variable_types=declared_types(data.get("variables")),
         ),
     )
     if with_variables:
-        return ok(typed_map(info.variables))
+        return ok(typed_map(info.variables, types=info.variable_types))
     return no_content()
 
 

@@ -157,6 +157,24 @@ def parse_value(name: str, spec: Any) -> Any:
     raise invalid(f"Unsupported value type '{type_}' for variable '{name}'")
 
 
+# Integer types a JSON number cannot tell apart: the declared one is kept (Delaktig.declare_types) and
+# answered back, as Camunda answers a variable with the type it was written with.
+KEPT_TYPES = {"long": "Long", "short": "Short"}
+
+
+def declared_types(spec: Any) -> dict[str, str | None]:
+    """``{name: "Long" | "Short" | None}`` for the typed variables of ``spec`` (already checked by
+    ``parse_variables``): None forgets a type declared earlier (the variable was written anew)."""
+    if not isinstance(spec, dict):
+        return {}
+    out: dict[str, str | None] = {}
+    for name, item in spec.items():
+        kind = item.get("type") if isinstance(item, dict) else None
+        value = item.get("value") if isinstance(item, dict) else None
+        out[str(name)] = KEPT_TYPES.get(kind.lower()) if isinstance(kind, str) and value is not None else None
+    return out
+
+
 def parse_variables(spec: Any, what: str = "variables") -> dict[str, Any]:
     if spec is None:
         return {}
@@ -166,13 +184,19 @@ def parse_variables(spec: Any, what: str = "variables") -> dict[str, Any]:
 
 
 # --- out --------------------------------------------------------------------------------------------------
-def typed(value: Any) -> dict[str, Any]:
+def typed(value: Any, declared: str | None = None) -> dict[str, Any]:
+    """A variable as Camunda writes it; ``declared``: the type it was written with, if kept (Long, Short)."""
     if value is None:
         return {"type": "Null", "value": None, "valueInfo": {}}
     if isinstance(value, bool):
         return {"type": "Boolean", "value": value, "valueInfo": {}}
     if isinstance(value, int):
         kind = "Integer" if -(2**31) <= value < 2**31 else "Long"
+        if (
+            declared in KEPT_TYPES.values()
+            and -INT_RANGE[declared.lower()] <= value < INT_RANGE[declared.lower()]
+        ):
+            kind = declared
         return {"type": kind, "value": value, "valueInfo": {}}
     if isinstance(value, float):
         return {"type": "Double", "value": value, "valueInfo": {}}
@@ -183,12 +207,16 @@ def typed(value: Any) -> dict[str, Any]:
     return {"type": "Json", "value": orjson.dumps(value).decode(), "valueInfo": {}}
 
 
-def typed_map(data: dict[str, Any] | None, names: list[str] | None = None) -> dict[str, Any]:
+def typed_map(
+    data: dict[str, Any] | None, names: list[str] | None = None, types: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The variables in ``data`` (a case's data, or CaseInfo.variables with ``types``), typed."""
     data = data or {}
+    types = types if types is not None else (data.get("_types") or {})
     keys = (
         [k for k in data if not str(k).startswith("_")] if names is None else [k for k in names if k in data]
     )
-    return {k: typed(data[k]) for k in keys}
+    return {k: typed(data[k], types.get(k)) for k in keys}
 
 
 FORM_TYPES = {"string": "String", "long": "Long", "boolean": "Boolean", "date": "Date", "enum": "String"}
