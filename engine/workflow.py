@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_FORMAT
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -123,6 +124,39 @@ _spiff_timer.DurationTimerEventDefinition.has_fired = _held(
 )
 _spiff_timer.CycleTimerEventDefinition.cycle_complete = _held(
     _spiff_timer.CycleTimerEventDefinition.cycle_complete, lambda task: False
+)
+
+
+def _keeps_cycle_branches(check):
+    """SpiffWorkflow ends a non-interrupting cycle timer, when its activity completes, by cancelling its
+    boundary task, and a cancelled task drops its children: the branches each firing had started (a
+    reminder task, say) vanished, and the case could end with them still open. As in Camunda, the cycle
+    stops with its activity and the branches it started run on to their own end."""
+
+    def wrapper(self, my_task):
+        finished, cancel = check(self, my_task)
+        if finished:
+            for task in [t for t in cancel if _cycling_with_branches(t)]:
+                task.workflow.top_workflow.event_manager.remove_task(task)
+                task._set_state(TaskState.CANCELLED)  # no more firings; its children stay in the tree
+                cancel.remove(task)
+        return finished, cancel
+
+    wrapper.__doc__ = check.__doc__
+    return wrapper
+
+
+def _cycling_with_branches(task) -> bool:
+    spec = task.task_spec
+    return (
+        isinstance(getattr(spec, "event_definition", None), _spiff_timer.CycleTimerEventDefinition)
+        and not getattr(spec, "cancel_activity", True)
+        and bool(task.children)
+    )
+
+
+BoundaryEventJoin._check_threshold_structured = _keeps_cycle_branches(
+    BoundaryEventJoin._check_threshold_structured
 )
 
 

@@ -97,6 +97,9 @@ def _translate(root, problems: list[Problem]) -> None:
                 Problem(_eid(expr), f"condition language {expr.get('language')!r} is not supported")
             )
             continue
+        if not (expr.text or "").strip():  # Modeler writes an empty one when the field is left blank
+            problems.append(Problem(_eid(expr), "the condition is empty; write one, or remove it"))
+            continue
         try:
             expr.text = translate_condition((expr.text or "").strip())
         except TranslationError as err:
@@ -122,6 +125,7 @@ def _translate(root, problems: list[Problem]) -> None:
                             _eid(timer.getparent()), f"timer expression refused by the sandbox: {message}"
                         )
                     )
+    _translate_multi_instance(root, problems)
     for script in root.iter(f"{_B}script"):
         task = script.getparent()
         fmt = (task.get("scriptFormat") or "python").lower()
@@ -131,6 +135,39 @@ def _translate(root, problems: list[Problem]) -> None:
         message = check_script(script.text or "")
         if message:
             problems.append(Problem(_eid(task), f"script refused by the sandbox: {message}"))
+
+
+# Camunda 7 sets these on a multi-instance activity; SpiffWorkflow has none of them, so a condition that
+# reads one would fail when the first instance completes.
+_MI_COUNTERS = re.compile(r"\b(nrOfInstances|nrOfActiveInstances|nrOfCompletedInstances|loopCounter)\b")
+
+
+def _translate_multi_instance(root, problems: list[Problem]) -> None:
+    """``loopCardinality`` and ``completionCondition`` are JUEL too (``${antal}``); SpiffWorkflow evaluates
+    them as Python when the activity starts or an instance ends."""
+    for tag in ("loopCardinality", "completionCondition"):
+        for el in root.iter(f"{_B}{tag}"):
+            text = (el.text or "").strip()
+            if not text:
+                problems.append(Problem(_eid(el), f"the multi-instance {tag} is empty"))
+                continue
+            try:
+                el.text = translate_condition(text)
+            except TranslationError as err:
+                problems.append(Problem(_eid(el), f"multi-instance {tag} {text!r} cannot be used: {err}"))
+                continue
+            if tag == "completionCondition" and (m := _MI_COUNTERS.search(el.text)):
+                problems.append(
+                    Problem(
+                        _eid(el),
+                        f"completionCondition {text!r} reads {m.group(1)}, which Delaktig does not set; "
+                        "test the instances' own variables instead",
+                    )
+                )
+                continue
+            message = check_expression(el.text)
+            if message:
+                problems.append(Problem(_eid(el), f"multi-instance {tag} refused by the sandbox: {message}"))
 
 
 RESERVED_IDS = {"Start", "End", "Root"}  # SpiffWorkflow's own task specs; an element with one of these ids
@@ -201,6 +238,8 @@ def _check_structure(root, problems: list[Problem]) -> None:
 _UNSUPPORTED = {
     f"{_B}serviceTask": "service tasks are not supported (Delaktig runs no Java delegates, expressions or "
     "external tasks); use a script task, or a send task for e-mail",
+    f"{_B}businessRuleTask": "business rule tasks (DMN decisions) are not supported; use a gateway with "
+    "conditions or a script task",
     f"{_B}linkEventDefinition": "link events are not supported; draw the sequence flow instead",
     f"{_B}conditionalEventDefinition": "conditional events are not supported; use a gateway with conditions",
     f"{_B}compensateEventDefinition": "compensation events are not supported",
@@ -294,6 +333,95 @@ def _check_supported(root, problems: list[Problem]) -> None:
             problems.append(
                 Problem(el.get("id"), f"camunda:priority {priority} is out of range (32-bit integer)")
             )
+
+
+_IMPLEMENTATIONS = ("class", "expression", "delegateExpression", "type")
+_THROWING = ("intermediateThrowEvent", "endEvent")
+
+
+def _check_camunda_details(root, problems: list[Problem]) -> None:
+    """Camunda attributes SpiffWorkflow would drop or misread: refused, so a diagram never runs with a
+    step quietly missing (a result never stored, a form never shown, a receive task that never waits)."""
+    _check_message_events(root, problems)
+    _check_script_tasks(root, problems)
+    _check_forms(root, problems)
+    for event in root.iter(f"{_B}intermediateCatchEvent"):
+        if event.find(f"{_B}timerEventDefinition/{_B}timeCycle") is not None:
+            problems.append(
+                Problem(
+                    event.get("id"),
+                    "a timeCycle on an intermediate timer event would pass the flow on once per cycle; "
+                    "use timeDuration or timeDate (or a non-interrupting boundary timer for reminders)",
+                )
+            )
+    for process in root.iterfind(f"{_B}process"):  # the column sizes of definitions and inbox rows
+        if len(process.get("name") or "") > 300:
+            problems.append(Problem(process.get("id"), "the process name is longer than 300 characters"))
+    for lane in root.iter(f"{_B}lane"):
+        if len(lane.get("name") or "") > 200:
+            problems.append(Problem(lane.get("id"), "the lane name is longer than 200 characters"))
+
+
+def _check_message_events(root, problems: list[Problem]) -> None:
+    for md in root.iter(f"{_B}messageEventDefinition"):
+        event = md.getparent()
+        throwing = etree.QName(event).localname in _THROWING
+        if throwing and any(md.get(f"{_C}{a}") is not None for a in _IMPLEMENTATIONS):
+            problems.append(
+                Problem(
+                    _eid(event),
+                    "message throw events with an implementation (camunda:class, expression, "
+                    "delegateExpression, external) are not supported; use a send task for e-mail",
+                )
+            )
+    for task in root.iter(f"{_B}receiveTask"):
+        if not task.get("messageRef"):  # SpiffWorkflow would pass straight through it
+            problems.append(
+                Problem(
+                    task.get("id"), "the receive task has no message (messageRef): nothing could reach it"
+                )
+            )
+
+
+def _check_script_tasks(root, problems: list[Problem]) -> None:
+    for task in root.iter(f"{_B}scriptTask"):
+        if task.get(f"{_C}resultVariable") is not None:  # SpiffWorkflow ignores it: the variable never comes
+            problems.append(
+                Problem(
+                    task.get("id"),
+                    "camunda:resultVariable is not supported on script tasks; assign the variable in the script",
+                )
+            )
+        if task.get(f"{_C}resource") is not None:
+            problems.append(
+                Problem(
+                    task.get("id"), "external scripts (camunda:resource) are not supported; inline the script"
+                )
+            )
+
+
+def _check_forms(root, problems: list[Problem]) -> None:
+    """Delaktig renders generated forms only; a form named by key or reference would never be shown and its
+    fields never asked for."""
+    for el in root.iter(f"{_B}userTask", f"{_B}startEvent"):
+        for attr in ("formKey", "formRef"):
+            if el.get(f"{_C}{attr}") is not None:
+                problems.append(
+                    Problem(
+                        el.get("id"),
+                        f"camunda:{attr} names a form Delaktig cannot show; use a generated form "
+                        "(form fields, camunda:formData)",
+                    )
+                )
+
+
+def _drop_data_associations(root) -> None:
+    """Data objects and data stores are documentation in Camunda 7. SpiffWorkflow moves a variable named
+    like the data object in and out of tasks through these associations, and fails when the task ends
+    without one; the diagram keeps its data objects, the engine ignores them."""
+    for tag in ("dataInputAssociation", "dataOutputAssociation"):
+        for el in list(root.iter(f"{_B}{tag}")):
+            el.getparent().remove(el)
 
 
 def _form_domains(process) -> dict[str, list[Any]]:
@@ -465,6 +593,8 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
     _translate(root, problems)
     _check_structure(root, problems)
     _check_supported(root, problems)
+    _check_camunda_details(root, problems)
+    _drop_data_associations(root)
     messages = {m.get("id"): m.get("name") or m.get("id") for m in root.iterfind(f"{_B}message")}
     for process in executable:
         pid = process.get("id")

@@ -17,11 +17,13 @@ import contextvars
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     EndEvent,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
+    ReceiveTask,
     ServiceTask,  # noqa: F401 - kept for readers: what we replace
     StartEvent,
 )
@@ -145,6 +147,13 @@ class DelaktigMessageEventDefinition(MessageEventDefinition):
     """Without ``camunda:resultVariable``, a message's variables are merged into the case's variables, as
     Camunda 7's ``processVariables`` are, instead of landing under ``<task>_Response``."""
 
+    def throw(self, my_task):
+        """A message throw event or message end event with no implementation does nothing in Camunda 7:
+        message flows between pools are drawings, and cases receive messages through the engine's
+        ``deliver_message``. SpiffWorkflow would evaluate the (absent) ``camunda:expression`` and fail
+        at run time, or hand the message to a catch event of the same case, which Camunda never does.
+        Implementations (``camunda:class`` …) are refused at deploy."""
+
     def update_internal_data(self, my_task, event):
         my_task.internal_data[self.name] = event.payload
 
@@ -167,6 +176,11 @@ def _event_parser(base):
     return type(f"Delaktig{base.__name__}", (_MessageMixin, base), {})
 
 
+class DelaktigReceiveTaskParser(_MessageMixin, ep.CamundaEventDefinitionParser, ReceiveTaskParser):
+    """A receive task's message merges its variables into the case like a message catch event's; the
+    stock parser gives it a plain BPMN definition that stores ``payload``/``result_var`` as variables."""
+
+
 class DelaktigParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
@@ -183,6 +197,7 @@ class DelaktigParser(CamundaParser):
             IntermediateThrowEvent,
         ),
         full_tag("boundaryEvent"): (_event_parser(ep.CamundaBoundaryEventParser), BoundaryEvent),
+        full_tag("receiveTask"): (DelaktigReceiveTaskParser, ReceiveTask),
         # Camunda 7 runs bpmn:task and bpmn:manualTask as pass-through activities; SpiffWorkflow would
         # make them manual and the case would wait forever for a click nobody is asked to make.
         full_tag("task"): (DelaktigTaskParser, PassThroughTask),

@@ -376,6 +376,38 @@ def test_a_cycle_timer_is_in_the_audit_log_once_per_firing_in_due_order(d):
     assert d.verify_audit(info.id) == []
 
 
+def test_the_branches_a_cycle_timer_started_outlive_its_activity(d):
+    """When the activity completes its cycle stops, but the reminders it already started stay open and
+    the case ends only when they are done (SpiffWorkflow dropped them and ended the case)."""
+    t0 = clock.now()
+    xml = diagram(
+        S + task("Vanta") + _timer("Tjata", "Vanta", "R3/PT1H", interrupting=False, cycle=True)
+        + task("Paminnelse") + E + '<bpmn:endEvent id="E2" />'
+        + flow("F1", "S", "Vanta") + flow("F2", "Vanta", "E") + flow("F3", "Tjata", "Paminnelse")
+        + flow("F4", "Paminnelse", "E2"),
+        pid="tjat",
+    )  # fmt: skip
+    d.deploy(xml, "tjat.bpmn", "anna")
+    info = d.start_case("tjat")
+    clock.set(t0 + timedelta(hours=2, minutes=30))
+    assert d.wake_case(info.id)
+    tasks = open_tasks(d, info.id)
+    assert sorted(t.element_id for t in tasks) == ["Paminnelse", "Paminnelse", "Vanta"]
+    [vanta] = [t for t in tasks if t.element_id == "Vanta"]
+    info = d.complete_task(vanta.id, "system", {}, roles={"handlaggare"})
+    assert info.status == "active"
+    with d.session() as s:
+        assert s.get(Case, info.id).next_timer_at is None  # the cycle stopped with its activity
+    clock.set(t0 + timedelta(hours=6))
+    d.wake_due_cases()
+    reminders = open_tasks(d, info.id)
+    assert [t.element_id for t in reminders] == ["Paminnelse", "Paminnelse"]  # no third firing
+    for t in reminders:
+        info = d.complete_task(t.id, "system", {}, roles={"handlaggare"})
+    assert info.status == "completed"
+    assert d.verify_audit(info.id) == []
+
+
 def test_timer_dates_and_days_are_swedish_time(d):
     """A ${variable} date without an offset is Swedish time; a P1D set at 09:00 the day before the clocks
     change falls due at 09:00 the next day (calendar days, as Camunda in a JVM set to Europe/Stockholm)."""
