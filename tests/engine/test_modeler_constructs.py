@@ -350,16 +350,20 @@ def test_a_completion_that_reaches_the_case_before_the_wake_up_fires_overdue_tim
         ]
 
 
-def test_a_cycle_timer_is_in_the_audit_log_once_per_firing_in_due_order(d):
-    t0 = clock.now()
-    xml = diagram(
+def _nagging() -> bytes:
+    """Vanta, with a non-interrupting boundary timer that starts a Paminnelse task every hour, three times."""
+    return diagram(
         S + task("Vanta") + _timer("Tjata", "Vanta", "R3/PT1H", interrupting=False, cycle=True)
         + task("Paminnelse") + E + '<bpmn:endEvent id="E2" />'
         + flow("F1", "S", "Vanta") + flow("F2", "Vanta", "E") + flow("F3", "Tjata", "Paminnelse")
         + flow("F4", "Paminnelse", "E2"),
         pid="tjat",
     )  # fmt: skip
-    d.deploy(xml, "tjat.bpmn", "anna")
+
+
+def test_a_cycle_timer_is_in_the_audit_log_once_per_firing_in_due_order(d):
+    t0 = clock.now()
+    d.deploy(_nagging(), "tjat.bpmn", "anna")
     info = d.start_case("tjat")
     clock.set(t0 + timedelta(hours=1, minutes=30))
     assert d.wake_case(info.id)  # the first firing
@@ -380,14 +384,7 @@ def test_the_branches_a_cycle_timer_started_outlive_its_activity(d):
     """When the activity completes its cycle stops, but the reminders it already started stay open and
     the case ends only when they are done (SpiffWorkflow dropped them and ended the case)."""
     t0 = clock.now()
-    xml = diagram(
-        S + task("Vanta") + _timer("Tjata", "Vanta", "R3/PT1H", interrupting=False, cycle=True)
-        + task("Paminnelse") + E + '<bpmn:endEvent id="E2" />'
-        + flow("F1", "S", "Vanta") + flow("F2", "Vanta", "E") + flow("F3", "Tjata", "Paminnelse")
-        + flow("F4", "Paminnelse", "E2"),
-        pid="tjat",
-    )  # fmt: skip
-    d.deploy(xml, "tjat.bpmn", "anna")
+    d.deploy(_nagging(), "tjat.bpmn", "anna")
     info = d.start_case("tjat")
     clock.set(t0 + timedelta(hours=2, minutes=30))
     assert d.wake_case(info.id)
