@@ -41,6 +41,7 @@ from engine.rowio import RowIO, finish_rows
 from engine.runtime import (
     TYPES_KEY,
     CaseRun,
+    case_variables,
     new_case,
     open_case,
     ready_user_tasks,
@@ -89,6 +90,19 @@ def _check_variables(variables: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise ValidationFailed([Problem(str(k), "invalid variable name") for k in bad])
     return variables
+
+
+def _frontier(wf) -> list:
+    """The tasks whose data is the case's from here on: every step not yet finished that holds data of its
+    own (ready, waiting, started), and the last completed one, which the case's data is read from
+    (``case_variables``). Steps further on inherit from these when they are reached."""
+    live = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+    out = []
+    for w in (wf, *wf.subprocesses.values()):
+        out += [t for t in w.tasks.values() if t.has_state(live)]
+        if w.last_task is not None:
+            out.append(w.last_task)
+    return out or [wf.task_tree]
 
 
 def _to_case_scope(task, values: dict[str, Any]) -> None:
@@ -303,6 +317,47 @@ class Delaktig:
             return _info(run)
 
         return self.transaction(work)
+
+    def set_variables(
+        self,
+        case_id: str,
+        actor: str,
+        modifications: dict[str, Any] | None = None,
+        deletions: list[str] | None = None,
+        variable_types: dict[str, str | None] | None = None,
+    ) -> CaseInfo:
+        """Set and remove case variables outside a task (Camunda's process-instance variables), audited
+        with the before → after of each changed one. Who may do it is the caller's rule (the REST API: a
+        process manager). Every step still waiting (user tasks, timers, messages) and the case's data see
+        the new values; nothing else moves: no gateway is re-evaluated and no timer fires."""
+        modifications = _check_variables(dict(modifications or {}))
+        deletions = list(deletions or [])
+        bad = [n for n in deletions if not isinstance(n, str) or n in modifications]
+        if bad:
+            raise ValidationFailed(
+                [Problem(str(n), "a variable both set and removed, or not a name") for n in bad]
+            )
+
+        def work(s: Session) -> CaseInfo:
+            run = open_case(s, case_id, self.specs, actor, AuditWriter())
+            if run.case.status != "active":
+                raise Conflict("Ärendet är avslutat; dess uppgifter ändras inte längre.")
+            before = case_variables(run.wf)
+            for task in _frontier(run.wf):
+                task.data.update(modifications)
+                for name in deletions:
+                    task.data.pop(name, None)
+            gone = [n for n in deletions if n in before]
+            changed = {k: v for k, v in modifications.items() if k not in before or before[k] != v}
+            after = {**changed, **dict.fromkeys(gone)}
+            old, new = redact({k: before.get(k) for k in after}), redact(after)
+            changes = {k: [json_safe(old[k]), json_safe(new[k])] for k in after}
+            run.record("variables_modified", detail={"changes": changes, "removed": gone})
+            run.declare_types({**(variable_types or {}), **dict.fromkeys(deletions)})
+            run.save(last=True)
+            return _info(run)
+
+        return self._retrying(work)
 
     # --- user tasks -----------------------------------------------------------------------------------
     def _task_for(self, s: Session, task_id: str, actor: str, roles: set[str] | None) -> UserTask:

@@ -835,6 +835,7 @@ OPERATION_KINDS = {
     "case_cancelled": ("Delete", "ProcessInstance", "Operator"),
     "case_started": ("Create", "ProcessInstance", "Operator"),
     "message_received": ("CorrelateMessage", "ProcessInstance", "Operator"),
+    "variables_modified": ("ModifyVariable", "Variable", "Operator"),
     "process_deployed": ("Create", "Deployment", "Operator"),
 }
 

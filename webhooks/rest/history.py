@@ -329,6 +329,8 @@ def _property(e: AuditEvent) -> tuple[str | None, Any, Any]:
         return "businessKey", None, d.get("business_key")
     if e.kind == "message_received":
         return "messageName", None, d.get("message")
+    if e.kind == "variables_modified":  # Camunda logs no values here either, only that they changed
+        return "modifiedVariables", None, ",".join(sorted(d.get("changes") or {}))
     return None, None, None
 
 

@@ -10,10 +10,10 @@ from engine import camunda_queries as q
 from engine.errors import DelaktigError
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
-from webhooks.rest.blueprint import body, bp, link, no_content, ok
-from webhooks.rest.errors import engine_error, not_found
+from webhooks.rest.blueprint import body, bp, known_fields, link, no_content, ok
+from webhooks.rest.errors import engine_error, invalid, not_found
 from webhooks.rest.params import Params, strict
-from webhooks.rest.variables import typed_map
+from webhooks.rest.variables import declared_types, parse_variables, typed_map
 
 
 def instance_dto(case_id: str, definition_id: str, business_key: str | None, ended: bool) -> dict[str, Any]:
@@ -136,3 +136,53 @@ def instance_delete(case_id: str):
             err, f"Cannot delete process instance {case_id}", permission="DELETE", resource_id=case_id
         ) from None
     return no_content()
+
+
+# --- changing variables ----------------------------------------------------------------------------------
+def _modify(case_id: str, modifications: Any, deletions: Any, types: dict[str, str | None]):
+    """Set and remove a case's variables (a process manager's right, as deleting the case is): the engine
+    audits each change; a case that is not running is a 404, as in Camunda's runtime."""
+    user = auth.require_manager("UPDATE_VARIABLE", "ProcessInstance", case_id)
+    if deletions is not None and (
+        not isinstance(deletions, list) or not all(isinstance(n, str) for n in deletions)
+    ):
+        raise invalid("'deletions' must be a list of variable names")
+    with get_engine().session() as s:
+        case = q.get_case(s, case_id)
+    if case is None or case.status != "active":
+        raise not_found(f"Process instance with id {case_id} does not exist")
+    try:
+        get_engine().set_variables(case_id, user.name, modifications, deletions, variable_types=types)
+    except DelaktigError as err:
+        raise engine_error(
+            err,
+            f"Cannot modify variables for process instance {case_id}",
+            permission="UPDATE_VARIABLE",
+            resource_id=case_id,
+        ) from None
+    return no_content()
+
+
+@bp.post("/process-instance/<case_id>/variables")
+def instance_modify_variables(case_id: str):
+    data = body()
+    known_fields(data, {"modifications", "deletions"})
+    return _modify(
+        case_id,
+        parse_variables(data.get("modifications"), "modifications"),
+        data.get("deletions"),
+        declared_types(data.get("modifications")),
+    )
+
+
+@bp.put("/process-instance/<case_id>/variables/<name>")
+def instance_put_variable(case_id: str, name: str):
+    data = body()
+    known_fields(data, {"value", "type", "valueInfo"})
+    spec = {name: data}
+    return _modify(case_id, parse_variables(spec), None, declared_types(spec))
+
+
+@bp.delete("/process-instance/<case_id>/variables/<name>")
+def instance_delete_variable(case_id: str, name: str):
+    return _modify(case_id, {}, [name], {})
