@@ -39,6 +39,7 @@ KIND_LABELS = {
     "mail_queued": _l("E-post köad"),
     "reminder_sent": _l("Påminnelse skickad"),
     "data_changed": _l("Uppgifter ändrade"),
+    "variables_modified": _l("Uppgifter ändrade"),
     "personal_data_purged": _l("Personuppgifter rensade"),
 }
 STATUS_LABELS = {"active": _l("Pågår"), "completed": _l("Avslutat"), "terminated": _l("Avbrutet")}
