@@ -21,9 +21,11 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_FORMAT
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin
+from SpiffWorkflow.bpmn.specs.event_definitions import MessageEventDefinition, SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG as CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -158,6 +160,31 @@ def _cycling_with_branches(task) -> bool:
 BoundaryEventJoin._check_threshold_structured = _keeps_cycle_branches(
     BoundaryEventJoin._check_threshold_structured
 )
+
+
+def _rearms(run_hook):
+    """A non-interrupting message or signal boundary event fires for every message while its activity
+    runs, in Camunda. SpiffWorkflow's fires once: a second message found nothing waiting. When one fires
+    and its activity is still open, a new waiting boundary task takes its place beside it (the boundary
+    join cancels that one when the activity ends, as it cancels every non-interrupting event)."""
+
+    def wrapper(self, my_task):
+        result = run_hook(self, my_task)
+        if not self.cancel_activity and isinstance(self.event_definition, _REARMING):
+            split = my_task.parent
+            activity = next((t for t in split.children if not isinstance(t.task_spec, BoundaryEvent)), None)
+            if activity is not None and not activity.has_state(TaskState.FINISHED_MASK):
+                again = split._add_child(self, TaskState.FUTURE)
+                self._predict(again, mask=TaskState.NOT_FINISHED_MASK)  # its branch, as the first one's
+                self._update(again)  # waits, and is in the event manager
+        return result
+
+    wrapper.__doc__ = run_hook.__doc__
+    return wrapper
+
+
+_REARMING = (MessageEventDefinition, SignalEventDefinition)
+BoundaryEvent._run_hook = _rearms(BoundaryEvent._run_hook)
 
 
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):

@@ -434,3 +434,35 @@ def test_timer_dates_and_days_are_swedish_time(d):
         with d.session() as s:
             due = s.get(Case, info.id).next_timer_at.astimezone(STOCKHOLM)
         assert (due.date() - start.date()).days == 1 and due.hour == 9, due
+
+
+def test_a_non_interrupting_message_boundary_event_fires_for_every_message(d):
+    """As in Camunda, while the activity runs each message starts its branch (SpiffWorkflow fired once
+    and refused the second); when the activity ends, no message waits any more."""
+    xml = diagram(
+        S + task("Handlagga")
+        + '<bpmn:boundaryEvent id="Fraga" attachedToRef="Handlagga" cancelActivity="false">'
+        '<bpmn:messageEventDefinition messageRef="M" /></bpmn:boundaryEvent>'
+        + task("Besvara") + E + '<bpmn:endEvent id="E2" />'
+        + flow("F1", "S", "Handlagga") + flow("F2", "Handlagga", "E") + flow("F3", "Fraga", "Besvara")
+        + flow("F4", "Besvara", "E2"),
+        pid="fragor",
+        extra='<bpmn:message id="M" name="fraga_inkommen" />',
+    )  # fmt: skip
+    d.deploy(xml, "fragor.bpmn", "anna")
+    info = d.start_case("fragor", business_key="F")
+    for n in range(3):
+        d.deliver_message("fraga_inkommen", {f"fraga_{n}": "Hur?"}, business_key="F")
+    tasks = open_tasks(d, info.id)
+    assert sorted(t.element_id for t in tasks) == ["Besvara"] * 3 + ["Handlagga"]
+    [main] = [t for t in tasks if t.element_id == "Handlagga"]
+    d.complete_task(main.id, "system", {}, roles={"handlaggare"})
+    with pytest.raises(Exception, match="fraga_inkommen"):  # the activity ended: nothing waits
+        d.deliver_message("fraga_inkommen", {}, business_key="F")
+    for t in open_tasks(d, info.id):
+        info = d.complete_task(t.id, "system", {}, roles={"handlaggare"})
+    assert info.status == "completed"
+    with d.session() as s:
+        received = s.query(AuditEvent).filter_by(chain=info.id, kind="message_received").all()
+    assert [e.element_id for e in received] == ["Fraga"] * 3
+    assert d.verify_audit(info.id) == []
