@@ -53,6 +53,7 @@ def pg_url():
 
 
 def _truncate(url: str) -> None:
+    """Empty every table of the scratch database (also used by tests/workers/conftest.py)."""
     engine = make_engine(url)
     existing = set(sa.inspect(engine).get_table_names())
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name in existing)

@@ -196,14 +196,9 @@ def pg_d(pg_url, tmp_path):
     """The engine on the session's PostgreSQL database, truncated (worker tests need SKIP LOCKED)."""
     from engine.app import Delaktig
     from engine.config import Settings
-    from engine.db import make_engine
-    from engine.models_all import Base
+    from tests.conftest import _truncate
 
-    engine = make_engine(pg_url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    engine.dispose()
+    _truncate(pg_url)
     app = Delaktig(settings=Settings.from_env(database_url=pg_url, data_dir=tmp_path))
     yield app
     app.dispose()
