@@ -9,13 +9,14 @@ from typing import Any
 from flask import request
 
 from engine import camunda_queries as q
+from engine import history_variables as hv
 from engine.models import AuditEvent, Case, ProcessDefinition, UserTask
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, ok
 from webhooks.rest.errors import not_found
 from webhooks.rest.params import Params, strict
-from webhooks.rest.variables import fmt_date
+from webhooks.rest.variables import fmt_date, typed
 
 STATES = {"active": "ACTIVE", "completed": "COMPLETED", "terminated": "EXTERNALLY_TERMINATED"}
 
@@ -402,3 +403,95 @@ def history_operations_count():
     f = _operation_filter(Params(request.args))
     with get_engine().session() as s:
         return ok({"count": q.operation_count(s, f)})
+
+
+# --- variable instances -----------------------------------------------------------------------------------
+def variable_instance_dto(v: hv.VariableInstance) -> dict[str, Any]:
+    c = v.case
+    return {
+        **typed(v.value, v.declared_type),
+        "id": v.id,
+        "name": v.name,
+        "processDefinitionKey": c.process_key,
+        "processDefinitionId": c.definition_id,
+        "processInstanceId": c.id,
+        "executionId": c.id,
+        "activityInstanceId": c.id,
+        "caseDefinitionKey": None,
+        "caseDefinitionId": None,
+        "caseInstanceId": None,
+        "caseExecutionId": None,
+        "taskId": None,
+        "tenantId": None,
+        "errorMessage": None,
+        "state": "CREATED",
+        "createTime": fmt_date(c.started_at),
+        "removalTime": None,
+        "rootProcessInstanceId": c.id,
+    }
+
+
+@strict
+def _variable_filter(p: Params) -> hv.VariableInstanceFilter:
+    first, maximum = p.paging()
+    ids = p.list("processInstanceIdIn")
+    if p.str("processInstanceId") is not None:
+        ids = [*(ids or []), p.str("processInstanceId")]
+    executions = p.list("executionIdIn")  # a case is its one execution
+    if executions is not None:
+        ids = [*(ids or []), *executions]
+    return hv.VariableInstanceFilter(
+        process_instance_ids=ids,
+        process_definition_id=p.str("processDefinitionId"),
+        process_definition_key=p.str("processDefinitionKey"),
+        name=p.str("variableName"),
+        name_like=p.str("variableNameLike"),
+        names=p.list("variableNameIn"),
+        sorting=p.sorting({"instanceId", "variableName"}),
+        readable_by=auth.readable_by(),
+        first_result=first,
+        max_results=maximum,
+    )
+
+
+def _variables(p: Params):
+    f = _variable_filter(p)
+    with get_engine().session() as s:
+        return ok([variable_instance_dto(v) for v in hv.variable_instances(s, f)])
+
+
+def _variables_count(p: Params):
+    f = _variable_filter(p)
+    with get_engine().session() as s:
+        return ok({"count": hv.variable_instance_count(s, f)})
+
+
+@bp.get("/history/variable-instance")
+def history_variables():
+    return _variables(Params(request.args))
+
+
+@bp.post("/history/variable-instance")
+def history_variables_post():
+    return _variables(Params(body(), from_json=True))
+
+
+@bp.get("/history/variable-instance/count")
+def history_variables_count():
+    return _variables_count(Params(request.args))
+
+
+@bp.post("/history/variable-instance/count")
+def history_variables_count_post():
+    return _variables_count(Params(body(), from_json=True))
+
+
+@bp.get("/history/variable-instance/<variable_id>")
+def history_variable(variable_id: str):
+    f = hv.VariableInstanceFilter(ids=[variable_id], readable_by=auth.readable_by())
+    with get_engine().session() as s:
+        found = hv.variable_instances(s, f)
+    if not found:
+        # Also for a case the user may not read: which variables it has is no one else's business.
+        raise not_found(f"Historic variable instance with Id '{variable_id}' does not exist")
+    return ok(variable_instance_dto(found[0]))
