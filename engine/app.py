@@ -92,17 +92,12 @@ def _check_variables(variables: dict[str, Any]) -> dict[str, Any]:
     return variables
 
 
-def _frontier(wf) -> list:
-    """The tasks whose data is the case's from here on: every step not yet finished that holds data of its
-    own (ready, waiting, started), and the last completed one, which the case's data is read from
-    (``case_variables``). Steps further on inherit from these when they are reached."""
-    live = TaskState.READY | TaskState.WAITING | TaskState.STARTED
-    out = []
-    for w in (wf, *wf.subprocesses.values()):
-        out += [t for t in w.tasks.values() if t.has_state(live)]
-        if w.last_task is not None:
-            out.append(w.last_task)
-    return out or [wf.task_tree]
+def _case_tasks(wf) -> list:
+    """Every task of the case and its subprocesses, finished ones too, for a change of the case's
+    variables. Not only the waiting steps: a waiting task inherits its parent's data again whenever it is
+    updated (a message reaching a re-armed boundary event, say) and a join merges the data of its inputs,
+    so a value left in any finished task came back — the change undone, a removed variable restored."""
+    return [t for w in (wf, *wf.subprocesses.values()) for t in w.tasks.values()]
 
 
 def _to_case_scope(task, values: dict[str, Any]) -> None:
@@ -343,12 +338,18 @@ class Delaktig:
             if run.case.status != "active":
                 raise Conflict("Ärendet är avslutat; dess uppgifter ändras inte längre.")
             before = case_variables(run.wf)
-            for task in _frontier(run.wf):
-                task.data.update(modifications)
-                for name in deletions:
-                    task.data.pop(name, None)
             gone = [n for n in deletions if n in before]
             changed = {k: v for k, v in modifications.items() if k not in before or before[k] != v}
+            declared = run.wf.data.get(TYPES_KEY) or {}
+            retyped = any(declared.get(k) != v for k, v in (variable_types or {}).items())
+            if not (changed or gone or retyped):
+                return _info(run)  # nothing to change (a value set again, a variable already gone): no row
+            # A name no variable can have ("_types" …) is nothing to remove: never Delaktig's own entries.
+            removable = [n for n in deletions if n.isidentifier() and not n.startswith("_")]
+            for task in _case_tasks(run.wf):
+                task.data.update(modifications)
+                for name in removable:
+                    task.data.pop(name, None)
             after = {**changed, **dict.fromkeys(gone)}
             old, new = redact({k: before.get(k) for k in after}), redact(after)
             changes = {k: [json_safe(old[k]), json_safe(new[k])] for k in after}

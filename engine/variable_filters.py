@@ -25,9 +25,19 @@ from sqlalchemy.dialects.postgresql import JSONB
 from engine.clock import STOCKHOLM
 
 OPERATORS = ("eq", "neq", "gt", "gteq", "lt", "lteq", "like")
+# Each condition is an EXISTS nested in the WHERE: SQLite refuses an expression tree deeper than 1000
+# (a few hundred conditions), so more than this many is the client's error, not a server fault.
+MAX_CONDITIONS = 100
+# As Camunda's LIKE: a backslash escapes "%" and "_" (PostgreSQL's default; SQLite has none unless told).
+LIKE_ESCAPE = "\\"
 _COMPARE = {"gt": op.gt, "gteq": op.ge, "lt": op.lt, "lteq": op.le}
 # A stored Date: 2026-03-02T09:00:00.000+01:00 (parse_value's form; the offset is Swedish time's).
 _DATE_LIKE = "____-__-__T__:__:__.___%"
+
+
+def _ends_in_escape(pattern: str) -> bool:
+    """PostgreSQL refuses such a pattern mid-query and SQLite matches nothing: both refuse it up front."""
+    return (len(pattern) - len(pattern.rstrip(LIKE_ESCAPE))) % 2 == 1
 
 
 class VariableFilterError(ValueError):
@@ -46,6 +56,10 @@ class VariableCondition:
         if self.operator == "like" and self.kind != "string":
             raise VariableFilterError(
                 f"Variable '{self.name}': only string values can be used with the 'like' operator"
+            )
+        if self.operator == "like" and _ends_in_escape(self.value):
+            raise VariableFilterError(
+                f"Variable '{self.name}': a 'like' pattern cannot end with the escape character \\"
             )
         if self.operator in _COMPARE and self.kind in ("boolean", "null"):
             raise VariableFilterError(
@@ -81,6 +95,12 @@ class VariableQuery:
     names_ignore_case: bool = False
     values_ignore_case: bool = False
 
+    def __post_init__(self) -> None:
+        if len(self.conditions) > MAX_CONDITIONS:
+            raise VariableFilterError(
+                f"At most {MAX_CONDITIONS} variable conditions in one query, not {len(self.conditions)}"
+            )
+
     def shape(self) -> tuple:
         """What the SQL text depends on: the operators, the kinds and the flags (values are parameters)."""
         kinds = tuple((c.operator, c.kind) for c in self.conditions)
@@ -88,14 +108,12 @@ class VariableQuery:
 
     def params(self, prefix: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        # Case-insensitive names and values are folded by the database's lower() on both sides (``where``),
+        # not by Python's here: the two disagree ("İ" is one letter to PostgreSQL, two to Python).
         for i, c in enumerate(self.conditions):
-            out[f"{prefix}{i}_name"] = c.name.lower() if self.names_ignore_case else c.name
-            if c.kind == "null":
-                continue  # a type test (_matches), no parameter
-            value = c.bound_value()
-            out[f"{prefix}{i}_value"] = (
-                value.lower() if c.kind == "string" and self.values_ignore_case else value
-            )
+            out[f"{prefix}{i}_name"] = c.name
+            if c.kind != "null":  # null is a type test (_matches), no parameter
+                out[f"{prefix}{i}_value"] = c.bound_value()
         return out
 
 
@@ -149,13 +167,15 @@ def _matches(v: _Each, operator: str, kind: str, value: Any, values_ignore_case:
     if kind == "number":
         compare = _COMPARE.get(operator, op.eq)
         return sa.and_(v.is_number, compare(v.number, value))
-    text = sa.func.lower(v.text) if values_ignore_case and kind == "string" else v.text
+    text = v.text
+    if values_ignore_case and kind == "string":
+        text, value = sa.func.lower(text), sa.func.lower(value)
     if kind == "date":
         typed = sa.and_(v.is_string, v.text.like(_DATE_LIKE))
     else:
         typed = v.is_string
     if operator == "like":
-        return sa.and_(typed, text.like(value))
+        return sa.and_(typed, text.like(value, escape=LIKE_ESCAPE))
     return sa.and_(typed, _COMPARE.get(operator, op.eq)(text, value))
 
 
@@ -168,13 +188,20 @@ def where(data: Any, shape: tuple, dialect: str, prefix: str) -> list[sa.ColumnE
     out = []
     for i, (operator, kind) in enumerate(kinds):
         var, v = _each(data, dialect)
-        name = sa.bindparam(f"{prefix}{i}_name", type_=sa.String)
-        key = sa.func.lower(v.key) if names_ignore_case else v.key
+        name: Any = sa.bindparam(f"{prefix}{i}_name", type_=sa.String)
+        key = v.key
+        if names_ignore_case:
+            key, name = sa.func.lower(key), sa.func.lower(name)
         value = None
         if kind != "null":
             value = sa.bindparam(f"{prefix}{i}_value", type_=number_type() if kind == "number" else sa.String)
         test = _matches(v, operator, kind, value, values_ignore_case)
         if operator == "neq":
             test = sa.not_(test)
-        out.append(sa.exists(sa.select(sa.literal(1)).select_from(var).where(key == name, test)))
+        # Names starting with "_" are Delaktig's own entries (``_types``), never a variable: without this
+        # a ``neq`` would match every case that has one.
+        internal = sa.func.substr(v.key, 1, 1) == "_"
+        out.append(
+            sa.exists(sa.select(sa.literal(1)).select_from(var).where(key == name, sa.not_(internal), test))
+        )
     return out

@@ -104,3 +104,19 @@ def test_refused_changes_change_nothing(client, engine, deployed):
     with engine.session() as s:
         kinds = s.scalars(sa.select(AuditEvent.kind).where(AuditEvent.chain == case_id)).all()
     assert "variables_modified" not in kinds
+
+
+def test_a_change_that_changes_nothing_leaves_no_trace(client, engine, deployed):
+    case_id = start(client, "M-4", antal=(3, "Integer"))
+    url = f"/engine-rest/process-instance/{case_id}/variables"
+    assert client.delete(f"{url}/saknas", headers=OLLE).status_code == 204
+    assert client.put(f"{url}/antal", json={"value": 3, "type": "Integer"}, headers=OLLE).status_code == 204
+    with engine.session() as s:
+        kinds = s.scalars(sa.select(AuditEvent.kind).where(AuditEvent.chain == case_id)).all()
+    assert "variables_modified" not in kinds
+    # The same value declared as a Long is a change (of its type), and is recorded.
+    assert client.put(f"{url}/antal", json={"value": 3, "type": "Long"}, headers=OLLE).status_code == 204
+    assert _vars(client, case_id)["antal"]["type"] == "Long"
+    with engine.session() as s:
+        kinds = s.scalars(sa.select(AuditEvent.kind).where(AuditEvent.chain == case_id)).all()
+    assert kinds.count("variables_modified") == 1

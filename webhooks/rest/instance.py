@@ -111,7 +111,7 @@ def instance_variables(case_id: str):
 def instance_variable(case_id: str, name: str):
     with get_engine().session() as s:
         data = _active_case(s, case_id).data or {}
-    if name not in data:
+    if name not in data or name.startswith("_"):  # "_types" is Delaktig's, not a variable
         raise not_found(f"process instance variable with name {name} does not exist")
     return ok(typed_map(data, [name])[name])
 

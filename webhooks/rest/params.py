@@ -18,8 +18,8 @@ def _bad(name: str, value: Any) -> Exception:
 
 
 # Parameters that change nothing in Delaktig: cache busters, tenant-less queries (Delaktig has no
-# tenants), the case-insensitivity switches of variable filters it does not offer, and the flags whose
-# value is true of every case and task here (nothing is ever suspended).
+# tenants), the case-insensitivity switches of variable filters on a query without such filters, and
+# the flags whose value is true of every case and task here (nothing is ever suspended).
 IGNORABLE = {"_": None, "withoutTenantId": None, "variableNamesIgnoreCase": None, "variableValuesIgnoreCase": None,
              "deserializeValues": None, "active": "true", "suspended": "false"}  # fmt: skip
 
@@ -140,7 +140,10 @@ class Params:
                 conditions.append(VariableCondition(var, operator, value))
             except VariableFilterError as e:
                 raise invalid(str(e)) from None
-        return VariableQuery(tuple(conditions), names_ic, values_ic)
+        try:
+            return VariableQuery(tuple(conditions), names_ic, values_ic)
+        except VariableFilterError as e:
+            raise invalid(str(e)) from None
 
     def paging(self) -> tuple[int | None, int | None]:
         return self.int("firstResult"), self.int("maxResults")

@@ -213,9 +213,8 @@ def typed_map(
     """The variables in ``data`` (a case's data, or CaseInfo.variables with ``types``), typed."""
     data = data or {}
     types = types if types is not None else (data.get("_types") or {})
-    keys = (
-        [k for k in data if not str(k).startswith("_")] if names is None else [k for k in names if k in data]
-    )
+    # Names starting with "_" are Delaktig's own entries (``_types``), never a variable, asked for or not.
+    keys = [k for k in (data if names is None else names) if k in data and not str(k).startswith("_")]
     return {k: typed(data[k], types.get(k)) for k in keys}
 
 
