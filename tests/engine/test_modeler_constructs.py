@@ -436,20 +436,23 @@ def test_timer_dates_and_days_are_swedish_time(d):
         assert (due.date() - start.date()).days == 1 and due.hour == 9, due
 
 
+# Handlagga, with a non-interrupting message boundary event: each "fraga_inkommen" starts a Besvara task.
+QUESTIONS = diagram(
+    S + task("Handlagga")
+    + '<bpmn:boundaryEvent id="Fraga" attachedToRef="Handlagga" cancelActivity="false">'
+    '<bpmn:messageEventDefinition messageRef="M" /></bpmn:boundaryEvent>'
+    + task("Besvara") + E + '<bpmn:endEvent id="E2" />'
+    + flow("F1", "S", "Handlagga") + flow("F2", "Handlagga", "E") + flow("F3", "Fraga", "Besvara")
+    + flow("F4", "Besvara", "E2"),
+    pid="fragor",
+    extra='<bpmn:message id="M" name="fraga_inkommen" />',
+)  # fmt: skip
+
+
 def test_a_non_interrupting_message_boundary_event_fires_for_every_message(d):
     """As in Camunda, while the activity runs each message starts its branch (SpiffWorkflow fired once
     and refused the second); when the activity ends, no message waits any more."""
-    xml = diagram(
-        S + task("Handlagga")
-        + '<bpmn:boundaryEvent id="Fraga" attachedToRef="Handlagga" cancelActivity="false">'
-        '<bpmn:messageEventDefinition messageRef="M" /></bpmn:boundaryEvent>'
-        + task("Besvara") + E + '<bpmn:endEvent id="E2" />'
-        + flow("F1", "S", "Handlagga") + flow("F2", "Handlagga", "E") + flow("F3", "Fraga", "Besvara")
-        + flow("F4", "Besvara", "E2"),
-        pid="fragor",
-        extra='<bpmn:message id="M" name="fraga_inkommen" />',
-    )  # fmt: skip
-    d.deploy(xml, "fragor.bpmn", "anna")
+    d.deploy(QUESTIONS, "fragor.bpmn", "anna")
     info = d.start_case("fragor", business_key="F")
     for n in range(3):
         d.deliver_message("fraga_inkommen", {f"fraga_{n}": "Hur?"}, business_key="F")

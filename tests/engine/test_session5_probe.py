@@ -5,18 +5,7 @@ from __future__ import annotations
 
 from engine.models import AuditEvent
 from tests.engine.helpers import case_row, open_tasks
-from tests.engine.test_modeler_constructs import E, S, diagram, flow, task
-
-QUESTIONS = diagram(
-    S + task("Handlagga")
-    + '<bpmn:boundaryEvent id="Fraga" attachedToRef="Handlagga" cancelActivity="false">'
-    '<bpmn:messageEventDefinition messageRef="M" /></bpmn:boundaryEvent>'
-    + task("Besvara") + E + '<bpmn:endEvent id="E2" />'
-    + flow("F1", "S", "Handlagga") + flow("F2", "Handlagga", "E") + flow("F3", "Fraga", "Besvara")
-    + flow("F4", "Besvara", "E2"),
-    pid="fragor",
-    extra='<bpmn:message id="M" name="fraga_inkommen" />',
-)  # fmt: skip
+from tests.engine.test_modeler_constructs import QUESTIONS
 
 
 def test_a_change_outlives_a_message_at_a_re_armed_boundary_event(d):

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from engine.clock import STOCKHOLM
+from engine.runtime import TYPES_KEY
 from webhooks.rest.errors import invalid
 
 INT_RANGE = {"integer": 2**31, "long": 2**63, "short": 2**15}
@@ -212,7 +213,7 @@ def typed_map(
 ) -> dict[str, Any]:
     """The variables in ``data`` (a case's data, or CaseInfo.variables with ``types``), typed."""
     data = data or {}
-    types = types if types is not None else (data.get("_types") or {})
+    types = types if types is not None else (data.get(TYPES_KEY) or {})
     # Names starting with "_" are Delaktig's own entries (``_types``), never a variable, asked for or not.
     keys = [k for k in (data if names is None else names) if k in data and not str(k).startswith("_")]
     return {k: typed(data[k], types.get(k)) for k in keys}
