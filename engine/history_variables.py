@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from engine.camunda_queries import Sorting, _order, _page, _readable
+from engine.camunda_queries import Sorting, _like, _order, _page, _readable
 from engine.models import Case
 from engine.runtime import TYPES_KEY
 
@@ -62,7 +62,7 @@ def _rows(s: Session, f: VariableInstanceFilter):
     if f.name is not None:
         where.append(name == f.name)
     if f.name_like is not None:
-        where.append(name.like(f.name_like))
+        where.append(_like(name, f.name_like))
     if f.names is not None:
         where.append(name.in_(f.names or [""]))
     if f.ids is not None:

@@ -12,7 +12,7 @@ from engine.models import ProcessDefinition
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, flag, known_fields, ok
-from webhooks.rest.errors import engine_error, invalid, not_found
+from webhooks.rest.errors import RestError, engine_error, invalid, not_found
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import declared_types, parse_variables, typed_map
 
@@ -75,7 +75,12 @@ def definition_count():
 def _by_key(s, key: str) -> ProcessDefinition:
     d = q.latest_definition(s, key)
     if d is None:
-        raise not_found(f"No matching process definition with key: {key} and no tenant-id")
+        # Camunda 7.22's ProcessDefinitionRestServiceImpl.getProcessDefinitionByKey: a RestException (404),
+        # its type "RestException" — unlike by id (InvalidRequestException). Every …/key/{key}/… resource
+        # (get, xml, start, submit-form) goes through it before anything else is looked at.
+        raise RestError(
+            404, "RestException", f"No matching process definition with key: {key} and no tenant-id"
+        )
     return d
 
 
@@ -170,6 +175,8 @@ def _start(definition_id: str | None, key: str | None, fields: set[str] = START_
 
 @bp.post("/process-definition/key/<key>/start")
 def start_by_key(key: str):
+    with get_engine().session() as s:
+        _by_key(s, key)
     return _start(None, key)
 
 
@@ -184,6 +191,8 @@ def start_by_id(definition_id: str):
 # variables (Camunda answers the same ProcessInstanceDto, without variables).
 @bp.post("/process-definition/key/<key>/submit-form")
 def submit_form_by_key(key: str):
+    with get_engine().session() as s:
+        _by_key(s, key)
     return _start(None, key, SUBMIT_FIELDS)
 
 

@@ -1,6 +1,6 @@
-"""User tasks: query (GET and POST), count, one task, its variables and form variables; claim, unclaim,
-set assignee, complete and submit-form. Every action goes through the engine, which checks the user's
-roles against the task's candidate groups exactly as the staff pages do."""
+"""User tasks: query (GET and POST), count, one task, its variables (read and changed) and form variables;
+claim, unclaim, set assignee, complete and submit-form. Every action goes through the engine, which checks
+the user's roles against the task's candidate groups exactly as the staff pages do."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from flask import request
 
 from engine import camunda_queries as q
-from engine.errors import DelaktigError
+from engine.errors import Conflict, DelaktigError, NotFound
 from engine.models import UserTask
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
@@ -184,6 +184,101 @@ def task_variable(task_id: str, name: str):
     if name not in data or name.startswith("_"):
         raise not_found(f"task variable with name {name} does not exist")
     return ok(typed_map(data, [name])[name])
+
+
+# --- changing variables ----------------------------------------------------------------------------------
+# Camunda's non-local task variables are the process instance's, and Delaktig keeps no task-local ones:
+# these change the case's variables, by whoever may work on the task (the engine's rule, as for completing
+# it), where /process-instance/{id}/variables needs a process manager.
+def _still_open(task_id: str) -> bool:
+    with get_engine().session() as s:
+        task = q.get_task(s, task_id)
+    return task is not None and task.state == "open"
+
+
+def _modify(task_id: str, modifications: Any, deletions: Any, types: dict[str, str | None]):
+    if deletions is not None and (
+        not isinstance(deletions, list) or not all(isinstance(n, str) for n in deletions)
+    ):
+        raise invalid("'deletions' must be a list of variable names")
+    user = auth.current()
+    try:
+        get_engine().set_task_variables(
+            task_id, user.name, modifications, deletions, roles=set(user.roles), variable_types=types
+        )
+    except DelaktigError as err:
+        if isinstance(err, NotFound) or (isinstance(err, Conflict) and not _still_open(task_id)):
+            # As Camunda's runtime: a completed (or cancelled) task no longer exists; /history/task has it.
+            raise not_found(f"No matching task with id {task_id}") from None
+        raise engine_error(
+            err,
+            f"Cannot modify variables for task {task_id}",
+            permission="UPDATE_VARIABLE",
+            resource="Task",
+            resource_id=task_id,
+        ) from None
+    return no_content()
+
+
+@bp.post("/task/<task_id>/variables")
+def task_modify_variables(task_id: str):
+    data = body()
+    known_fields(data, {"modifications", "deletions"})
+    return _modify(
+        task_id,
+        parse_variables(data.get("modifications"), "modifications"),
+        data.get("deletions"),
+        declared_types(data.get("modifications")),
+    )
+
+
+@bp.put("/task/<task_id>/variables/<name>")
+def task_put_variable(task_id: str, name: str):
+    data = body()
+    known_fields(data, {"value", "type", "valueInfo"})
+    spec = {name: data}
+    return _modify(task_id, parse_variables(spec), None, declared_types(spec))
+
+
+@bp.delete("/task/<task_id>/variables/<name>")
+def task_delete_variable(task_id: str, name: str):
+    return _modify(task_id, {}, [name], {})
+
+
+# Task-local variables: Delaktig has none (a task's variables are its case's), so a task shows none and
+# setting one is refused rather than turned into a case variable the client did not ask for.
+NO_LOCAL_VARIABLES = (
+    "Delaktig has no task-local variables: a task's variables are its process instance's. "
+    "Set them with POST /task/{id}/variables or PUT /task/{id}/variables/{name}."
+)
+
+
+@bp.get("/task/<task_id>/localVariables")
+def task_local_variables(task_id: str):
+    with get_engine().session() as s:
+        _readable(s, task_id)
+    return ok({})
+
+
+@bp.get("/task/<task_id>/localVariables/<name>")
+def task_local_variable(task_id: str, name: str):
+    with get_engine().session() as s:
+        _readable(s, task_id)
+    raise not_found(f"task variable with name {name} does not exist")
+
+
+@bp.post("/task/<task_id>/localVariables")
+def task_modify_local_variables(task_id: str):
+    with get_engine().session() as s:
+        _readable(s, task_id)
+    raise invalid(f"Cannot modify variables for task {task_id}: {NO_LOCAL_VARIABLES}")
+
+
+@bp.put("/task/<task_id>/localVariables/<name>")
+def task_put_local_variable(task_id: str, name: str):
+    with get_engine().session() as s:
+        _readable(s, task_id)
+    raise invalid(f"Cannot put task variable {name}: {NO_LOCAL_VARIABLES}")
 
 
 @bp.get("/task/<task_id>/form")

@@ -1,0 +1,104 @@
+"""The ``…Like`` query filters read a pattern the same way on SQLite and PostgreSQL, as Camunda's own
+mappings do (``LIKE #{pattern} ESCAPE '\\'``): a backslash makes the next "%", "_" or backslash a plain
+character. PostgreSQL's LIKE escapes with a backslash unasked and SQLite's not at all, so without the
+ESCAPE clause ``a\\_b`` found different rows on the two databases; a pattern ending in a lone backslash
+(PostgreSQL's error mid-query, SQLite's silent miss) is a 400 on both."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import fixture_bytes
+from tests.rest.conftest import basic
+
+H = basic("hanna")
+# Each filtered text of the first case holds "a_b", "100%" and "C:\temp"; of the second "axb", "1000" and
+# "C:temp" — what an unescaped "_", "%" or "\t" would match too.
+A, B = r"a_b 100% C:\temp", "axb 1000 C:temp"
+PATTERNS = [
+    (r"%a\_b%", {A}),
+    ("%a_b%", {A, B}),
+    (r"%100\%%", {A}),
+    ("%100%", {A, B}),
+    (r"%C:\\temp%", {A}),  # an escaped backslash is a backslash
+    (r"%C:\temp%", {B}),  # a backslash before "t" makes it a plain "t"
+    ("%C:\\\\", set()),  # ends in an escaped backslash: a pattern, matching neither
+]
+
+
+def _diagram(key: str, text: str) -> bytes:
+    """initiativ.bpmn as process ``key``, its name and its first task's name holding ``text``."""
+    xml = fixture_bytes("initiativ.bpmn").decode()
+    xml = xml.replace("test_initiativ", key).replace('name="Testinitiativ"', f'name="Rutin {text}"')
+    return xml.replace('name="Granska initiativet"', f'name="Granska {text}"').encode()
+
+
+@pytest.fixture
+def two(engine, client):
+    """Two routines, deployments and cases whose names, business keys and variable names differ only
+    where a wildcard would hide the difference."""
+    ids = []
+    for key, text, variable in (("like_a", A, "a_b"), ("likexa", B, "axb")):
+        engine.deploy(_diagram(key, text), f"{key}.bpmn", "olle", deployment_name=f"Utgåva {text}")
+        r = client.post(
+            f"/engine-rest/process-definition/key/{key}/start",
+            json={"businessKey": text, "variables": {variable: {"value": 1, "type": "Integer"}}},
+            headers=H,
+        )
+        assert r.status_code == 200, r.json
+        ids.append(r.json["id"])
+    return ids
+
+
+def _strip(values: set[str], prefix: str) -> set[str]:
+    return {v.removeprefix(prefix) for v in values}
+
+
+# (path, parameter, the field whose values are compared, prefix before the text)
+FILTERS = [
+    ("/engine-rest/process-instance", "businessKeyLike", "businessKey", ""),
+    ("/engine-rest/history/process-instance", "processInstanceBusinessKeyLike", "businessKey", ""),
+    ("/engine-rest/task", "nameLike", "name", "Granska "),
+    ("/engine-rest/process-definition", "nameLike", "name", "Rutin "),
+    ("/engine-rest/deployment", "nameLike", "name", "Utgåva "),
+]
+
+
+@pytest.mark.parametrize("path, param, field, prefix", FILTERS)
+def test_a_backslash_escapes_alike_on_both_databases(client, two, path, param, field, prefix):
+    for pattern, expected in PATTERNS:
+        r = client.get(path, query_string={param: prefix + pattern}, headers=H)
+        assert r.status_code == 200, (pattern, r.json)
+        assert _strip({row[field] for row in r.json}, prefix) == expected, pattern
+    for pattern in ("%C:\\", "%C:\\\\\\"):  # a lone escape character at the end
+        r = client.get(path, query_string={param: prefix + pattern}, headers=H)
+        assert r.status_code == 400 and r.json["type"] == "InvalidRequestException", (pattern, r.json)
+        assert "escape character" in r.json["message"], r.json
+
+
+def test_the_task_query_body_and_count_escape_alike(client, two):
+    """The task query's statement is built once per shape and cached: the pattern is a parameter."""
+    for pattern, expected in PATTERNS:
+        r = client.post("/engine-rest/task", json={"nameLike": f"Granska {pattern}"}, headers=H)
+        assert r.status_code == 200, r.json
+        assert _strip({t["name"] for t in r.json}, "Granska ") == expected, pattern
+        r = client.get("/engine-rest/task/count", query_string={"nameLike": f"Granska {pattern}"}, headers=H)
+        assert r.json == {"count": len(expected)}, pattern
+    r = client.post("/engine-rest/task", json={"nameLike": "Granska %C:\\"}, headers=H)
+    assert r.status_code == 400 and "escape character" in r.json["message"], r.json
+
+
+def test_key_and_variable_name_patterns_escape_alike(client, two):
+    keys = {d["key"] for d in client.get("/engine-rest/process-definition", headers=H).json}
+    assert keys == {"like_a", "likexa"}
+    for pattern, expected in ((r"like\_a", {"like_a"}), ("like_a", {"like_a", "likexa"})):
+        r = client.get("/engine-rest/process-definition", query_string={"keyLike": pattern}, headers=H)
+        assert {d["key"] for d in r.json} == expected, pattern
+    url = "/engine-rest/history/variable-instance"
+    for pattern, expected in ((r"a\_b", {"a_b"}), ("a_b", {"a_b", "axb"}), (r"a\\_b", set())):
+        query = {"variableNameLike": pattern, "processInstanceIdIn": ",".join(two)}
+        r = client.get(url, query_string=query, headers=H)
+        assert r.status_code == 200, r.json
+        assert {v["name"] for v in r.json} == expected, pattern
+    r = client.get(url, query_string={"variableNameLike": "a\\", "processInstanceIdIn": two[0]}, headers=H)
+    assert r.status_code == 400 and "escape character" in r.json["message"], r.json
