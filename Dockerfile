@@ -13,4 +13,4 @@ COPY processes ./processes
 RUN pip install .
 USER delaktig
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "webhooks.app:create_app()"]
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", "webhooks.app:create_app()"]

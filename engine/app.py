@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from SpiffWorkflow.bpmn import BpmnEvent
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.task import TaskState
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
@@ -21,6 +19,11 @@ from engine import activity_types, case_sql, clock, definitions, inbox, users
 from engine import audit as audit_log
 from engine.audit import AuditWriter
 from engine.camunda_queries import may_work_on
+from engine.case_values import CaseInfo
+from engine.case_values import case_tasks as _case_tasks
+from engine.case_values import check_variables as _check_variables
+from engine.case_values import info as _info
+from engine.case_values import to_case_scope as _to_case_scope
 from engine.config import Settings
 from engine.db import make_engine, make_sessionmaker, read_session, upgrade, write_transaction
 from engine.errors import (
@@ -34,86 +37,21 @@ from engine.errors import (
     StaleCase,
     ValidationFailed,
 )
+from engine.external_tasks import ExternalTasks
 from engine.forms import unsubmitted, validate_form
 from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, User, UserTask
 from engine.personal import redact
 from engine.rowio import RowIO, finish_rows
 from engine.runtime import (
     TYPES_KEY,
-    CaseRun,
     case_variables,
     new_case,
     open_case,
-    ready_user_tasks,
     start_new_case,
 )
 from engine.workflow import json_safe, message_definitions
 
 T = TypeVar("T")
-
-
-@dataclass
-class CaseInfo:
-    id: str
-    definition_id: str
-    process_key: str
-    business_key: str | None
-    status: str
-    variables: dict[str, Any]
-    open_tasks: list[str] = field(default_factory=list)
-    version: int = 1
-    # Declared types of variables whose value cannot tell (Camunda's Long, Short): CaseRun.declare_types.
-    variable_types: dict[str, str] = field(default_factory=dict)
-
-
-def _info(run: CaseRun) -> CaseInfo:
-    c = run.case
-    data = dict(c.data or {})
-    types = data.pop(TYPES_KEY, None) or {}
-    return CaseInfo(
-        c.id,
-        c.definition_id,
-        c.process_key,
-        c.business_key,
-        c.status,
-        data,
-        sorted(run.ready_after if run.ready_after is not None else ready_user_tasks(run.wf)),
-        c.version,
-        types,
-    )
-
-
-def _check_variables(variables: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(variables, dict):
-        raise ValidationFailed([Problem("variables", "variables must be an object")])
-    bad = [k for k in variables if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
-    if bad:
-        raise ValidationFailed([Problem(str(k), "invalid variable name") for k in bad])
-    return variables
-
-
-def _case_tasks(wf) -> list:
-    """Every task of the case and its subprocesses, finished ones too, for a change of the case's
-    variables. Not only the waiting steps: a waiting task inherits its parent's data again whenever it is
-    updated (a message reaching a re-armed boundary event, say) and a join merges the data of its inputs,
-    so a value left in any finished task came back — the change undone, a removed variable restored."""
-    return [t for w in (wf, *wf.subprocesses.values()) for t in w.tasks.values()]
-
-
-def _to_case_scope(task, values: dict[str, Any]) -> None:
-    """Camunda sets the variables of a completed multi-instance task on the process instance; SpiffWorkflow
-    keeps an instance's data to itself when the loop writes back into its collection (Camunda's
-    ``camunda:collection``), and they would be lost when the loop ends. So they go to the loop task too,
-    whose data the case carries on with — all but the instance's own element variable."""
-    parent = task.parent
-    spec = getattr(parent, "task_spec", None)
-    if not isinstance(spec, LoopTask):
-        return
-    own = {"loopCounter"} | {  # the loop's own variables: its element, its collections
-        getattr(getattr(spec, attr, None), "bpmn_id", None)
-        for attr in ("input_item", "output_item", "data_input", "data_output")
-    }
-    parent.set_data(**{k: v for k, v in values.items() if k not in own})
 
 
 def _check_business_key(key: Any) -> None:
@@ -175,7 +113,7 @@ def _is_unique_violation(err: IntegrityError) -> bool:
     return code == "23505" or "UNIQUE constraint failed" in str(err.orig)
 
 
-class Delaktig:
+class Delaktig(ExternalTasks):
     def __init__(self, database_url: str | None = None, settings: Settings | None = None, **engine_kwargs):
         self.settings = settings or Settings.from_env(database_url=database_url)
         self.db = make_engine(self.settings.database_url, **engine_kwargs)
@@ -325,6 +263,25 @@ class Delaktig:
         with the before → after of each changed one. Who may do it is the caller's rule (the REST API: a
         process manager). Every step still waiting (user tasks, timers, messages) and the case's data see
         the new values; nothing else moves: no gateway is re-evaluated and no timer fires."""
+        return self._change_variables(
+            lambda s: (open_case(s, case_id, self.specs, actor, AuditWriter()), None),
+            actor,
+            modifications,
+            deletions,
+            variable_types,
+        )
+
+    def _change_variables(
+        self,
+        target: Callable[[Session], tuple[Any, UserTask | None]],
+        actor: str,
+        modifications: dict[str, Any] | None,
+        deletions: list[str] | None,
+        variable_types: dict[str, str | None] | None,
+    ) -> CaseInfo:
+        """``set_variables``' work, shared with ``set_task_variables``: ``target(s)`` opens the case (a
+        ``CaseRun``) and names the task the change goes through (None: none), inside the transaction — and
+        again on a retry — so a task completed meanwhile is no way in; the audit row carries its id."""
         modifications = _check_variables(dict(modifications or {}))
         deletions = list(deletions or [])
         bad = [n for n in deletions if not isinstance(n, str) or n in modifications]
@@ -334,7 +291,7 @@ class Delaktig:
             )
 
         def work(s: Session) -> CaseInfo:
-            run = open_case(s, case_id, self.specs, actor, AuditWriter())
+            run, via = target(s)  # (not `task`: the loop below walks the workflow's tasks)
             if run.case.status != "active":
                 raise Conflict("Ärendet är avslutat; dess uppgifter ändras inte längre.")
             before = case_variables(run.wf)
@@ -353,12 +310,46 @@ class Delaktig:
             after = {**changed, **dict.fromkeys(gone)}
             old, new = redact({k: before.get(k) for k in after}), redact(after)
             changes = {k: [json_safe(old[k]), json_safe(new[k])] for k in after}
-            run.record("variables_modified", detail={"changes": changes, "removed": gone})
+            run.record(
+                "variables_modified",
+                task_id=via.id if via is not None else None,
+                detail={"changes": changes, "removed": gone},
+            )
             run.declare_types({**(variable_types or {}), **dict.fromkeys(deletions)})
             run.save(last=True)
             return _info(run)
 
         return self._retrying(work)
+
+    def set_task_variables(
+        self,
+        task_id: str,
+        actor: str,
+        modifications: dict[str, Any] | None = None,
+        deletions: list[str] | None = None,
+        roles: set[str] | None = None,
+        variable_types: dict[str, str | None] | None = None,
+    ) -> CaseInfo:
+        """Set and remove case variables through an open task (Camunda's task variables: its non-local ones
+        are the process instance's, and Delaktig keeps no task-local ones), as ``set_variables`` does and
+        audited the same way, with the task's id. The right is the task's, not a process manager's: its
+        assignee, or — while no one holds it — a candidate user or one of ``roles`` among its candidate
+        groups (the rule of claiming and completing it)."""
+
+        def target(s: Session) -> tuple[Any, UserTask]:
+            # Checked before the case is loaded (a refusal costs no workflow), and again once the case is
+            # locked (FOR UPDATE on PostgreSQL): a completion committed in between is seen; one committed
+            # later fails its version check and runs again after this change.
+            case_id = self._task_for(s, task_id, actor, roles).case_id
+            run = open_case(s, case_id, self.specs, actor, AuditWriter())
+            task = self._task_for(s, task_id, actor, roles)
+            if task.assignee is not None and task.assignee != actor:
+                raise Forbidden(
+                    f"Uppgiften är tagen av {task.assignee}; bara den personen kan ändra dess uppgifter."
+                )
+            return run, task
+
+        return self._change_variables(target, actor, modifications, deletions, variable_types)
 
     # --- user tasks -----------------------------------------------------------------------------------
     def _task_for(self, s: Session, task_id: str, actor: str, roles: set[str] | None) -> UserTask:

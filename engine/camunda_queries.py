@@ -25,12 +25,14 @@ from sqlalchemy.orm import Session, aliased
 from engine import users
 from engine import variable_filters as vf
 from engine.audit import DEPLOY_CHAIN
+from engine.errors import Problem, ValidationFailed
 from engine.inbox import readable_cases
 from engine.models import (
     OPEN,
     AuditEvent,
     Case,
     Deployment,
+    ExternalTask,
     ProcessDefinition,
     Resource,
     TaskCandidate,
@@ -57,6 +59,25 @@ def _order(columns: dict[str, Any], sorting: Sorting, tiebreak: Any) -> list:
         out.append(col.desc() if direction == "desc" else col.asc())
     out.append(tiebreak)
     return out
+
+
+def _check_like(pattern: str) -> None:
+    """A pattern ending in a lone escape character: PostgreSQL fails on it mid-query and SQLite matches
+    nothing, so both refuse it up front (as ``variable_filters`` does for its ``like``)."""
+    if (len(pattern) - len(pattern.rstrip(vf.LIKE_ESCAPE))) % 2 == 1:
+        raise ValidationFailed(
+            [Problem("", f"the like pattern '{pattern}' cannot end with the escape character \\")]
+        )
+
+
+def _like(column: Any, pattern: Any) -> sa.ColumnElement[bool]:
+    """``column LIKE pattern ESCAPE '\\'``, as Camunda's own mappings write every ``…Like`` filter: a
+    backslash makes "%", "_" and itself plain characters. PostgreSQL's LIKE does so unasked and SQLite's
+    only when told, so without the clause ``a\\_b`` found "a_b" on one database and "a\\xb" on the other.
+    ``pattern``: the text, or a bind parameter whose value the caller checks (``_check_like``)."""
+    if isinstance(pattern, str):
+        _check_like(pattern)
+    return column.like(pattern, escape=vf.LIKE_ESCAPE)
 
 
 def _page(q, first: int | None, max_results: int | None):
@@ -209,7 +230,7 @@ def _task_where(given: frozenset[str], variables: tuple | None = None) -> list[s
         business_key = sa.bindparam("business_key", type_=sa.String)
         where.append(UserTask.case_id.in_(sa.select(Case.id).where(Case.business_key == business_key)))
     if "name_like" in given:
-        where.append(UserTask.name.like(sa.bindparam("name_like", type_=sa.String)))
+        where.append(_like(UserTask.name, sa.bindparam("name_like", type_=sa.String)))
     if "assigned" in given:
         where.append(UserTask.assignee.is_not(None))
     if "unassigned" in given:
@@ -251,6 +272,8 @@ def _task_params(s: Session, f: TaskFilter, given: frozenset[str]) -> dict[str, 
     for name in ("process_definition_keys", "business_key", "name_like", "candidate_groups", *dict(_TASK_IN)):
         if name in given:
             params[name] = getattr(f, name)
+    if "name_like" in given:
+        _check_like(f.name_like)  # the statement is cached per shape: the pattern is a parameter
     if "candidate_group" in given:
         params["candidate_group"] = [f.candidate_group]
     if "candidate_user" in given:
@@ -380,7 +403,7 @@ def _instance_where(f: InstanceFilter, dialect: str) -> list[sa.ColumnElement[bo
     if f.process_definition_keys:
         where.append(Case.process_key.in_(f.process_definition_keys))
     if f.business_key_like:
-        where.append(Case.business_key.like(f.business_key_like))
+        where.append(_like(Case.business_key, f.business_key_like))
     for col, before, after in [
         (Case.started_at, f.started_before, f.started_after),
         (Case.ended_at, f.finished_before, f.finished_after),
@@ -462,7 +485,7 @@ def _deployment_where(f: DeploymentFilter) -> list:
     eq = {Deployment.id: f.id, Deployment.name: f.name, Deployment.source: f.source}
     where += [col == value for col, value in eq.items() if value is not None]
     if f.name_like:
-        where.append(Deployment.name.like(f.name_like))
+        where.append(_like(Deployment.name, f.name_like))
     if f.without_source:
         where.append(Deployment.source.is_(None))
     if f.tenant_ids:
@@ -544,9 +567,9 @@ def _definition_where(f: DefinitionFilter) -> list:
     if f.keys:
         where.append(ProcessDefinition.key.in_(f.keys))
     if f.key_like:
-        where.append(ProcessDefinition.key.like(f.key_like))
+        where.append(_like(ProcessDefinition.key, f.key_like))
     if f.name_like:
-        where.append(ProcessDefinition.name.like(f.name_like))
+        where.append(_like(ProcessDefinition.name, f.name_like))
     if f.resource_name:
         where.append(
             ProcessDefinition.resource_id.in_(sa.select(Resource.id).where(Resource.name == f.resource_name))
@@ -755,13 +778,42 @@ def _activities(s: Session, f: ActivityFilter):
         .join(c, c.id == a.case_id)
         .where(a.kind.in_(list(INSTANT_KINDS)))
     )
-    # The case filters go into both halves, where the indexes are (case id, audit chain).
+    # An external task is one activity from its start to its completion (external_task rows).
+    x = aliased(ExternalTask)
+    x_created = (
+        sa.select(AuditEvent.seq)
+        .where(
+            AuditEvent.chain == x.case_id,
+            AuditEvent.task_id == x.id,
+            AuditEvent.kind == "external_task_created",
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    externals = sa.select(
+        (x.element_id + ":" + x.id).label("id"),
+        x.element_id.label("activity_id"),
+        x.name.label("activity_name"),
+        sa.literal("serviceTask", sa.String).label("activity_type"),
+        x.case_id.label("process_instance_id"),
+        x.definition_id.label("definition_id"),
+        x.process_key.label("definition_key"),
+        sa.null().label("task_id"),
+        sa.null().label("assignee"),
+        x.created_at.label("start"),
+        x.ended_at.label("end"),
+        (x.state == "cancelled").label("canceled"),
+        sa.func.coalesce(x_created, 0).label("seq"),
+    )
+    # The case filters go into every part, where the indexes are (case id, audit chain).
     if f.process_instance_id is not None:
         tasks = tasks.where(t.case_id == f.process_instance_id)
         instants = instants.where(a.case_id == f.process_instance_id)
+        externals = externals.where(x.case_id == f.process_instance_id)
     tasks = tasks.where(*_readable(s, t.case_id, f.readable_by))
     instants = instants.where(*_readable(s, a.case_id, f.readable_by))
-    acts = sa.union_all(tasks, instants).subquery("activity")
+    externals = externals.where(*_readable(s, x.case_id, f.readable_by))
+    acts = sa.union_all(tasks, instants, externals).subquery("activity")
     return acts, _activity_where(acts, f)
 
 

@@ -108,6 +108,15 @@ COMPLETE_USER_TASK = Statement(
     expect_one=True,
     conflict="Uppgiften slutfördes samtidigt av någon annan.",
 )
+INSERT_EXTERNAL_TASK = Statement(
+    "INSERT INTO external_task (id, case_id, definition_id, process_key, business_key, element_id, name, "
+    "topic, priority, properties, state, created_at) VALUES (:id, :case_id, :definition_id, :process_key, "
+    ":business_key, :element_id, :name, :topic, :priority, :properties, 'open', :created_at)"
+)
+END_EXTERNAL_TASK = Statement(
+    "UPDATE external_task SET state = :state, ended_at = :now, ended_by = :actor, worker_id = NULL, "
+    "lock_expires_at = NULL WHERE id = :id AND state = 'open'"
+)
 DELETE_SUBSCRIPTIONS = Statement("DELETE FROM message_subscription WHERE case_id = :case_id")
 INSERT_SUBSCRIPTION = Statement(
     "INSERT INTO message_subscription (case_id, message_name, element_id) "

@@ -34,6 +34,7 @@ from engine.models import (
     OPEN,
     AuditEvent,
     Case,
+    ExternalTask,
     MessageSubscription,
     ProcessDefinition,
     TaskCandidate,
@@ -44,7 +45,14 @@ DUE_SOON = timedelta(days=2)
 COUNT_CAP = 100  # counts stop here ("över 100"): a count must not cost more with more cases
 MAX_PER_PAGE = 100
 # Audit kinds whose element_id names a flow node that has run (the diagram's "done" marks).
-DONE_KINDS = ("task_completed", "timer_fired", "message_received", "mail_queued")
+DONE_KINDS = (
+    "task_completed",
+    "timer_fired",
+    "message_received",
+    "mail_queued",
+    "external_task_completed",
+    "external_task_error",
+)
 
 
 # --- inbox --------------------------------------------------------------------------------------------
@@ -511,6 +519,9 @@ class CaseView:
     active_elements: list[str]
     deadlines: list[Deadline]
     outline: Outline
+    # Steps an integration does (external tasks) the case waits for, with their lock and last error: a
+    # case stuck because the archive is down must show why on its page, not only in the REST API.
+    external_tasks: list[ExternalTask] = field(default_factory=list)
 
 
 def get_case(s: Session, case_id: str) -> CaseView | None:
@@ -537,6 +548,13 @@ def get_case(s: Session, case_id: str) -> CaseView | None:
     if case.next_timer_at and case.status == "active":
         deadlines.append(Deadline(case.next_timer_at, "timer"))
     deadlines.sort(key=lambda d: d.at)
+    external = list(
+        s.execute(
+            sa.select(ExternalTask)
+            .where(ExternalTask.case_id == case.id, ExternalTask.state == "open")
+            .order_by(ExternalTask.created_at, ExternalTask.id)
+        ).scalars()
+    )
     return CaseView(
         case=case,
         definition=definition,
@@ -546,6 +564,7 @@ def get_case(s: Session, case_id: str) -> CaseView | None:
         active_elements=active,
         deadlines=deadlines,
         outline=outline(s, definition.id),
+        external_tasks=external,
     )
 
 
@@ -568,6 +587,13 @@ def diagram_marks(s: Session, case: Case, tasks: list[UserTask] | None = None) -
     done |= {t.element_id for t in tasks if t.state == "completed"}
     active = {t.element_id for t in tasks if t.state == "open"}
     if case.status == "active":
+        active |= set(
+            s.execute(
+                sa.select(ExternalTask.element_id).where(
+                    ExternalTask.case_id == case.id, ExternalTask.state == "open"
+                )
+            ).scalars()
+        )
         active |= set(
             s.execute(
                 sa.select(MessageSubscription.element_id).where(MessageSubscription.case_id == case.id)

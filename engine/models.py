@@ -176,6 +176,43 @@ class TaskCandidate(Base):
     __table_args__ = (sa.Index("ix_task_candidate_value", "kind", "value"),)
 
 
+class ExternalTask(Base):
+    """Projection of the case's waiting external tasks (``camunda:type="external"``, SpiffWorkflow's STARTED
+    state), and the worker's lock on each. The lock, retries and error live only here: fetching and
+    failing change no case (``engine.external_tasks``); completing one goes through the case."""
+
+    __tablename__ = "external_task"
+    __table_args__ = (
+        sa.Index(
+            "ix_external_task_open_topic",
+            "topic",
+            "priority",
+            postgresql_where=sa.text("state = 'open'"),
+            sqlite_where=sa.text("state = 'open'"),
+        ),
+    )
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)  # SpiffWorkflow task id
+    case_id: Mapped[str] = mapped_column(sa.ForeignKey("case.id"), index=True)
+    definition_id: Mapped[str] = mapped_column(sa.String(200))
+    process_key: Mapped[str] = mapped_column(sa.String(150))
+    business_key: Mapped[str | None] = mapped_column(sa.String(200))
+    element_id: Mapped[str] = mapped_column(sa.String(200))
+    name: Mapped[str | None] = mapped_column(sa.String(300))
+    topic: Mapped[str] = mapped_column(sa.String(200))
+    priority: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    properties: Mapped[dict[str, Any]] = mapped_column(default=dict)  # camunda:properties
+    state: Mapped[str] = mapped_column(sa.String(20))  # open | completed | cancelled
+    worker_id: Mapped[str | None] = mapped_column(sa.String(255))
+    lock_expires_at: Mapped[datetime | None]
+    retries: Mapped[int | None]
+    error_message: Mapped[str | None] = mapped_column(sa.String(666))
+    error_details: Mapped[str | None] = mapped_column(sa.Text)
+    failed_at: Mapped[datetime | None]  # the last failure: with no retries left, when the incident began
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    ended_by: Mapped[str | None] = mapped_column(sa.String(100))
+
+
 class MessageSubscription(Base):
     __tablename__ = "message_subscription"
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)

@@ -22,6 +22,7 @@ from engine import case_sql as q
 from engine.audit import GENESIS, AuditWriter, Chain
 from engine.bpmn.compile import role_from_lane
 from engine.bpmn.expressions import TranslationError
+from engine.bpmn.parser import is_external
 from engine.errors import Conflict, NotFound, ProcessError
 from engine.mail import mail_rows
 from engine.personal import is_personal, redact
@@ -100,6 +101,30 @@ def ready_user_tasks(wf) -> dict[str, Any]:
     return ready
 
 
+def has_external_tasks(wf) -> bool:
+    """Whether the case's diagram has external tasks at all (kept on its spec, shared by every case of
+    the version), so cases without any never walk their tasks for them."""
+    spec = wf.spec
+    found = getattr(spec, "_delaktig_external", None)
+    if found is None:
+        specs = [spec, *wf.subprocess_specs.values()]
+        found = any(is_external(ts) for s in specs for ts in s.task_specs.values())
+        spec._delaktig_external = found
+    return found
+
+
+def started_external_tasks(wf) -> dict[str, Any]:
+    """The external tasks waiting for a worker (STARTED) in the case and its subprocesses."""
+    if not has_external_tasks(wf):
+        return {}
+    out = {}
+    for workflow in (wf, *wf.subprocesses.values()):
+        for task in workflow.tasks.values():
+            if task.state == TaskState.STARTED and is_external(task.task_spec):
+                out[str(task.id)] = task
+    return out
+
+
 TYPES_KEY = "_types"  # declared variable types (CaseRun.declare_types), in case.data and the workflow's data
 
 
@@ -116,6 +141,7 @@ class CaseRun:
         self.chain = Chain(case.id, case.id, case.audit_seq or 0, case.audit_hash or GENESIS)
         self._ready_before = ready_user_tasks(wf) if wf is not None else {}
         self._messages_before = waiting_messages(wf) if wf is not None else []
+        self._external_before = started_external_tasks(wf) if wf is not None else {}
         self.is_new = wf is None
         self.ready_after: dict[str, Any] | None = None
         self.end_reason: str | None = None  # set by terminate(); save() ends the case as terminated
@@ -246,6 +272,7 @@ class CaseRun:
             later.append((q.INSERT_USER_TASK, [self._task_params(row) for row in rows]))
             later.append((q.INSERT_TASK_CANDIDATE, candidates))
             self.new_tasks = [r["id"] for r in rows]
+        self._project_external(later, variables, now)
         messages_after = waiting_messages(wf)
         if messages_after != self._messages_before:
             later.append((q.DELETE_SUBSCRIPTIONS, {"case_id": case.id}))
@@ -285,6 +312,58 @@ class CaseRun:
         self.audit.queue(io)
         if not last:
             io.flush()
+
+    def _project_external(self, later: list, variables: dict[str, Any], now: datetime) -> None:
+        """External tasks started by this step become open ``external_task`` rows; those that ended
+        without a worker completing them (a boundary event interrupted them, the case was cancelled) are
+        closed as cancelled."""
+        io, after = self.io, started_external_tasks(self.wf)
+        gone = [t for t in self._external_before if t not in after and t not in self.completed_task_ids]
+        if gone:
+            io.queue(
+                q.END_EXTERNAL_TASK,
+                [{"id": t, "state": "cancelled", "now": io.when(now), "actor": None} for t in gone],
+            )
+            for tid in gone:
+                self.record("external_task_cancelled", task_id=tid, actor="system")
+        rows = []
+        for tid, task in after.items():
+            if tid in self._external_before:
+                continue
+            spec = task.task_spec
+            ext = getattr(spec, "extensions", None) or {}
+            cam = ext.get("camunda", {})
+            data = {**variables, **task.data}
+            priority = _resolve(cam.get("taskPriority"), data)
+            try:
+                priority = int(priority) if priority not in (None, "") else 0
+            except ValueError:
+                raise ProcessError(
+                    spec.bpmn_id, f"camunda:taskPriority {priority!r} är inget heltal"
+                ) from None
+            row = {
+                "id": tid,
+                "case_id": self.case.id,
+                "definition_id": self.case.definition_id,
+                "process_key": self.case.process_key,
+                "business_key": self.case.business_key,
+                "element_id": spec.bpmn_id or spec.name,
+                "name": fill_in(spec.bpmn_name, data),
+                "topic": cam.get("topic") or "",
+                "priority": priority,
+                "properties": io.json(dict(ext.get("properties", {}))),
+                "created_at": io.when(now),
+            }
+            rows.append(row)
+            self.record(
+                "external_task_created",
+                element_id=row["element_id"],
+                task_id=tid,
+                actor="system",
+                detail={"name": row["name"], "topic": row["topic"], "priority": priority},
+            )
+        if rows:
+            later.append((q.INSERT_EXTERNAL_TASK, rows))
 
     def _write(self, values: dict[str, Any]) -> None:
         """Queue the case row: INSERT when new, else UPDATE … WHERE version = the version read."""

@@ -236,10 +236,6 @@ def _check_structure(root, problems: list[Problem]) -> None:
 # What Camunda 7 runs but Delaktig does not: refused at deploy with the reason, never accepted and then
 # skipped or stuck at run time. (element tag or camunda extension, message)
 _UNSUPPORTED = {
-    f"{_B}serviceTask": "service tasks are not supported (Delaktig runs no Java delegates, expressions or "
-    "external tasks); use a script task, or a send task for e-mail",
-    f"{_B}businessRuleTask": "business rule tasks (DMN decisions) are not supported; use a gateway with "
-    "conditions or a script task",
     f"{_B}linkEventDefinition": "link events are not supported; draw the sequence flow instead",
     f"{_B}conditionalEventDefinition": "conditional events are not supported; use a gateway with conditions",
     f"{_B}compensateEventDefinition": "compensation events are not supported",
@@ -343,6 +339,7 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
     """Camunda attributes SpiffWorkflow would drop or misread: refused, so a diagram never runs with a
     step quietly missing (a result never stored, a form never shown, a receive task that never waits)."""
     _check_message_events(root, problems)
+    _check_implementations(root, problems)
     _check_script_tasks(root, problems)
     _check_forms(root, problems)
     for event in root.iter(f"{_B}intermediateCatchEvent"):
@@ -381,6 +378,65 @@ def _check_message_events(root, problems: list[Problem]) -> None:
                     task.get("id"), "the receive task has no message (messageRef): nothing could reach it"
                 )
             )
+
+
+_IMPLEMENTED = ("serviceTask", "businessRuleTask", "sendTask")
+_INT64 = (-(2**63), 2**63 - 1)
+_NOT_EXTERNAL = {
+    "serviceTask": 'service tasks run in Delaktig only as external tasks (camunda:type="external" with a '
+    "topic, done by a worker through /engine-rest/external-task); Java classes, expressions and delegate "
+    "expressions are not run. Use a script task, or a send task for e-mail",
+    "businessRuleTask": "business rule tasks (DMN decisions) are not supported; use a gateway with "
+    'conditions, a script task, or an external task (camunda:type="external")',
+    "sendTask": "a send task mails by its camunda:properties in Delaktig; Java classes, expressions and "
+    'delegate expressions are not run (or make it an external task: camunda:type="external")',
+}
+
+
+def _check_implementations(root, problems: list[Problem]) -> None:
+    """Which service, business rule and send tasks Delaktig runs: external tasks (a worker fetches and
+    completes them over the REST API) and send tasks that mail. Anything else would stand still."""
+    for el in root.iter(*(f"{_B}{tag}" for tag in _IMPLEMENTED)):
+        tag = etree.QName(el).localname
+        kind = el.get(f"{_C}type")
+        if kind == "external":
+            _check_external(el, problems)
+            continue
+        implemented = kind is not None or any(el.get(f"{_C}{a}") is not None for a in _IMPLEMENTATIONS[:3])
+        if implemented or tag != "sendTask":  # a plain send task mails
+            problems.append(Problem(el.get("id"), _NOT_EXTERNAL[tag]))
+
+
+def _check_external(el, problems: list[Problem]) -> None:
+    eid = el.get("id")
+    topic = (el.get(f"{_C}topic") or "").strip()
+    if not topic:
+        problems.append(Problem(eid, "an external task needs a topic (camunda:topic) for workers to fetch"))
+    elif "${" in topic or "#{" in topic:
+        problems.append(Problem(eid, "camunda:topic must be a plain name, not an expression"))
+    elif len(topic) > 200:
+        problems.append(Problem(eid, "camunda:topic is longer than 200 characters"))
+    else:
+        el.set(f"{_C}topic", topic)
+    if any(el.get(f"{_C}{a}") is not None for a in _IMPLEMENTATIONS[:3]):
+        problems.append(
+            Problem(eid, "an external task has no camunda:class, expression or delegateExpression")
+        )
+    priority = (el.get(f"{_C}taskPriority") or "").strip()
+    if priority and not priority.lstrip("-").isdigit() and not _COLLECTION.match(priority):
+        problems.append(
+            Problem(eid, f"camunda:taskPriority {priority!r} must be an integer or ${{variable}}")
+        )
+    elif priority.lstrip("-").isdigit() and not _INT64[0] <= int(priority) <= _INT64[1]:
+        problems.append(Problem(eid, f"camunda:taskPriority {priority} is out of range (64-bit integer)"))
+    if el.find(f"{_B}extensionElements/{_C}errorEventDefinition") is not None:
+        problems.append(
+            Problem(
+                eid,
+                "camunda:errorEventDefinition on external tasks is not supported; the worker reports "
+                "the error (bpmnError) and an error boundary event catches it",
+            )
+        )
 
 
 def _check_script_tasks(root, problems: list[Problem]) -> None:

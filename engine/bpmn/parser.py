@@ -24,7 +24,6 @@ from SpiffWorkflow.bpmn.specs.defaults import (
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     ReceiveTask,
-    ServiceTask,  # noqa: F401 - kept for readers: what we replace
     StartEvent,
 )
 from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
@@ -45,6 +44,9 @@ CAMUNDA_ATTRIBUTES = (
     "followUpDate",
     "priority",
     "formKey",
+    "type",  # camunda:type="external" with camunda:topic and camunda:taskPriority: an external task
+    "topic",
+    "taskPriority",
 )
 
 # Effects (mails) recorded while the engine steps a workflow; the engine reads and clears them.
@@ -143,6 +145,36 @@ class SendMailTask(BpmnSpecMixin):
         return True
 
 
+class ExternalTask(BpmnSpecMixin):
+    """A service task (or business rule or send task) with ``camunda:type="external"``: Camunda 7's
+    external task. Running it only starts it; the case waits (SpiffWorkflow's STARTED state) until a
+    worker fetches it through ``/external-task/fetchAndLock`` and completes it (``engine.external_tasks``).
+    Its boundary events wait meanwhile, as a user task's do."""
+
+    def _run_hook(self, my_task):
+        return None  # STARTED: the engine projects it into the external_task table
+
+
+def is_external(task_spec) -> bool:
+    return isinstance(task_spec, ExternalTask)
+
+
+class DelaktigImplementationParser(DelaktigTaskParser):
+    """Service, business rule and send tasks: an external task when ``camunda:type="external"``; a send
+    task without it mails (``SendMailTask``). Other implementations are refused at deploy."""
+
+    @staticmethod
+    def get_decision_ref(node):
+        """Asked of the business rule task parser for the DMN files a diagram depends on: an external
+        business rule task has none (one with a decision is refused at deploy)."""
+        return node.get(f"{_C}decisionRef")
+
+    def create_task(self):
+        if self.node.get(f"{_C}type") == "external":
+            self.spec_class = ExternalTask
+        return super().create_task()
+
+
 class DelaktigMessageEventDefinition(MessageEventDefinition):
     """Without ``camunda:resultVariable``, a message's variables are merged into the case's variables, as
     Camunda 7's ``processVariables`` are, instead of landing under ``<task>_Response``."""
@@ -185,7 +217,9 @@ class DelaktigParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (DelaktigUserTaskParser, UserTask),
-        full_tag("sendTask"): (DelaktigTaskParser, SendMailTask),
+        full_tag("sendTask"): (DelaktigImplementationParser, SendMailTask),
+        full_tag("serviceTask"): (DelaktigImplementationParser, ExternalTask),
+        full_tag("businessRuleTask"): (DelaktigImplementationParser, ExternalTask),
         full_tag("startEvent"): (_event_parser(ep.CamundaStartEventParser), StartEvent),
         full_tag("endEvent"): (_event_parser(ep.CamundaEndEventParser), EndEvent),
         full_tag("intermediateCatchEvent"): (

@@ -146,12 +146,33 @@ REFUSED = {
     "service task": (
         S + '<bpmn:serviceTask id="Anropa" camunda:class="se.kommun.Anrop" />' + E
         + flow("F1", "S", "Anropa") + flow("F2", "Anropa", "E"),
-        "Anropa", "service tasks are not supported",
+        "Anropa", "Java classes, expressions and delegate expressions are not run",
     ),
-    "external task": (
-        S + '<bpmn:serviceTask id="Extern" camunda:type="external" camunda:topic="t" />' + E
+    "external task without a topic": (
+        S + '<bpmn:serviceTask id="Extern" camunda:type="external" />' + E
         + flow("F1", "S", "Extern") + flow("F2", "Extern", "E"),
-        "Extern", "service tasks are not supported",
+        "Extern", "needs a topic",
+    ),
+    "external task with a topic expression": (
+        S + '<bpmn:serviceTask id="Extern" camunda:type="external" camunda:topic="${t}" />' + E
+        + flow("F1", "S", "Extern") + flow("F2", "Extern", "E"),
+        "Extern", "not an expression",
+    ),
+    "external task with error event definitions": (
+        S + '<bpmn:serviceTask id="Extern" camunda:type="external" camunda:topic="t"><bpmn:extensionElements>'
+        '<camunda:errorEventDefinition id="Ed" expression="${true}" /></bpmn:extensionElements>'
+        "</bpmn:serviceTask>" + E + flow("F1", "S", "Extern") + flow("F2", "Extern", "E"),
+        "Extern", "camunda:errorEventDefinition",
+    ),
+    "business rule task (DMN)": (
+        S + '<bpmn:businessRuleTask id="Regel" camunda:decisionRef="beslut" />' + E
+        + flow("F1", "S", "Regel") + flow("F2", "Regel", "E"),
+        "Regel", "business rule tasks (DMN decisions) are not supported",
+    ),
+    "send task with a Java class": (
+        S + '<bpmn:sendTask id="Skicka" camunda:class="se.kommun.Post" />' + E
+        + flow("F1", "S", "Skicka") + flow("F2", "Skicka", "E"),
+        "Skicka", "Java classes, expressions and delegate expressions are not run",
     ),
     "link events": (
         S + '<bpmn:intermediateThrowEvent id="Till"><bpmn:linkEventDefinition id="L1" name="b" />'

@@ -262,9 +262,9 @@ def test_tenants_are_refused_at_deploy_not_half_kept(client, engine):
 
 
 def test_an_endpoint_delaktig_does_not_offer_says_so(client):
-    r = client.post("/engine-rest/external-task/fetchAndLock", json={"workerId": "w"}, headers=basic("hanna"))
+    r = client.post("/engine-rest/job/some-job/retries", json={"retries": 1}, headers=basic("hanna"))
     assert_camunda_error(r, 404)
-    assert "does not offer" in r.json["message"] and "external tasks" in r.json["message"]
+    assert "does not offer" in r.json["message"] and "jobs" in r.json["message"]
 
 
 def test_refusals_carry_camunda_s_authorization_details(client, engine, deployed):

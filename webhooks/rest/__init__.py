@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webhooks.rest import definition, deployment, history, instance, message, task  # noqa: F401 (routes)
+from webhooks.rest import (  # noqa: F401 (routes)
+    definition,
+    deployment,
+    external_task,
+    history,
+    incident,
+    instance,
+    message,
+    task,
+)
 from webhooks.rest.blueprint import bp, ok
 
 CAMUNDA_VERSION = "7.22.0"

@@ -41,6 +41,13 @@ KIND_LABELS = {
     "data_changed": _l("Uppgifter ändrade"),
     "variables_modified": _l("Uppgifter ändrade"),
     "personal_data_purged": _l("Personuppgifter rensade"),
+    "external_task_created": _l("Väntar på integration"),
+    "external_task_completed": _l("Integrationen klar"),
+    "external_task_error": _l("Integrationen rapporterade ett fel i ärendet"),
+    "external_task_failed": _l("Integrationen misslyckades"),
+    "external_task_unlocked": _l("Integrationens lås släppt"),
+    "external_task_retries_set": _l("Nya försök för integrationen"),
+    "external_task_cancelled": _l("Integrationssteget avbröts"),
 }
 STATUS_LABELS = {"active": _l("Pågår"), "completed": _l("Avslutat"), "terminated": _l("Avbrutet")}
 DEADLINE_LABELS = {

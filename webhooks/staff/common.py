@@ -122,7 +122,7 @@ def _http_error(err: HTTPException):
         if err.code == 404:
             message = (
                 f"Delaktig does not offer {request.method} {request.path} of Camunda's REST API (it has no "
-                "external tasks, jobs, incidents, decisions, tenants or task-local variables); see the README"
+                "jobs, decisions, tenants or task-local variables); see the README"
             )
         return error_response(err.code, kind, message)
     if request.path.startswith("/webhooks/") and err.code is not None and err.code >= 400:

@@ -1,0 +1,77 @@
+"""What every state change of a case shares: the answer it gives (``CaseInfo``), the check of variable
+names, and the way variables reach the case's scope and every task of it. Used by ``engine.app`` and
+``engine.external_tasks``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+
+from engine.errors import Problem, ValidationFailed
+from engine.runtime import TYPES_KEY, CaseRun, ready_user_tasks
+
+
+@dataclass
+class CaseInfo:
+    id: str
+    definition_id: str
+    process_key: str
+    business_key: str | None
+    status: str
+    variables: dict[str, Any]
+    open_tasks: list[str] = field(default_factory=list)
+    version: int = 1
+    # Declared types of variables whose value cannot tell (Camunda's Long, Short): CaseRun.declare_types.
+    variable_types: dict[str, str] = field(default_factory=dict)
+
+
+def info(run: CaseRun) -> CaseInfo:
+    c = run.case
+    data = dict(c.data or {})
+    types = data.pop(TYPES_KEY, None) or {}
+    return CaseInfo(
+        c.id,
+        c.definition_id,
+        c.process_key,
+        c.business_key,
+        c.status,
+        data,
+        sorted(run.ready_after if run.ready_after is not None else ready_user_tasks(run.wf)),
+        c.version,
+        types,
+    )
+
+
+def check_variables(variables: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(variables, dict):
+        raise ValidationFailed([Problem("variables", "variables must be an object")])
+    bad = [k for k in variables if not isinstance(k, str) or not k.isidentifier() or k.startswith("_")]
+    if bad:
+        raise ValidationFailed([Problem(str(k), "invalid variable name") for k in bad])
+    return variables
+
+
+def case_tasks(wf) -> list:
+    """Every task of the case and its subprocesses, finished ones too, for a change of the case's
+    variables. Not only the waiting steps: a waiting task inherits its parent's data again whenever it is
+    updated (a message reaching a re-armed boundary event, say) and a join merges the data of its inputs,
+    so a value left in any finished task came back — the change undone, a removed variable restored."""
+    return [t for w in (wf, *wf.subprocesses.values()) for t in w.tasks.values()]
+
+
+def to_case_scope(task, values: dict[str, Any]) -> None:
+    """Camunda sets the variables of a completed multi-instance task on the process instance; SpiffWorkflow
+    keeps an instance's data to itself when the loop writes back into its collection (Camunda's
+    ``camunda:collection``), and they would be lost when the loop ends. So they go to the loop task too,
+    whose data the case carries on with — all but the instance's own element variable."""
+    parent = task.parent
+    spec = getattr(parent, "task_spec", None)
+    if not isinstance(spec, LoopTask):
+        return
+    own = {"loopCounter"} | {  # the loop's own variables: its element, its collections
+        getattr(getattr(spec, attr, None), "bpmn_id", None)
+        for attr in ("input_item", "output_item", "data_input", "data_output")
+    }
+    parent.set_data(**{k: v for k, v in values.items() if k not in own})

@@ -1,0 +1,640 @@
+"""External tasks: Camunda 7's way of letting outside workers do a step of a case.
+
+A service (or business rule, or send) task with ``camunda:type="external"`` and a ``camunda:topic`` does
+nothing itself: the case waits there (SpiffWorkflow's STARTED state) and ``CaseRun.save`` projects it into
+``external_task``. A worker — the municipality's integration to its archive, its e-service platform, a
+script — fetches the open tasks of its topics and locks them for a while (``fetch_and_lock``), does the
+work, and completes the task with variables, reports a failure (with retries left, or none: an incident
+that waits for a person), or reports a business error that an error boundary event of the task catches.
+
+Locks, retries and errors are rows of ``external_task`` only: fetching changes no case, so workers polling
+never contend with staff completing tasks. Completing and business errors go through the case like every
+other state change (one transaction, audited, the version checked). Failures and retry changes are
+audited on the case's chain too, so an auditor sees that the archive was down and who retried when.
+
+Rights are the caller's rule (the REST API: an integration or administrator role). The worker id is the
+worker's own name for itself, as in Camunda; only the worker holding the lock may complete, fail or
+extend it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition
+from SpiffWorkflow.task import TaskState
+from sqlalchemy.orm import Session
+
+from engine import audit as audit_log
+from engine import clock
+from engine.audit import AuditWriter
+from engine.bpmn.parser import is_external
+from engine.case_values import CaseInfo, check_variables, info, to_case_scope
+from engine.errors import Conflict, NotFound, Problem, ValidationFailed
+from engine.models import Case, ExternalTask
+from engine.personal import redact
+from engine.runtime import TYPES_KEY, open_case
+from engine.workflow import json_safe
+
+MAX_LOCK_MS = 7 * 24 * 3600 * 1000  # a week: longer is a worker that forgot to say it stopped
+MAX_TASKS = 1000
+MAX_ERROR_MESSAGE = 666  # Camunda's column size: longer messages are cut, as Camunda cuts them
+
+
+def _refused(where: str, message: str) -> ValidationFailed:
+    return ValidationFailed([Problem(where, message)], message)
+
+
+@dataclass
+class TopicRequest:
+    """One topic of a fetch-and-lock request and the filters that narrow it."""
+
+    topic: str
+    lock_ms: int
+    variables: list[str] | None = None  # None: all of the case's variables
+    business_key: str | None = None
+    definition_ids: list[str] | None = None
+    definition_keys: list[str] | None = None
+    process_variables: dict[str, Any] = field(default_factory=dict)  # name → value, all equal
+    matches_nothing: bool = False  # a tenant or version tag filter: Delaktig has neither
+    include_extension_properties: bool = False
+
+    def check(self) -> None:
+        if not isinstance(self.topic, str) or not self.topic:
+            raise _refused("topicName", "topicName saknas")
+        if not isinstance(self.lock_ms, int) or not 0 < self.lock_ms <= MAX_LOCK_MS:
+            raise _refused("lockDuration", f"lockDuration ska vara 1–{MAX_LOCK_MS} millisekunder")
+
+    def where(self) -> sa.ColumnElement[bool]:
+        test = [ExternalTask.topic == self.topic]
+        if self.matches_nothing:
+            test.append(sa.false())
+        if self.business_key is not None:
+            test.append(ExternalTask.business_key == self.business_key)
+        if self.definition_ids is not None:
+            test.append(ExternalTask.definition_id.in_(self.definition_ids))
+        if self.definition_keys is not None:
+            test.append(ExternalTask.process_key.in_(self.definition_keys))
+        return sa.and_(*test)
+
+    def accepts(self, row) -> bool:
+        if self.topic != row.topic:
+            return False
+        if self.business_key is not None and row.business_key != self.business_key:
+            return False
+        if self.definition_ids is not None and row.definition_id not in self.definition_ids:
+            return False
+        if self.definition_keys is not None and row.process_key not in self.definition_keys:
+            return False
+        data = row.data or {}
+        return all(name in data and data[name] == value for name, value in self.process_variables.items())
+
+
+@dataclass
+class ExternalTaskInfo:
+    """An external task as a worker or a reader sees it (Camunda's ExternalTaskDto / LockedExternalTaskDto)."""
+
+    id: str
+    topic: str
+    case_id: str
+    definition_id: str
+    process_key: str
+    business_key: str | None
+    element_id: str
+    name: str | None
+    priority: int
+    state: str
+    worker_id: str | None
+    lock_expires_at: datetime | None
+    retries: int | None
+    error_message: str | None
+    created_at: datetime
+    failed_at: datetime | None = None
+    suspended: bool = False
+    properties: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    variable_types: dict[str, str] = field(default_factory=dict)
+
+
+def _info(row: ExternalTask, data: dict[str, Any] | None = None, names: list[str] | None = None):
+    data = dict(data or {})
+    types = data.pop(TYPES_KEY, None) or {}
+    if names is not None:
+        data = {k: v for k, v in data.items() if k in names}
+    return ExternalTaskInfo(
+        row.id,
+        row.topic,
+        row.case_id,
+        row.definition_id,
+        row.process_key,
+        row.business_key,
+        row.element_id,
+        row.name,
+        row.priority,
+        row.state,
+        row.worker_id,
+        row.lock_expires_at,
+        row.retries,
+        row.error_message,
+        row.created_at,
+        row.failed_at,
+        properties=dict(row.properties or {}),
+        variables=data,
+        variable_types={k: v for k, v in types.items() if k in data},
+    )
+
+
+SORT_KEYS = {
+    "id": ExternalTask.id,
+    "lockExpirationTime": ExternalTask.lock_expires_at,
+    "processInstanceId": ExternalTask.case_id,
+    "processDefinitionId": ExternalTask.definition_id,
+    "processDefinitionKey": ExternalTask.process_key,
+    "taskPriority": ExternalTask.priority,
+    "createTime": ExternalTask.created_at,
+    "failedAt": ExternalTask.failed_at,  # incidents' incidentTimestamp
+    "errorMessage": ExternalTask.error_message,
+    "activityId": ExternalTask.element_id,
+}
+
+
+@dataclass
+class ExternalTaskQuery:
+    """Camunda's external task query filters (None: not filtered). Only open tasks are ever listed: a
+    completed or cancelled one no longer exists at runtime, as in Camunda."""
+
+    ids: list[str] | None = None
+    topic: str | None = None
+    worker_id: str | None = None
+    locked: bool | None = None
+    not_locked: bool | None = None
+    with_retries_left: bool | None = None
+    no_retries_left: bool | None = None
+    lock_expiration_after: datetime | None = None
+    lock_expiration_before: datetime | None = None
+    activity_ids: list[str] | None = None
+    case_ids: list[str] | None = None
+    definition_ids: list[str] | None = None
+    definition_keys: list[str] | None = None
+    priority_at_least: int | None = None
+    priority_at_most: int | None = None
+    failed_after: datetime | None = None
+    failed_before: datetime | None = None
+    error_message: str | None = None
+    matches_nothing: bool = False
+
+    def where(self, now: datetime) -> list[sa.ColumnElement[bool]]:
+        t = ExternalTask
+        out: list[sa.ColumnElement[bool]] = [t.state == "open"]
+        is_locked = sa.and_(t.lock_expires_at.is_not(None), t.lock_expires_at > now)
+        pairs = [
+            (self.ids, lambda v: t.id.in_(v)),
+            (self.topic, lambda v: t.topic == v),
+            (self.worker_id, lambda v: t.worker_id == v),
+            (self.locked, lambda v: is_locked),
+            (self.not_locked, lambda v: sa.not_(is_locked)),
+            (self.with_retries_left, lambda v: sa.or_(t.retries.is_(None), t.retries > 0)),
+            (self.no_retries_left, lambda v: t.retries == 0),
+            (self.lock_expiration_after, lambda v: t.lock_expires_at > v),
+            (self.lock_expiration_before, lambda v: t.lock_expires_at < v),
+            (self.activity_ids, lambda v: t.element_id.in_(v)),
+            (self.case_ids, lambda v: t.case_id.in_(v)),
+            (self.definition_ids, lambda v: t.definition_id.in_(v)),
+            (self.definition_keys, lambda v: t.process_key.in_(v)),
+            (self.priority_at_least, lambda v: t.priority >= v),
+            (self.priority_at_most, lambda v: t.priority <= v),
+            (self.failed_after, lambda v: t.failed_at > v),
+            (self.failed_before, lambda v: t.failed_at < v),
+            (self.error_message, lambda v: t.error_message == v),
+        ]
+        out += [test(value) for value, test in pairs if value is not None and value is not False]
+        if self.matches_nothing:
+            out.append(sa.false())
+        return out
+
+
+def _fetchable(now: datetime) -> list[sa.ColumnElement[bool]]:
+    return [
+        ExternalTask.state == "open",
+        sa.or_(ExternalTask.retries.is_(None), ExternalTask.retries > 0),
+        sa.or_(ExternalTask.lock_expires_at.is_(None), ExternalTask.lock_expires_at <= now),
+    ]
+
+
+def _check_worker(worker_id: Any) -> str:
+    if not isinstance(worker_id, str) or not worker_id.strip() or len(worker_id) > 255 or "\x00" in worker_id:
+        raise _refused("workerId", "workerId ska vara en text på 1–255 tecken")
+    return worker_id
+
+
+class ExternalTasks:
+    """The external-task service of ``engine.app.Delaktig`` (a mixin: it uses the engine's transactions
+    and spec cache)."""
+
+    # --- workers: fetch, complete, fail ------------------------------------------------------------------
+    def fetch_and_lock(
+        self, worker_id: str, max_tasks: int, topics: list[TopicRequest], use_priority: bool = False
+    ) -> list[ExternalTaskInfo]:
+        """Lock up to ``max_tasks`` open, unlocked tasks of ``topics`` (with retries left) for
+        ``worker_id``, each for its topic's lock duration, and return them with their case's variables.
+        Two workers fetching at once never get the same task: the lock is taken by an UPDATE that
+        re-checks the task is still free."""
+        _check_worker(worker_id)
+        if not isinstance(max_tasks, int) or not 0 <= max_tasks <= MAX_TASKS:
+            raise _refused("maxTasks", f"maxTasks ska vara 0–{MAX_TASKS}")
+        for topic in topics:
+            topic.check()
+        if not topics or max_tasks == 0:
+            return []
+
+        def work(s: Session) -> list[ExternalTaskInfo]:
+            now = clock.now()
+            order = [ExternalTask.priority.desc()] if use_priority else []
+            filtered = any(t.process_variables for t in topics)
+            q = (
+                sa.select(ExternalTask, Case.data)
+                .join(Case, Case.id == ExternalTask.case_id)
+                .where(*_fetchable(now), Case.status == "active", sa.or_(*(t.where() for t in topics)))
+                .order_by(*order, ExternalTask.created_at, ExternalTask.id)
+                # Variable filters are tested here, not in SQL: read more than asked for, and pick.
+                .limit(max(500, max_tasks * 4) if filtered else max_tasks * 4 + 10)
+            )
+            chosen: list[tuple[ExternalTask, dict, TopicRequest]] = []
+            for row, data in s.execute(q):
+                row.data = data
+                topic = next((t for t in topics if t.accepts(row)), None)
+                if topic is not None:
+                    chosen.append((row, data, topic))
+                if len(chosen) >= max_tasks:
+                    break
+            locked = []
+            for row, data, topic in chosen:
+                until = now + timedelta(milliseconds=topic.lock_ms)
+                got = s.execute(
+                    sa.update(ExternalTask)
+                    .where(ExternalTask.id == row.id, *_fetchable(now))
+                    .values(worker_id=worker_id, lock_expires_at=until)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if got != 1:
+                    continue  # another worker took it a moment earlier
+                row.worker_id, row.lock_expires_at = worker_id, until
+                found = _info(row, data, topic.variables)
+                if not topic.include_extension_properties:
+                    found.properties = {}
+                locked.append(found)
+            return locked
+
+        return self.transaction(work)
+
+    def complete_external_task(
+        self,
+        task_id: str,
+        worker_id: str,
+        actor: str,
+        variables: dict[str, Any] | None = None,
+        variable_types: dict[str, str | None] | None = None,
+    ) -> CaseInfo:
+        """The worker holding the lock completes the task; its variables go to the case and the case moves
+        on, in one transaction."""
+        variables = check_variables(dict(variables or {}))
+
+        def act_on(run, task, row) -> None:
+            before = dict(task.data)
+
+            def act() -> None:
+                task.set_data(**variables)
+                to_case_scope(task, variables)
+                task.complete()
+
+            run.step(act)
+            old, new = redact({k: before.get(k) for k in variables}), redact(variables)
+            run.record(
+                "external_task_completed",
+                element_id=row.element_id,
+                task_id=row.id,
+                detail={
+                    "name": row.name,
+                    "topic": row.topic,
+                    "worker": worker_id,
+                    "submitted": json_safe(new),
+                    "changes": {
+                        k: [json_safe(old[k]), json_safe(new[k])]
+                        for k, v in variables.items()
+                        if before.get(k) != v
+                    },
+                },
+            )
+
+        return self._finish_external(task_id, worker_id, actor, "completed", act_on, variable_types)
+
+    def external_task_bpmn_error(
+        self,
+        task_id: str,
+        worker_id: str,
+        actor: str,
+        error_code: str,
+        error_message: str | None = None,
+        variables: dict[str, Any] | None = None,
+        variable_types: dict[str, str | None] | None = None,
+    ) -> CaseInfo:
+        """The worker reports a business error (``errorCode``): an error boundary event of the task that
+        catches the code (or any code) takes the case on, with the variables. No such event: refused and
+        nothing changes — Camunda would end that path of the case silently, and a municipality's case
+        must not vanish because a worker said "not found"; the worker can report a failure instead."""
+        variables = check_variables(dict(variables or {}))
+        if not isinstance(error_code, str) or not error_code.strip() or len(error_code) > 200:
+            raise _refused("errorCode", "errorCode ska vara en text på 1–200 tecken")
+        if error_message is not None and not isinstance(error_message, str):
+            raise _refused("errorMessage", "errorMessage ska vara en text")
+
+        def act_on(run, task, row) -> None:
+            event = BpmnEvent(ErrorEventDefinition(error_code, code=error_code), {})
+            catchers = _error_catchers(task, event)
+            if not catchers:
+                raise _refused(
+                    "errorCode",
+                    f"ingen felhändelse (error boundary event) på {row.element_id} fångar felkoden "
+                    f"{error_code!r}; rapportera ett fel (failure) i stället",
+                )
+
+            def act() -> None:
+                # As Camunda, the boundary event for this very code wins over one that catches any code;
+                # the error goes to the task's own boundary event only, never to another task's.
+                catcher = catchers[0]
+                event.payload = {**task.data, **variables}
+                catcher.task_spec.catch(catcher, event)
+                catcher.task_spec._update(catcher)
+
+            run.step(act)
+            if task.state == TaskState.STARTED:  # nothing interrupted it: not caught after all
+                raise _refused("errorCode", f"felkoden {error_code!r} fångades inte")
+            run.record(
+                "external_task_error",
+                element_id=row.element_id,
+                task_id=row.id,
+                detail={
+                    "name": row.name,
+                    "topic": row.topic,
+                    "worker": worker_id,
+                    "error_code": error_code,
+                    # The worker's own words stay out of the append-only log: they may name a citizen.
+                    "has_error_message": bool(error_message),
+                    "submitted": json_safe(redact(variables)),
+                },
+            )
+
+        return self._finish_external(task_id, worker_id, actor, "error", act_on, variable_types)
+
+    def _finish_external(self, task_id, worker_id, actor, how, act_on, variable_types) -> CaseInfo:
+        _check_worker(worker_id)
+
+        def work(s: Session) -> CaseInfo:
+            row = _locked_row(s, task_id, worker_id, "slutföras" if how == "completed" else "ta emot fel")
+            run = open_case(s, row.case_id, self.specs, actor, AuditWriter())
+            task = _spiff_task(run, row)
+            run.completed_task_ids.add(row.id)
+            act_on(run, task, row)
+            s.execute(
+                sa.update(ExternalTask)
+                .where(ExternalTask.id == row.id)
+                .values(
+                    state="completed",
+                    ended_at=clock.now(),
+                    ended_by=actor,
+                    worker_id=None,
+                    lock_expires_at=None,
+                )
+            )
+            run.declare_types(variable_types)
+            run.save()
+            return info(run)
+
+        return self._retrying(work)
+
+    def fail_external_task(
+        self,
+        task_id: str,
+        worker_id: str,
+        actor: str,
+        error_message: str | None = None,
+        error_details: str | None = None,
+        retries: int | None = None,
+        retry_timeout_ms: int = 0,
+    ) -> None:
+        """The worker could not do it (a technical failure). With ``retries`` left, the task can be
+        fetched again after ``retry_timeout_ms``; with none it is an incident: no worker gets it until
+        someone sets new retries (``set_external_retries``)."""
+        _check_worker(worker_id)
+        for name, value in (("errorMessage", error_message), ("errorDetails", error_details)):
+            if value is not None and (not isinstance(value, str) or "\x00" in value):
+                raise _refused(name, f"{name} ska vara en text")
+        if retries is not None and (not isinstance(retries, int) or not 0 <= retries < 2**31):
+            raise _refused("retries", "retries ska vara ett heltal ≥ 0")
+        if not isinstance(retry_timeout_ms, int) or not 0 <= retry_timeout_ms <= MAX_LOCK_MS:
+            raise _refused("retryTimeout", f"retryTimeout ska vara 0–{MAX_LOCK_MS} millisekunder")
+
+        def work(s: Session) -> None:
+            row = _locked_row(s, task_id, worker_id, "markeras som misslyckad")
+            now = clock.now()
+            message = (error_message or "")[:MAX_ERROR_MESSAGE] or None
+            s.execute(
+                sa.update(ExternalTask)
+                .where(ExternalTask.id == row.id)
+                .values(
+                    error_message=message,
+                    error_details=error_details,
+                    retries=retries,
+                    failed_at=now,
+                    lock_expires_at=now + timedelta(milliseconds=retry_timeout_ms),
+                )
+            )
+            incident = retries == 0
+            audit_log.append_case_event(
+                s,
+                row.case_id,
+                actor,
+                "external_task_failed",
+                {
+                    "name": row.name,
+                    "topic": row.topic,
+                    "worker": worker_id,
+                    # The message and details stay on the task row only (they may name a citizen, and
+                    # the audit log is append-only: engine.personal).
+                    "has_error_message": message is not None,
+                    "retries": retries,
+                    "incident": incident,
+                },
+                row.element_id,
+                row.id,
+            )
+
+        self.transaction(work)
+
+    def extend_external_lock(self, task_id: str, worker_id: str, new_duration_ms: int) -> None:
+        """The worker needs longer: the lock runs ``new_duration_ms`` from now. Only an unexpired lock of
+        this worker can be extended."""
+        _check_worker(worker_id)
+        if not isinstance(new_duration_ms, int) or not 0 < new_duration_ms <= MAX_LOCK_MS:
+            raise _refused("newDuration", f"newDuration ska vara 1–{MAX_LOCK_MS} millisekunder")
+
+        def work(s: Session) -> None:
+            row = _locked_row(s, task_id, worker_id, "få ett längre lås")
+            now = clock.now()
+            if row.lock_expires_at is None or row.lock_expires_at <= now:
+                raise _refused("workerId", f"låset på den externa uppgiften {task_id} har redan gått ut")
+            s.execute(
+                sa.update(ExternalTask)
+                .where(ExternalTask.id == row.id)
+                .values(lock_expires_at=now + timedelta(milliseconds=new_duration_ms))
+            )
+
+        self.transaction(work)
+
+    # --- people: unlock, retries ---------------------------------------------------------------------------
+    def unlock_external_task(self, task_id: str, actor: str) -> None:
+        """Release the lock whoever holds it (a worker that died), so any worker can fetch it now."""
+
+        def work(s: Session) -> None:
+            row = _open_row(s, task_id)
+            s.execute(
+                sa.update(ExternalTask)
+                .where(ExternalTask.id == row.id)
+                .values(worker_id=None, lock_expires_at=None)
+            )
+            audit_log.append_case_event(
+                s,
+                row.case_id,
+                actor,
+                "external_task_unlocked",
+                {"name": row.name, "topic": row.topic, "worker": row.worker_id},
+                row.element_id,
+                row.id,
+            )
+
+        self.transaction(work)
+
+    def set_external_retries(self, task_ids: list[str], retries: int, actor: str) -> None:
+        """Set the retries left (0: an incident; more: workers fetch it again). All or nothing."""
+        if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries < 2**31:
+            raise _refused("retries", "retries ska vara ett heltal ≥ 0")
+
+        def work(s: Session) -> None:
+            for task_id in sorted(set(task_ids)):  # cases locked in id order: no deadlocks
+                row = _open_row(s, task_id)
+                s.execute(sa.update(ExternalTask).where(ExternalTask.id == row.id).values(retries=retries))
+                audit_log.append_case_event(
+                    s,
+                    row.case_id,
+                    actor,
+                    "external_task_retries_set",
+                    {"name": row.name, "topic": row.topic, "retries": retries, "before": row.retries},
+                    row.element_id,
+                    row.id,
+                )
+
+        self.transaction(work)
+
+    # --- reading -------------------------------------------------------------------------------------------
+    def external_tasks(
+        self,
+        query: ExternalTaskQuery,
+        sorting: list[tuple[str, str]] | None = None,
+        first: int | None = None,
+        limit: int | None = None,
+    ) -> list[ExternalTaskInfo]:
+        """The open external tasks ``query`` selects (Camunda's external task query), sorted and paged."""
+        q = sa.select(ExternalTask).where(*query.where(clock.now()))
+        order = [
+            SORT_KEYS[key].desc() if way == "desc" else SORT_KEYS[key].asc() for key, way in sorting or []
+        ]
+        q = q.order_by(*order, ExternalTask.created_at, ExternalTask.id).offset(first or 0)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.session() as s:
+            return [_info(row) for row in s.execute(q).scalars()]
+
+    def count_external_tasks(self, query: ExternalTaskQuery) -> int:
+        q = sa.select(sa.func.count()).select_from(ExternalTask).where(*query.where(clock.now()))
+        with self.session() as s:
+            return s.execute(q).scalar_one()
+
+    def external_topic_names(
+        self, locked: bool = False, unlocked: bool = False, retries_left: bool = False
+    ) -> list[str]:
+        """Topics of open tasks (Camunda: with locked, unlocked tasks, retries left; both or neither: all)."""
+        query = ExternalTaskQuery(with_retries_left=retries_left or None)
+        if locked != unlocked:
+            query.locked, query.not_locked = locked or None, unlocked or None
+        q = (
+            sa.select(ExternalTask.topic)
+            .where(*query.where(clock.now()))
+            .distinct()
+            .order_by(ExternalTask.topic)
+        )
+        with self.session() as s:
+            return list(s.execute(q).scalars())
+
+    def external_task(self, task_id: str) -> ExternalTaskInfo:
+        with self.session() as s:
+            row = s.get(ExternalTask, str(task_id))
+            if row is None or row.state != "open":
+                raise NotFound(f"External task with id {task_id} does not exist")
+            return _info(row)
+
+    def external_task_error_details(self, task_id: str) -> str | None:
+        with self.session() as s:
+            row = s.get(ExternalTask, str(task_id))
+            if row is None or row.state != "open":
+                raise NotFound(f"External task with id {task_id} does not exist")
+            return row.error_details
+
+
+def _open_row(s: Session, task_id: str) -> ExternalTask:
+    q = sa.select(ExternalTask).where(ExternalTask.id == str(task_id))
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = s.execute(q).scalar_one_or_none()
+    if row is None or row.state != "open":
+        raise NotFound(f"External task with id {task_id} does not exist")
+    return row
+
+
+def _locked_row(s: Session, task_id: str, worker_id: str, what: str) -> ExternalTask:
+    """The open task, locked by ``worker_id`` (as Camunda: an expired lock still counts until another
+    worker has fetched the task)."""
+    row = _open_row(s, task_id)
+    if row.worker_id != worker_id:
+        raise _refused(
+            "workerId",
+            f"External Task {task_id} cannot be completed by worker '{worker_id}'. It is locked by worker "
+            f"'{row.worker_id}'."
+            if what == "slutföras"
+            else f"den externa uppgiften {task_id} kan inte {what} av {worker_id!r}: den är låst av "
+            f"{row.worker_id!r}",
+        )
+    return row
+
+
+def _error_catchers(task, event) -> list:
+    """The waiting error boundary events of ``task`` that catch ``event``, those naming its code first."""
+    found = [
+        t
+        for t in task.workflow.event_manager.tasks.values()
+        if t.parent is task.parent and t is not task and t.task_spec.event_definition.catches(t, event)
+    ]
+    return sorted(found, key=lambda t: getattr(t.task_spec.event_definition, "code", None) is None)
+
+
+def _spiff_task(run, row: ExternalTask):
+    task = run.wf.get_task_from_id(uuid.UUID(row.id))
+    if task is None or task.state != TaskState.STARTED or not is_external(task.task_spec):
+        raise Conflict(f"den externa uppgiften {row.id} väntar inte längre")
+    if run.case.status != "active":
+        raise Conflict("Ärendet är avslutat.")
+    return task

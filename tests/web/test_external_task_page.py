@@ -1,0 +1,34 @@
+"""A case waiting for an integration (an external task) shows it on its page: what it waits for, who is
+doing it, the last error, and when the retries ran out, so staff see why the case stands still."""
+
+from __future__ import annotations
+
+from engine.external_tasks import TopicRequest
+from tests.conftest import fixture_bytes
+from tests.web.conftest import html
+
+
+def test_case_page_shows_the_integration_step_and_its_trouble(app, engine, staff):
+    engine.deploy(fixture_bytes("external_task.bpmn"), "external_task.bpmn", "test")
+    info = engine.start_case("arkivering", "KS-9", {"prio": 1}, actor="system")
+    page = staff("rut")
+
+    body = html(page.get(f"/arenden/{info.id}"))
+    assert "Väntar på integration" in body and "Arkivera beslutet i e-arkivet" in body
+    assert "Väntar på att hämtas" in body
+
+    (task,) = engine.fetch_and_lock("arkivbryggan", 1, [TopicRequest("arkivera", 600_000)])
+    body = html(page.get(f"/arenden/{info.id}"))
+    assert "Utförs av arkivbryggan" in body
+
+    engine.fail_external_task(task.id, "arkivbryggan", "integ", "E-arkivet svarar inte <503>", retries=0)
+    body = html(page.get(f"/arenden/{info.id}"))
+    assert "Stoppad: inga försök kvar" in body
+    assert "E-arkivet svarar inte &lt;503&gt;" in body  # escaped: an integration's text is not markup
+    assert "Integrationen misslyckades" in body  # the timeline's label, not the raw kind
+
+    engine.set_external_retries([task.id], 1, "adam")
+    (again,) = engine.fetch_and_lock("arkivbryggan", 1, [TopicRequest("arkivera", 600_000)])
+    engine.complete_external_task(again.id, "arkivbryggan", "integ", {"arkiv_id": "EA-1"})
+    body = html(page.get(f"/arenden/{info.id}"))
+    assert 'id="external-tasks"' not in body and "Integrationen klar" in body
