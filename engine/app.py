@@ -90,6 +90,12 @@ def _values_refused() -> Iterator[None]:
         if isinstance(err.orig, OverflowError | ValueError):
             raise _invalid(err.orig) from err
         raise
+    except TypeError as err:
+        # orjson (the case blob, JSON columns) keeps integers within 64 bits, as both databases do; a
+        # bigger one reached the engine from Python (the REST API refuses it on the way in).
+        if "64-bit" not in str(err):
+            raise
+        raise _invalid(OverflowError(str(err))) from err
 
 
 def _invalid(err: BaseException) -> InvalidValue:

@@ -889,6 +889,10 @@ OPERATION_KINDS = {
     "message_received": ("CorrelateMessage", "ProcessInstance", "Operator"),
     "variables_modified": ("ModifyVariable", "Variable", "Operator"),
     "process_deployed": ("Create", "Deployment", "Operator"),
+    # What people do to external tasks (workers' fetches and completions are no user operations).
+    "external_task_retries_set": ("SetExternalTaskRetries", "ExternalTask", "Operator"),
+    "external_task_unlocked": ("Unlock", "ExternalTask", "Operator"),
+    "external_task_priority_set": ("SetPriority", "ExternalTask", "Operator"),
 }
 
 

@@ -110,8 +110,9 @@ COMPLETE_USER_TASK = Statement(
 )
 INSERT_EXTERNAL_TASK = Statement(
     "INSERT INTO external_task (id, case_id, definition_id, process_key, business_key, element_id, name, "
-    "topic, priority, properties, state, created_at) VALUES (:id, :case_id, :definition_id, :process_key, "
-    ":business_key, :element_id, :name, :topic, :priority, :properties, 'open', :created_at)"
+    "topic, priority, properties, local_data, state, created_at) VALUES (:id, :case_id, :definition_id, "
+    ":process_key, :business_key, :element_id, :name, :topic, :priority, :properties, :local_data, 'open', "
+    ":created_at)"
 )
 END_EXTERNAL_TASK = Statement(
     "UPDATE external_task SET state = :state, ended_at = :now, ended_by = :actor, worker_id = NULL, "

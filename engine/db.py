@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import re
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -47,6 +49,30 @@ def _lower(value):
     return value.lower() if isinstance(value, str) else value
 
 
+@functools.lru_cache(maxsize=512)
+def _like_pattern(pattern: str, escape: str | None) -> re.Pattern[str]:
+    out, chars = [], iter(pattern)
+    for ch in chars:
+        if ch == escape:
+            ch = next(chars, "")  # (a pattern ending in its escape is refused before it gets here)
+            out.append(re.escape(ch))
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _like(pattern, value, escape=None):
+    """``value LIKE pattern [ESCAPE escape]`` as PostgreSQL answers it: case-sensitive. SQLite's own LIKE
+    ignores the case of ASCII letters, so ``nameLike=granska%`` found "Granska …" on SQLite only."""
+    if pattern is None or value is None:
+        return None
+    return _like_pattern(str(pattern), escape).fullmatch(str(value)) is not None
+
+
 def make_engine(url: str, **kwargs) -> sa.Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -71,6 +97,9 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
             # SQLite's own lower() folds only ASCII: "Ängby" would stay "Ängby". Python's folds as
             # PostgreSQL does, so case-insensitive sorting and filters answer alike on both.
             dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
+            # The LIKE operator calls like(pattern, value[, escape]): case-sensitive, as on PostgreSQL.
+            dbapi_conn.create_function("like", 2, _like, deterministic=True)
+            dbapi_conn.create_function("like", 3, _like, deterministic=True)
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn):

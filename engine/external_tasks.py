@@ -27,6 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.task import TaskState
 from sqlalchemy.orm import Session
 
@@ -43,7 +45,18 @@ from engine.workflow import json_safe
 
 MAX_LOCK_MS = 7 * 24 * 3600 * 1000  # a week: longer is a worker that forgot to say it stopped
 MAX_TASKS = 1000
-MAX_ERROR_MESSAGE = 666  # Camunda's column size: longer messages are cut, as Camunda cuts them
+MAX_ERROR_MESSAGE = 666
+FETCH_BATCH = 200  # Camunda's column size: longer messages are cut, as Camunda cuts them
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    """Equal and of the same kind, as Camunda compares typed values: 1 is not true, "1" is not 1; a
+    number equals the same number (Integer, Long and Double alike)."""
+    if isinstance(stored, bool) or isinstance(wanted, bool):
+        return type(stored) is type(wanted) and stored == wanted
+    if isinstance(stored, int | float) and isinstance(wanted, int | float):
+        return stored == wanted
+    return type(stored) is type(wanted) and stored == wanted
 
 
 def _refused(where: str, message: str) -> ValidationFailed:
@@ -63,6 +76,7 @@ class TopicRequest:
     process_variables: dict[str, Any] = field(default_factory=dict)  # name → value, all equal
     matches_nothing: bool = False  # a tenant or version tag filter: Delaktig has neither
     include_extension_properties: bool = False
+    local_only: bool = False  # Camunda's localVariables: the task's own variables only
 
     def check(self) -> None:
         if not isinstance(self.topic, str) or not self.topic:
@@ -82,7 +96,8 @@ class TopicRequest:
             test.append(ExternalTask.process_key.in_(self.definition_keys))
         return sa.and_(*test)
 
-    def accepts(self, row) -> bool:
+    def accepts(self, row, data: dict[str, Any]) -> bool:
+        """Whether ``row`` is one of this topic's, its variables (``data``) matching the filter."""
         if self.topic != row.topic:
             return False
         if self.business_key is not None and row.business_key != self.business_key:
@@ -91,8 +106,9 @@ class TopicRequest:
             return False
         if self.definition_keys is not None and row.process_key not in self.definition_keys:
             return False
-        data = row.data or {}
-        return all(name in data and data[name] == value for name, value in self.process_variables.items())
+        return all(
+            name in data and _same(data[name], value) for name, value in self.process_variables.items()
+        )
 
 
 @dataclass
@@ -115,15 +131,24 @@ class ExternalTaskInfo:
     error_message: str | None
     created_at: datetime
     failed_at: datetime | None = None
+    error_details: str | None = None
     suspended: bool = False
     properties: dict[str, Any] = field(default_factory=dict)
     variables: dict[str, Any] = field(default_factory=dict)
     variable_types: dict[str, str] = field(default_factory=dict)
 
 
-def _info(row: ExternalTask, data: dict[str, Any] | None = None, names: list[str] | None = None):
+def _info(
+    row: ExternalTask,
+    data: dict[str, Any] | None = None,
+    names: list[str] | None = None,
+    local_only: bool = False,
+):
+    """``data``: the case's variables; the task's own (``local_data``) go over them (``local_only``: only
+    those, Camunda's ``localVariables``)."""
     data = dict(data or {})
     types = data.pop(TYPES_KEY, None) or {}
+    data = {**({} if local_only else data), **(row.local_data or {})}
     if names is not None:
         data = {k: v for k, v in data.items() if k in names}
     return ExternalTaskInfo(
@@ -143,6 +168,7 @@ def _info(row: ExternalTask, data: dict[str, Any] | None = None, names: list[str
         row.error_message,
         row.created_at,
         row.failed_at,
+        row.error_details,
         properties=dict(row.properties or {}),
         variables=data,
         variable_types={k: v for k, v in types.items() if k in data},
@@ -255,39 +281,51 @@ class ExternalTasks:
         def work(s: Session) -> list[ExternalTaskInfo]:
             now = clock.now()
             order = [ExternalTask.priority.desc()] if use_priority else []
-            filtered = any(t.process_variables for t in topics)
             q = (
                 sa.select(ExternalTask, Case.data)
                 .join(Case, Case.id == ExternalTask.case_id)
                 .where(*_fetchable(now), Case.status == "active", sa.or_(*(t.where() for t in topics)))
                 .order_by(*order, ExternalTask.created_at, ExternalTask.id)
-                # Variable filters are tested here, not in SQL: read more than asked for, and pick.
-                .limit(max(500, max_tasks * 4) if filtered else max_tasks * 4 + 10)
             )
-            chosen: list[tuple[ExternalTask, dict, TopicRequest]] = []
-            for row, data in s.execute(q):
-                row.data = data
-                topic = next((t for t in topics if t.accepts(row)), None)
-                if topic is not None:
-                    chosen.append((row, data, topic))
-                if len(chosen) >= max_tasks:
+            postgres = s.get_bind().dialect.name == "postgresql"
+            locked: list[ExternalTaskInfo] = []
+            # Candidates are read without locks, in batches, until enough are taken or none are left: a
+            # variable filter is tested here (over the task's own variables too), so a match behind many
+            # non-matches is still found. Each one chosen is then taken with a lock that skips a task
+            # another worker is taking at this moment (PostgreSQL), and re-checked as still free; the
+            # loser goes on to the next candidate instead of queueing behind the winner and coming back
+            # empty. (SQLite's writers queue at BEGIN: nothing interleaves there.)
+            batch, offset = max(FETCH_BATCH, max_tasks), 0
+            while len(locked) < max_tasks:
+                rows = s.execute(q.limit(batch).offset(offset)).all()
+                taken = len(locked)
+                for row, data in rows:
+                    merged = {**(data or {}), **(row.local_data or {})}
+                    topic = next((t for t in topics if t.accepts(row, merged)), None)
+                    if topic is None:
+                        continue
+                    free = sa.select(ExternalTask.id).where(ExternalTask.id == row.id, *_fetchable(now))
+                    if postgres:
+                        free = free.with_for_update(skip_locked=True)
+                    if s.execute(free).scalar() is None:
+                        continue  # another worker took it a moment earlier
+                    until = now + timedelta(milliseconds=topic.lock_ms)
+                    s.execute(
+                        sa.update(ExternalTask)
+                        .where(ExternalTask.id == row.id)
+                        .values(worker_id=worker_id, lock_expires_at=until)
+                        .execution_options(synchronize_session=False)
+                    )
+                    row.worker_id, row.lock_expires_at = worker_id, until
+                    found = _info(row, data, topic.variables, topic.local_only)
+                    if not topic.include_extension_properties:
+                        found.properties = {}
+                    locked.append(found)
+                    if len(locked) >= max_tasks:
+                        break
+                if len(rows) < batch:
                     break
-            locked = []
-            for row, data, topic in chosen:
-                until = now + timedelta(milliseconds=topic.lock_ms)
-                got = s.execute(
-                    sa.update(ExternalTask)
-                    .where(ExternalTask.id == row.id, *_fetchable(now))
-                    .values(worker_id=worker_id, lock_expires_at=until)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if got != 1:
-                    continue  # another worker took it a moment earlier
-                row.worker_id, row.lock_expires_at = worker_id, until
-                found = _info(row, data, topic.variables)
-                if not topic.include_extension_properties:
-                    found.properties = {}
-                locked.append(found)
+                offset += len(rows) - (len(locked) - taken)  # the ones taken left the query's rows
             return locked
 
         return self.transaction(work)
@@ -367,12 +405,19 @@ class ExternalTasks:
                 # As Camunda, the boundary event for this very code wins over one that catches any code;
                 # the error goes to the task's own boundary event only, never to another task's.
                 catcher = catchers[0]
-                event.payload = {**task.data, **variables}
+                definition = catcher.task_spec.event_definition
+                named = {  # camunda:errorCodeVariable / errorMessageVariable of the catching event
+                    getattr(definition, "code_variable", None): error_code,
+                    getattr(definition, "message_variable", None): error_message,
+                }
+                event.payload = {**task.data, **variables, **{k: v for k, v in named.items() if k}}
                 catcher.task_spec.catch(catcher, event)
                 catcher.task_spec._update(catcher)
 
             run.step(act)
-            if task.state == TaskState.STARTED:  # nothing interrupted it: not caught after all
+            # Nothing interrupted it: not caught after all. (An interrupted multi-instance body drops its
+            # instances from the workflow instead of cancelling them.)
+            if task.workflow.tasks.get(task.id) is task and task.state == TaskState.STARTED:
                 raise _refused("errorCode", f"felkoden {error_code!r} fångades inte")
             run.record(
                 "external_task_error",
@@ -424,7 +469,7 @@ class ExternalTasks:
         actor: str,
         error_message: str | None = None,
         error_details: str | None = None,
-        retries: int | None = None,
+        retries: int | None = 0,
         retry_timeout_ms: int = 0,
     ) -> None:
         """The worker could not do it (a technical failure). With ``retries`` left, the task can be
@@ -434,7 +479,8 @@ class ExternalTasks:
         for name, value in (("errorMessage", error_message), ("errorDetails", error_details)):
             if value is not None and (not isinstance(value, str) or "\x00" in value):
                 raise _refused(name, f"{name} ska vara en text")
-        if retries is not None and (not isinstance(retries, int) or not 0 <= retries < 2**31):
+        retries = 0 if retries is None else retries  # as Camunda (an int field): none left, an incident
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries < 2**31:
             raise _refused("retries", "retries ska vara ett heltal ≥ 0")
         if not isinstance(retry_timeout_ms, int) or not 0 <= retry_timeout_ms <= MAX_LOCK_MS:
             raise _refused("retryTimeout", f"retryTimeout ska vara 0–{MAX_LOCK_MS} millisekunder")
@@ -502,6 +548,7 @@ class ExternalTasks:
 
         def work(s: Session) -> None:
             row = _open_row(s, task_id)
+            holder = row.worker_id  # (the UPDATE below refreshes the loaded row)
             s.execute(
                 sa.update(ExternalTask)
                 .where(ExternalTask.id == row.id)
@@ -512,7 +559,7 @@ class ExternalTasks:
                 row.case_id,
                 actor,
                 "external_task_unlocked",
-                {"name": row.name, "topic": row.topic, "worker": row.worker_id},
+                {"name": row.name, "topic": row.topic, "worker": holder},
                 row.element_id,
                 row.id,
             )
@@ -527,16 +574,38 @@ class ExternalTasks:
         def work(s: Session) -> None:
             for task_id in sorted(set(task_ids)):  # cases locked in id order: no deadlocks
                 row = _open_row(s, task_id)
+                before = row.retries  # (the UPDATE below refreshes the loaded row)
                 s.execute(sa.update(ExternalTask).where(ExternalTask.id == row.id).values(retries=retries))
                 audit_log.append_case_event(
                     s,
                     row.case_id,
                     actor,
                     "external_task_retries_set",
-                    {"name": row.name, "topic": row.topic, "retries": retries, "before": row.retries},
+                    {"name": row.name, "topic": row.topic, "retries": retries, "before": before},
                     row.element_id,
                     row.id,
                 )
+
+        self.transaction(work)
+
+    def set_external_priority(self, task_id: str, priority: int, actor: str) -> None:
+        """A new priority for fetching with ``usePriority`` (Camunda's ``PUT /external-task/{id}/priority``)."""
+        if isinstance(priority, bool) or not isinstance(priority, int) or not -(2**63) <= priority < 2**63:
+            raise _refused("priority", "priority ska vara ett heltal (64 bitar)")
+
+        def work(s: Session) -> None:
+            row = _open_row(s, task_id)
+            before = row.priority  # (the UPDATE below refreshes the loaded row)
+            s.execute(sa.update(ExternalTask).where(ExternalTask.id == row.id).values(priority=priority))
+            audit_log.append_case_event(
+                s,
+                row.case_id,
+                actor,
+                "external_task_priority_set",
+                {"name": row.name, "topic": row.topic, "priority": priority, "before": before},
+                row.element_id,
+                row.id,
+            )
 
         self.transaction(work)
 
@@ -596,10 +665,19 @@ class ExternalTasks:
 
 
 def _open_row(s: Session, task_id: str) -> ExternalTask:
+    """The open task, its row locked — after its case's row, the order every state change of a case
+    takes (cancelling, waking timers, completing lock the case, then its task rows). Locking the task
+    first deadlocked against them on PostgreSQL."""
+    case_id = s.execute(
+        sa.select(ExternalTask.case_id).where(ExternalTask.id == str(task_id), ExternalTask.state == "open")
+    ).scalar()
+    if case_id is None:
+        raise NotFound(f"External task with id {task_id} does not exist")
+    postgres = s.get_bind().dialect.name == "postgresql"
+    if postgres:
+        s.execute(sa.select(Case.id).where(Case.id == case_id).with_for_update())
     q = sa.select(ExternalTask).where(ExternalTask.id == str(task_id))
-    if s.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update()
-    row = s.execute(q).scalar_one_or_none()
+    row = s.execute(q.with_for_update() if postgres else q).scalar_one_or_none()
     if row is None or row.state != "open":
         raise NotFound(f"External task with id {task_id} does not exist")
     return row
@@ -622,13 +700,35 @@ def _locked_row(s: Session, task_id: str, worker_id: str, what: str) -> External
 
 
 def _error_catchers(task, event) -> list:
-    """The waiting error boundary events of ``task`` that catch ``event``, those naming its code first."""
-    found = [
-        t
-        for t in task.workflow.event_manager.tasks.values()
-        if t.parent is task.parent and t is not task and t.task_spec.event_definition.catches(t, event)
-    ]
-    return sorted(found, key=lambda t: getattr(t.task_spec.event_definition, "code", None) is None)
+    """The error boundary events that catch ``event`` thrown by ``task``, as Camunda looks for them: those
+    on the task itself, else on the multi-instance activity around it, else on the embedded subprocess
+    that holds it, and so on outwards — at each level those naming the code before those catching any."""
+    waiting = list(task.workflow.top_workflow.event_manager.tasks.values())
+    current = task
+    while current is not None:
+        found = [
+            t
+            for t in waiting
+            if t.parent is current.parent
+            and t is not current
+            and isinstance(t.task_spec, BoundaryEvent)
+            and t.task_spec.event_definition.catches(t, event)
+        ]
+        if found:
+            return sorted(found, key=lambda t: getattr(t.task_spec.event_definition, "code", None) is None)
+        current = _enclosing_activity(current)
+    return []
+
+
+def _enclosing_activity(task):
+    """The activity ``task`` runs inside: its multi-instance body, or the subprocess task of its workflow."""
+    if isinstance(getattr(task.parent, "task_spec", None), LoopTask):
+        return task.parent
+    workflow = task.workflow
+    parent_id = getattr(workflow, "parent_task_id", None)
+    if parent_id is None:
+        return None
+    return workflow.top_workflow.get_task_from_id(parent_id)
 
 
 def _spiff_task(run, row: ExternalTask):

@@ -201,6 +201,10 @@ class ExternalTask(Base):
     topic: Mapped[str] = mapped_column(sa.String(200))
     priority: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     properties: Mapped[dict[str, Any]] = mapped_column(default=dict)  # camunda:properties
+    # The task's own variables, where they differ from the case's: a multi-instance element and counter,
+    # a subprocess's. A worker gets the case's current variables with these over them (as Camunda
+    # collects variables from the task's execution up).
+    local_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(sa.String(20))  # open | completed | cancelled
     worker_id: Mapped[str | None] = mapped_column(sa.String(255))
     lock_expires_at: Mapped[datetime | None]

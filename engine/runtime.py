@@ -101,6 +101,22 @@ def ready_user_tasks(wf) -> dict[str, Any]:
     return ready
 
 
+def _external_priority(spec, written: str | None, data: dict[str, Any]) -> int:
+    """``camunda:taskPriority``: an integer (checked at deploy), or ``${variable}`` holding one — as
+    Camunda, a number only, within 64 bits; anything else refuses the step (rolled back)."""
+    if not written:
+        return 0
+    text = written.strip()
+    if not text.startswith("${"):
+        return int(text)
+    value = data.get(text[2:-1].strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise ProcessError(
+            spec.bpmn_id, f"camunda:taskPriority {text} ska vara ett heltal (64 bitar), inte {value!r}"
+        )
+    return value
+
+
 def has_external_tasks(wf) -> bool:
     """Whether the case's diagram has external tasks at all (kept on its spec, shared by every case of
     the version), so cases without any never walk their tasks for them."""
@@ -334,13 +350,12 @@ class CaseRun:
             ext = getattr(spec, "extensions", None) or {}
             cam = ext.get("camunda", {})
             data = {**variables, **task.data}
-            priority = _resolve(cam.get("taskPriority"), data)
-            try:
-                priority = int(priority) if priority not in (None, "") else 0
-            except ValueError:
-                raise ProcessError(
-                    spec.bpmn_id, f"camunda:taskPriority {priority!r} är inget heltal"
-                ) from None
+            priority = _external_priority(spec, cam.get("taskPriority"), data)
+            local = {
+                k: v
+                for k, v in task.data.items()
+                if not str(k).startswith("_") and (k not in variables or variables[k] != v)
+            }
             row = {
                 "id": tid,
                 "case_id": self.case.id,
@@ -352,6 +367,7 @@ class CaseRun:
                 "topic": cam.get("topic") or "",
                 "priority": priority,
                 "properties": io.json(dict(ext.get("properties", {}))),
+                "local_data": io.json(json_safe(local)),
                 "created_at": io.when(now),
             }
             rows.append(row)

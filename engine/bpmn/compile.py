@@ -351,6 +351,23 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
                     "use timeDuration or timeDate (or a non-interrupting boundary timer for reminders)",
                 )
             )
+    for sub in root.iter(f"{_B}subProcess"):
+        if sub.get("triggeredByEvent") == "true":
+            problems.append(
+                Problem(
+                    sub.get("id"),
+                    "event subprocesses are not supported (an interrupting one would leave the interrupted "
+                    "steps waiting, a message one would never receive its message); use boundary events "
+                    "on the activities or on an embedded subprocess",
+                )
+            )
+    for ed in root.iter(f"{_B}errorEventDefinition"):
+        for attr in ("errorCodeVariable", "errorMessageVariable"):
+            name = ed.get(f"{_C}{attr}")
+            if name is not None and (not name.isidentifier() or name.startswith("_")):
+                problems.append(
+                    Problem(_eid(ed.getparent()), f"camunda:{attr} {name!r} is not a possible variable name")
+                )
     for process in root.iterfind(f"{_B}process"):  # the column sizes of definitions and inbox rows
         if len(process.get("name") or "") > 300:
             problems.append(Problem(process.get("id"), "the process name is longer than 300 characters"))

@@ -203,6 +203,14 @@ class _MessageMixin:
         d = super().parse_message_event(message_event)
         return DelaktigMessageEventDefinition(d.name, d.correlation_properties, d.expression, d.result_var)
 
+    def parse_error_event(self, error_event):
+        """Keep ``camunda:errorCodeVariable``/``errorMessageVariable``: the catching event stores the error's
+        code and message in them (``engine.external_tasks``); SpiffWorkflow drops them."""
+        d = super().parse_error_event(error_event)
+        d.code_variable = error_event.get(f"{_C}errorCodeVariable")
+        d.message_variable = error_event.get(f"{_C}errorMessageVariable")
+        return d
+
 
 def _event_parser(base):
     return type(f"Delaktig{base.__name__}", (_MessageMixin, base), {})

@@ -112,7 +112,13 @@ def test_real_worker_library_reports_failure_and_bpmn_error(server, client, engi
     assert details.status_code == 200 and details.get_data(as_text=True) == "HTTP 503"
 
     rejected = start(client, "F-2")
-    client.post(f"/engine-rest/external-task/{row['id']}/unlock", headers=basic("ina"))  # only F-2's left
+    unlock = client.post(f"/engine-rest/external-task/{row['id']}/unlock", headers=basic("ina"))
+    assert unlock.status_code == 204
+    r = client.get(f"/engine-rest/history/user-operation?operationType=Unlock&processInstanceId={failing}",
+                   headers=basic("olle"))  # fmt: skip
+    assert [(o["userId"], o["externalTaskId"], o["orgValue"]) for o in r.json] == [
+        ("ina", row["id"], "arkivbryggan")
+    ]
     unlocked = post(client, f"{row['id']}/failure", {"workerId": "arkivbryggan", "retries": 0})
     assert unlocked.status_code == 400  # no longer the worker's lock
     worker2 = ExternalTaskWorker(worker_id="granskaren", base_url=server, config={**WORKER, "maxTasks": 10})
@@ -225,6 +231,12 @@ def test_retries_run_out_into_an_incident_until_someone_sets_new_ones(client, en
         incident = s.execute(sa.select(AuditEvent).where(AuditEvent.kind == "external_task_failed")
                              .order_by(AuditEvent.seq.desc()).limit(1)).scalar_one()  # fmt: skip
     assert incident.detail["incident"] is True and incident.actor == "ina"
+    r = client.get(
+        "/engine-rest/history/user-operation?operationType=SetExternalTaskRetries", headers=basic("olle")
+    )
+    assert [
+        (o["userId"], o["externalTaskId"], o["taskId"], o["orgValue"], o["newValue"]) for o in r.json
+    ] == [("olle", task["id"], None, "0", "2")]
 
 
 def test_a_business_error_nobody_catches_is_refused_and_changes_nothing(client, engine, arkiv):
@@ -375,3 +387,56 @@ def test_two_workers_fetching_at_once_never_share_a_task(server, client, engine,
         t.join()
     every = [tid for ids in got.values() for tid in ids]
     assert len(every) == 12 and len(set(every)) == 12
+
+
+def test_camunda_details_of_failures_priorities_and_fetching(client, engine, arkiv):
+    case_id = start(client, "D-1", prio=2)
+    (task,) = fetch(client).json
+    assert task["errorDetails"] is None and task["suspended"] is False
+    r = client.get(f"/engine-rest/external-task/{task['id']}/errorDetails", headers=basic("ina"))
+    assert r.status_code == 204  # no details yet: no content, as Camunda
+    # A failure without retries is Camunda's int 0: an incident at once.
+    r = post(
+        client, f"{task['id']}/failure", {"workerId": "w1", "errorMessage": "nere", "errorDetails": "stack"}
+    )
+    assert r.status_code == 204
+    assert client.get("/engine-rest/incident/count", headers=basic("olle")).json == {"count": 1}
+    r = client.put("/engine-rest/external-task/retries", json={"retries": 1, "externalTaskIds": ["nope"]},
+                   headers=basic("olle"))  # fmt: skip
+    assert r.status_code == 404 and "nope" in r.json["message"]
+    assert client.put(f"/engine-rest/external-task/{task['id']}/retries", json={"retries": 1},
+                      headers=basic("olle")).status_code == 204  # fmt: skip
+    (again,) = fetch(client, "w2").json
+    assert (again["errorMessage"], again["errorDetails"]) == ("nere", "stack")  # the worker sees why
+
+    r = client.put(
+        f"/engine-rest/external-task/{task['id']}/priority", json={"priority": 77}, headers=basic("olle")
+    )
+    assert r.status_code == 204
+    assert (
+        client.get(f"/engine-rest/external-task/{task['id']}", headers=basic("olle")).json["priority"] == 77
+    )
+    r = client.put(
+        f"/engine-rest/external-task/{task['id']}/priority", json={"priority": "hög"}, headers=basic("olle")
+    )
+    assert r.status_code == 400
+    r = client.get("/engine-rest/history/user-operation?operationType=SetPriority", headers=basic("olle"))
+    assert [(o["orgValue"], o["newValue"], o["processInstanceId"]) for o in r.json] == [("2", "77", case_id)]
+    r = client.get("/engine-rest/external-task?sortBy=tenantId&sortOrder=asc", headers=basic("olle"))
+    assert r.status_code == 200 and len(r.json) == 1
+
+
+def test_topic_fields_of_the_wrong_kind_are_refused_and_local_variables_honoured(client, engine, arkiv):
+    start(client, "T-1", diarienr="KS 1")
+    for topic in ({"processDefinitionKey": {"a": 1}}, {"tenantIdIn": "t1"}, {"deserializeValues": "x"},
+                  {"localVariables": "kanske"}, {"businessKey": 5}):  # fmt: skip
+        r = fetch(client, topic=topic)
+        assert r.status_code == 400, topic
+    assert count(engine, ExternalTask, ExternalTask.worker_id.is_not(None)) == 0
+    # Only the task's own variables: a top-level task has none (Camunda: its execution's local ones).
+    (task,) = fetch(client, topic={"localVariables": True}).json
+    assert task["variables"] == {}
+    assert fetch(client, "w9", maxTasks=None).status_code == 400
+    r = client.post("/engine-rest/external-task/fetchAndLock", json={"workerId": "w9", "topics": []},
+                    headers=basic("ina"))  # fmt: skip
+    assert r.status_code == 200 and r.json == []  # maxTasks omitted: Camunda's 0

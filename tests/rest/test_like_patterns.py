@@ -102,3 +102,15 @@ def test_key_and_variable_name_patterns_escape_alike(client, two):
         assert {v["name"] for v in r.json} == expected, pattern
     r = client.get(url, query_string={"variableNameLike": "a\\", "processInstanceIdIn": two[0]}, headers=H)
     assert r.status_code == 400 and "escape character" in r.json["message"], r.json
+
+
+@pytest.mark.parametrize("path, param, field, prefix", FILTERS)
+def test_patterns_are_case_sensitive_on_both_databases(client, two, path, param, field, prefix):
+    """As PostgreSQL's LIKE (and Camunda on it): SQLite's own LIKE ignored the case of ASCII letters, so
+    a lower-case pattern found "A…"/"Granska …" on SQLite only (engine.db overrides it)."""
+    upper = {A: r"%A\_B%", B: "%AXB%"}
+    for text, pattern in upper.items():
+        r = client.get(path, query_string={param: prefix + pattern}, headers=H)
+        assert r.status_code == 200 and r.json == [], (pattern, r.json)
+        r = client.get(path, query_string={param: prefix + pattern.lower()}, headers=H)
+        assert _strip({row[field] for row in r.json}, prefix) == {text}, pattern

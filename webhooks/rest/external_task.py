@@ -31,7 +31,7 @@ POLL_INTERVAL_S = 0.25
 RESOURCE = "ExternalTask"
 TASK_SORT_KEYS = {
     "id", "lockExpirationTime", "processInstanceId", "processDefinitionId", "processDefinitionKey",
-    "taskPriority", "createTime",
+    "taskPriority", "createTime", "tenantId",
 }  # fmt: skip
 
 
@@ -106,8 +106,7 @@ def task_dto(t: ExternalTaskInfo) -> dict[str, Any]:
 
 def locked_dto(t: ExternalTaskInfo) -> dict[str, Any]:
     dto = task_dto(t)
-    del dto["suspended"]
-    dto["errorDetails"] = None  # as Camunda: fetched tasks carry the details only on request (errorDetails)
+    dto["errorDetails"] = t.error_details
     dto["variables"] = typed_map(t.variables, types=t.variable_types)
     dto["extensionProperties"] = dict(t.properties)
     return dto
@@ -141,18 +140,24 @@ def _topic(item: Any) -> TopicRequest:
         raise invalid(f"lockDuration of topic '{name}' must be a positive number of milliseconds")
     keys = _names(item.get("processDefinitionKeyIn"), "processDefinitionKeyIn")
     if item.get("processDefinitionKey") is not None:
-        keys = [*(keys or []), str(item["processDefinitionKey"])]
+        keys = [*(keys or []), _text(item, "processDefinitionKey")]
     ids = _names(item.get("processDefinitionIdIn"), "processDefinitionIdIn")
     if item.get("processDefinitionId") is not None:
-        ids = [*(ids or []), str(item["processDefinitionId"])]
+        ids = [*(ids or []), _text(item, "processDefinitionId")]
+    tenants = _names(item.get("tenantIdIn"), "tenantIdIn")
+    version_tag = (
+        None
+        if item.get("processDefinitionVersionTag") is None
+        else _text(item, "processDefinitionVersionTag")
+    )
+    flag(item, "deserializeValues")  # Delaktig keeps no serialized Java objects: true and false alike
+    flag(item, "withoutTenantId")
     wanted = item.get("processVariables") or {}
     if not isinstance(wanted, dict):
         raise invalid("processVariables must be a JSON object of names and values")
     if any(isinstance(v, (dict, list)) for v in wanted.values()):
         raise invalid("processVariables: only strings, numbers, booleans and null can be matched")
-    business_key = item.get("businessKey")
-    if business_key is not None and not isinstance(business_key, str):
-        raise invalid("businessKey must be a string")
+    business_key = None if item.get("businessKey") is None else _text(item, "businessKey")
     return TopicRequest(
         topic=name,
         lock_ms=lock,
@@ -162,9 +167,17 @@ def _topic(item: Any) -> TopicRequest:
         definition_keys=keys,
         process_variables=dict(wanted),
         # Delaktig has no tenants and no version tags: asking for one matches no task.
-        matches_nothing=bool(item.get("tenantIdIn")) or item.get("processDefinitionVersionTag") is not None,
+        matches_nothing=bool(tenants) or version_tag is not None,
         include_extension_properties=flag(item, "includeExtensionProperties"),
+        local_only=flag(item, "localVariables"),
     )
+
+
+def _text(item: dict[str, Any], name: str) -> str:
+    value = item.get(name)
+    if not isinstance(value, str):
+        raise invalid(f"'{name}' must be a string")
+    return value
 
 
 def _sorting(data: dict[str, Any]) -> bool:
@@ -190,7 +203,7 @@ def external_fetch_and_lock():
         raise invalid("topics must be a list")
     topics = [_topic(t) for t in topics_in]
     _sorting(data)
-    max_tasks = data.get("maxTasks")
+    max_tasks = data.get("maxTasks", 0)  # Camunda's int field: omitted is 0, an empty answer
     if isinstance(max_tasks, bool) or not isinstance(max_tasks, int):
         raise invalid("maxTasks must be a number")
     timeout = data.get("asyncResponseTimeout") or 0
@@ -321,6 +334,21 @@ def external_set_retries(task_id: str):
     return no_content()
 
 
+@bp.put("/external-task/<task_id>/priority")
+def external_set_priority(task_id: str):
+    data = body()
+    known_fields(data, {"priority"})
+    user = require_overseer("UPDATE", task_id)
+    priority = data.get("priority")
+    if isinstance(priority, bool) or not isinstance(priority, int) or not -(2**63) <= priority < 2**63:
+        raise invalid("'priority' must be an integer (64 bits)")
+    try:
+        get_engine().set_external_priority(task_id, priority, user.name)
+    except DelaktigError as err:
+        raise _error(err, "", task_id) from None
+    return no_content()
+
+
 @bp.put("/external-task/retries")
 def external_set_retries_many():
     data = body()
@@ -337,6 +365,8 @@ def external_set_retries_many():
         raise invalid("externalTaskIds is empty")
     try:
         get_engine().set_external_retries(ids, _int(data, "retries"), user.name)
+    except NotFound as err:
+        raise RestError(404, "RestException", str(err)) from None
     except DelaktigError as err:
         raise _error(err, "Cannot set retries", None) from None
     return no_content()
@@ -359,7 +389,9 @@ def external_error_details(task_id: str):
         details = get_engine().external_task_error_details(task_id)
     except DelaktigError as err:
         raise _error(err, "", task_id) from None
-    return Response(details or "", status=200, mimetype="text/plain")
+    if details is None:
+        return Response(status=204)  # as Camunda: no details, no content
+    return Response(details, status=200, mimetype="text/plain")
 
 
 @strict
@@ -404,7 +436,8 @@ def _params(from_json: bool) -> Params:
 def _list(from_json: bool):
     require_overseer("READ")
     p = _params(from_json)
-    sorting = p.sorting(TASK_SORT_KEYS)
+    # No tenants: sorting by tenant leaves the order as it is.
+    sorting = [(key, way) for key, way in p.sorting(TASK_SORT_KEYS) if key != "tenantId"]
     # Paging is in the query string, also for a POST query (Camunda's way).
     first, limit = Params(request.args).paging() if from_json else p.paging()
     query = _query(p)

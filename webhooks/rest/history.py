@@ -330,6 +330,12 @@ def _property(e: AuditEvent) -> tuple[str | None, Any, Any]:
         return "businessKey", None, d.get("business_key")
     if e.kind == "message_received":
         return "messageName", None, d.get("message")
+    if e.kind == "external_task_retries_set":
+        return "retries", d.get("before"), d.get("retries")
+    if e.kind == "external_task_priority_set":
+        return "priority", d.get("before"), d.get("priority")
+    if e.kind == "external_task_unlocked":
+        return "workerId", d.get("worker"), None
     if e.kind == "variables_modified":  # Camunda logs no values here either, only that they changed
         return "modifiedVariables", None, ",".join(sorted(d.get("changes") or {}))
     return None, None, None
@@ -340,6 +346,7 @@ def operation_dto(e: AuditEvent, c: Case | None) -> dict[str, Any]:
     prop, org, new = _property(e)
     d = e.detail or {}
     deploy = e.kind == "process_deployed"
+    external = entity == "ExternalTask"
     return {
         "id": str(e.id),
         "deploymentId": d.get("deployment_id") if deploy else None,
@@ -350,8 +357,8 @@ def operation_dto(e: AuditEvent, c: Case | None) -> dict[str, Any]:
         "caseDefinitionId": None,
         "caseInstanceId": None,
         "caseExecutionId": None,
-        "taskId": e.task_id,
-        "externalTaskId": None,
+        "taskId": None if external else e.task_id,
+        "externalTaskId": e.task_id if external else None,
         "batchId": None,
         "jobId": None,
         "jobDefinitionId": None,

@@ -47,6 +47,7 @@ KIND_LABELS = {
     "external_task_failed": _l("Integrationen misslyckades"),
     "external_task_unlocked": _l("Integrationens lås släppt"),
     "external_task_retries_set": _l("Nya försök för integrationen"),
+    "external_task_priority_set": _l("Ny prioritet för integrationen"),
     "external_task_cancelled": _l("Integrationssteget avbröts"),
 }
 STATUS_LABELS = {"active": _l("Pågår"), "completed": _l("Avslutat"), "terminated": _l("Avbrutet")}

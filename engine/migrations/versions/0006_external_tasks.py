@@ -40,6 +40,11 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column(
+            "local_data",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("worker_id", sa.String(length=255), nullable=True),
         sa.Column("lock_expires_at", sa.DateTime(timezone=True), nullable=True),
