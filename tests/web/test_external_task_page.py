@@ -27,7 +27,16 @@ def test_case_page_shows_the_integration_step_and_its_trouble(app, engine, staff
     assert "E-arkivet svarar inte &lt;503&gt;" in body  # escaped: an integration's text is not markup
     assert "Integrationen misslyckades" in body  # the timeline's label, not the raw kind
 
-    engine.set_external_retries([task.id], 1, "adam")
+    assert "Försök igen" not in body  # an auditor reads; only administrators and process owners restart
+    url = f"/arenden/{info.id}/integration/{task.id}/forsok-igen"
+    assert page.post(url).status_code == 403
+    admin = staff("adam")
+    assert "Försök igen" in html(admin.get(f"/arenden/{info.id}"))
+    assert admin.post(url, token=False).status_code == 400  # no CSRF token, no change
+    r = admin.post(url)
+    assert r.status_code == 302
+    assert "försöks igen" in html(admin.get(r.headers["Location"]))
+    assert admin.post(f"/arenden/{info.id}/integration/nope/forsok-igen").status_code == 404
     (again,) = engine.fetch_and_lock("arkivbryggan", 1, [TopicRequest("arkivera", 600_000)])
     engine.complete_external_task(again.id, "arkivbryggan", "integ", {"arkiv_id": "EA-1"})
     body = html(page.get(f"/arenden/{info.id}"))

@@ -11,14 +11,20 @@ Everyone else gets the 403 page, which shows nothing of the case. The rule is ``
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, render_template
+from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from engine import inbox as queries
-from engine.models import ProcessDefinition
+from engine.errors import DelaktigError
+from engine.models import ExternalTask, ProcessDefinition
 from webhooks.case_readers import DEFAULT_CASE_READER_ROLES, case_reader_roles  # noqa: F401 - re-exported
+from webhooks.engine_ext import get_engine
 from webhooks.staff.common import fail, now, protect, read_session
+
+# Who may give a stopped integration step new tries from the case page (the REST API's
+# PUT /external-task/{id}/retries): administrators and process owners.
+RETRY_ROLES = {"admin", "systemadministrator", "processagare"}
 
 bp = Blueprint("staff_cases", __name__)
 protect(bp)
@@ -99,7 +105,26 @@ def show(case_id: str):
         kind_labels=KIND_LABELS,
         status_labels=STATUS_LABELS,
         deadline_labels=DEADLINE_LABELS,
+        can_retry=bool(g.roles & RETRY_ROLES),
     )
+
+
+@bp.post("/arenden/<case_id>/integration/<task_id>/forsok-igen")
+def retry_integration(case_id: str, task_id: str):
+    """One more try for an integration step whose tries ran out (an incident): workers fetch it again."""
+    if not g.roles & RETRY_ROLES:
+        fail(403, _("Du har inte behörighet att starta om integrationssteg."))
+    with read_session() as s:
+        _check_access(s, case_id)
+        row = s.get(ExternalTask, task_id)
+        if row is None or row.case_id != case_id or row.state != "open":
+            fail(404, _("Integrationssteget finns inte längre."))
+    try:
+        get_engine().set_external_retries([task_id], 1, g.user)
+    except DelaktigError as err:
+        fail(409, str(err))
+    flash(_("Integrationssteget försöks igen."), "success")
+    return redirect(url_for("staff_cases.show", case_id=case_id))
 
 
 @bp.route("/arenden/<case_id>/diagram.bpmn")
