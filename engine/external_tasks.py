@@ -381,8 +381,9 @@ class ExternalTasks:
         variables: dict[str, Any] | None = None,
         variable_types: dict[str, str | None] | None = None,
     ) -> CaseInfo:
-        """The worker reports a business error (``errorCode``): an error boundary event of the task that
-        catches the code (or any code) takes the case on, with the variables. No such event: refused and
+        """The worker reports a business error (``errorCode``): an error boundary event that catches the
+        code (or any code) — on the task, else on the multi-instance activity or subprocess around it,
+        outwards — takes the case on, with the variables. No such event: refused and
         nothing changes — Camunda would end that path of the case silently, and a municipality's case
         must not vanish because a worker said "not found"; the worker can report a failure instead."""
         variables = check_variables(dict(variables or {}))
@@ -402,8 +403,8 @@ class ExternalTasks:
                 )
 
             def act() -> None:
-                # As Camunda, the boundary event for this very code wins over one that catches any code;
-                # the error goes to the task's own boundary event only, never to another task's.
+                # As Camunda: the nearest scope's boundary event (_error_catchers), and there the one for
+                # this very code before one that catches any code; never another task's.
                 catcher = catchers[0]
                 definition = catcher.task_spec.event_definition
                 named = {  # camunda:errorCodeVariable / errorMessageVariable of the catching event
