@@ -114,3 +114,32 @@ def test_patterns_are_case_sensitive_on_both_databases(client, two, path, param,
         assert r.status_code == 200 and r.json == [], (pattern, r.json)
         r = client.get(path, query_string={param: prefix + pattern.lower()}, headers=H)
         assert _strip({row[field] for row in r.json}, prefix) == {text}, pattern
+
+
+def test_sqlite_like_matches_as_postgresql_and_never_backtracks_without_end():
+    """engine.db's LIKE for SQLite (case-sensitive as PostgreSQL's): "%" pieces are placed left to
+    right, so a hostile pattern costs text × pattern, not the exponential time of a backtracking match."""
+    import time
+
+    from engine.db import _like
+
+    cases = [
+        ("Granska%", "Granska initiativet", True),
+        ("granska%", "Granska initiativet", False),
+        ("a_c", "abc", True),
+        ("a.c", "abc", False),  # no regular expression: "." is a dot
+        ("[a]%", "[a] x", True),
+        (r"100\%", "100%", True),
+        (r"100\%", "1000", False),
+        ("%", "", True),
+        ("", "x", False),
+        ("%b%b", "abab", True),
+        ("%ab%ba", "aba", False),  # the pieces may not overlap
+    ]
+    for pattern, text, expected in cases:
+        assert _like(pattern, text, "\\") is expected, (pattern, text)
+    assert _like("x", None) is None and _like(None, "x") is None
+    began = time.monotonic()
+    assert _like("%a" * 40 + "%b", "a" * 50_000, "\\") is False
+    assert _like("%" + "a" * 30 + "b%", "a" * 5_000, "\\") is False
+    assert time.monotonic() - began < 5  # a regular expression of ".*" pieces takes hours on these
