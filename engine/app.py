@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
@@ -54,6 +55,17 @@ from engine.workflow import json_safe, message_definitions
 T = TypeVar("T")
 
 
+def _differs(old: Any, new: Any) -> bool:
+    """A variable's new value differs from its old one, kind included: Python's 1 == True == 1.0 would
+    have dropped a change from Integer 1 to Boolean true, or to Double 2.0 from 2, without a word."""
+    try:
+        return orjson.dumps(old, option=orjson.OPT_SORT_KEYS) != orjson.dumps(
+            new, option=orjson.OPT_SORT_KEYS
+        )
+    except TypeError:  # a value orjson cannot write (nothing the API accepts): compare as Python does
+        return old != new
+
+
 def _check_business_key(key: Any) -> None:
     if key is not None and (not isinstance(key, str) or len(key) > 200 or "\x00" in key):
         raise ValidationFailed(
@@ -91,9 +103,10 @@ def _values_refused() -> Iterator[None]:
             raise _invalid(err.orig) from err
         raise
     except TypeError as err:
-        # orjson (the case blob, JSON columns) keeps integers within 64 bits, as both databases do; a
-        # bigger one reached the engine from Python (the REST API refuses it on the way in).
-        if "64-bit" not in str(err):
+        # orjson (the case blob, JSON columns) keeps integers within 64 bits, as both databases do, and
+        # JSON nested at most 255 deep; such a value reached the engine from Python (the web layers
+        # refuse both on the way in).
+        if "64-bit" not in str(err) and "Recursion limit" not in str(err):
             raise
         raise _invalid(OverflowError(str(err))) from err
 
@@ -302,9 +315,13 @@ class Delaktig(ExternalTasks):
                 raise Conflict("Ärendet är avslutat; dess uppgifter ändras inte längre.")
             before = case_variables(run.wf)
             gone = [n for n in deletions if n in before]
-            changed = {k: v for k, v in modifications.items() if k not in before or before[k] != v}
+            changed = {k: v for k, v in modifications.items() if k not in before or _differs(before[k], v)}
             declared = run.wf.data.get(TYPES_KEY) or {}
-            retyped = any(declared.get(k) != v for k, v in (variable_types or {}).items())
+            retyped = {
+                k: [declared.get(k), v]
+                for k, v in (variable_types or {}).items()
+                if k in modifications and declared.get(k) != v
+            }
             if not (changed or gone or retyped):
                 return _info(run)  # nothing to change (a value set again, a variable already gone): no row
             # A name no variable can have ("_types" …) is nothing to remove: never Delaktig's own entries.
@@ -319,7 +336,8 @@ class Delaktig(ExternalTasks):
             run.record(
                 "variables_modified",
                 task_id=via.id if via is not None else None,
-                detail={"changes": changes, "removed": gone},
+                # ``retyped``: a declared type changed with the value left as it was (Integer 3 → Long 3).
+                detail={"changes": changes, "removed": gone, **({"retyped": retyped} if retyped else {})},
             )
             run.declare_types({**(variable_types or {}), **dict.fromkeys(deletions)})
             run.save(last=True)

@@ -153,10 +153,12 @@ _TASK_EQ = (
     ("process_definition_id", UserTask.definition_id),
     ("process_definition_key", UserTask.process_key),
     ("task_definition_key", UserTask.element_id),
-    ("name", UserTask.name),
     ("assignee", UserTask.assignee),
     ("priority", UserTask.priority),
 )
+# Camunda compares a task's name without regard to case: UPPER(NAME_) = UPPER(#{name}) and … LIKE
+# UPPER(#{nameLike}) in its Task.xml (CAM-6363, CAM-6165). Both sides in the database's lower()
+# (``_task_where``).
 # List filters (Camunda's …In): given when not empty. (TaskFilter field, column)
 _TASK_IN = (
     ("process_instance_ids", UserTask.case_id),
@@ -194,6 +196,7 @@ def _task_shape(f: TaskFilter, dialect: str) -> tuple:
     nothing else, so it is built once per shape (``_task_statement``) and the values go as parameters."""
     given = frozenset(
         [name for name, _col in (*_TASK_EQ, *_TASK_RANGES_NAMED) if getattr(f, name) is not None]
+        + (["name"] if f.name is not None else [])
         + [name for name in _TASK_FLAGS if getattr(f, name)]
         + [name for name, _col in _TASK_IN if getattr(f, name)]
         + (["business_key"] if f.business_key is not None else [])
@@ -223,6 +226,8 @@ def _task_where(given: frozenset[str], variables: tuple | None = None) -> list[s
         UserTask.state.concat("") == OPEN if keyed else UserTask.state == OPEN
     ]
     where += [col == sa.bindparam(name) for name, col in _TASK_EQ if name in given]
+    if "name" in given:
+        where.append(sa.func.lower(UserTask.name) == sa.func.lower(sa.bindparam("name", type_=sa.String)))
     where += [col.in_(sa.bindparam(name, expanding=True)) for name, col in _TASK_IN if name in given]
     if "process_definition_keys" in given:
         where.append(UserTask.process_key.in_(sa.bindparam("process_definition_keys", expanding=True)))
@@ -230,7 +235,8 @@ def _task_where(given: frozenset[str], variables: tuple | None = None) -> list[s
         business_key = sa.bindparam("business_key", type_=sa.String)
         where.append(UserTask.case_id.in_(sa.select(Case.id).where(Case.business_key == business_key)))
     if "name_like" in given:
-        where.append(_like(UserTask.name, sa.bindparam("name_like", type_=sa.String)))
+        name_like = sa.func.lower(sa.bindparam("name_like", type_=sa.String))
+        where.append(_like(sa.func.lower(UserTask.name), name_like))
     if "assigned" in given:
         where.append(UserTask.assignee.is_not(None))
     if "unassigned" in given:
@@ -269,7 +275,14 @@ def _task_where(given: frozenset[str], variables: tuple | None = None) -> list[s
 def _task_params(s: Session, f: TaskFilter, given: frozenset[str]) -> dict[str, Any]:
     params: dict[str, Any] = {name: getattr(f, name) for name, _col in _TASK_EQ if name in given}
     params.update((name, getattr(f, name)) for name, _col, _op in _TASK_RANGES if name in given)
-    for name in ("process_definition_keys", "business_key", "name_like", "candidate_groups", *dict(_TASK_IN)):
+    for name in (
+        "process_definition_keys",
+        "business_key",
+        "name",
+        "name_like",
+        "candidate_groups",
+        *dict(_TASK_IN),
+    ):
         if name in given:
             params[name] = getattr(f, name)
     if "name_like" in given:

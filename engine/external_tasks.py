@@ -567,8 +567,12 @@ class ExternalTasks:
 
         self.transaction(work)
 
-    def set_external_retries(self, task_ids: list[str], retries: int, actor: str) -> None:
-        """Set the retries left (0: an incident; more: workers fetch it again). All or nothing."""
+    def set_external_retries(
+        self, task_ids: list[str], retries: int, actor: str, only_stopped: bool = False
+    ) -> None:
+        """Set the retries left (0: an incident; more: workers fetch it again). All or nothing.
+        ``only_stopped``: only for tasks whose retries ran out (a Conflict otherwise), checked under the
+        row lock, so a second click changes nothing."""
         if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries < 2**31:
             raise _refused("retries", "retries ska vara ett heltal ≥ 0")
 
@@ -576,6 +580,8 @@ class ExternalTasks:
             for task_id in sorted(set(task_ids)):  # cases locked in id order: no deadlocks
                 row = _open_row(s, task_id)
                 before = row.retries  # (the UPDATE below refreshes the loaded row)
+                if only_stopped and before != 0:
+                    raise Conflict("Integrationssteget har försök kvar; det behöver ingen omstart.")
                 s.execute(sa.update(ExternalTask).where(ExternalTask.id == row.id).values(retries=retries))
                 audit_log.append_case_event(
                     s,

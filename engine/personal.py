@@ -6,7 +6,8 @@ they are personal data are recorded as changed, but with the value replaced. The
 outbox keep the values (they are purged by the retention rules); the audit keeps who did what, when.
 
 Convention (docs/modeling.md): ``initiator_*``, ``proposer_*``, and any ``*_email``, ``*_epost``,
-``*_namn``, ``*_name``, ``*_telefon``, ``*_phone``, ``*_adress``, ``personnummer``.
+``*_namn``, ``*_name``, ``*_telefon``, ``*_phone``, ``*_adress``, ``personnummer`` (and ``email``,
+``epost``, ``telefon``, ``adress`` alone), in any case and in camelCase, also as keys inside Json values.
 """
 
 from __future__ import annotations
@@ -15,14 +16,31 @@ import re
 from typing import Any
 
 PERSONAL = re.compile(
-    r"^(initiator_.*|proposer_.*|.*_(email|epost|namn|name|telefon|phone|adress|address)|personnummer|email|epost)$"
+    r"^(initiator_.*|proposer_.*|.*_(email|epost|namn|name|telefon|phone|adress|address)|personnummer|email|epost"
+    r"|telefon|phone|adress|address)$"
 )
 REDACTED = "[personuppgift]"
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
 def is_personal(name: str) -> bool:
-    return bool(PERSONAL.match(str(name)))
+    """By the naming convention, in any case and in camelCase too: ``initiatorEmail``, ``Personnummer``
+    and ``KONTAKT_EPOST`` are personal data as ``initiator_email`` is (Camunda clients write camelCase)."""
+    return bool(PERSONAL.match(_CAMEL.sub("_", str(name)).lower()))
 
 
 def redact(variables: dict[str, Any]) -> dict[str, Any]:
-    return {k: (REDACTED if is_personal(k) and v not in (None, "") else v) for k, v in variables.items()}
+    """The variables with personal data replaced, also inside Json values (``{"kontakt": {"email": …}}``)."""
+    return {
+        k: (REDACTED if is_personal(k) and v not in (None, "") else _inner(v)) for k, v in variables.items()
+    }
+
+
+def _inner(value: Any) -> Any:
+    if isinstance(value, dict):
+        return redact(value)
+    if isinstance(value, list):
+        return [_inner(v) for v in value]
+    return value

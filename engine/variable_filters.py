@@ -28,6 +28,7 @@ OPERATORS = ("eq", "neq", "gt", "gteq", "lt", "lteq", "like")
 # Each condition is an EXISTS nested in the WHERE: SQLite refuses an expression tree deeper than 1000
 # (a few hundred conditions), so more than this many is the client's error, not a server fault.
 MAX_CONDITIONS = 100
+MAX_LIKE_PATTERN = 500
 # As Camunda's LIKE: a backslash escapes "%" and "_" (PostgreSQL's default; SQLite has none unless told).
 LIKE_ESCAPE = "\\"
 _COMPARE = {"gt": op.gt, "gteq": op.ge, "lt": op.lt, "lteq": op.le}
@@ -56,6 +57,11 @@ class VariableCondition:
         if self.operator == "like" and self.kind != "string":
             raise VariableFilterError(
                 f"Variable '{self.name}': only string values can be used with the 'like' operator"
+            )
+        if self.operator == "like" and len(self.value) > MAX_LIKE_PATTERN:
+            # Matching costs text × pattern on both databases; a variable can hold megabytes of text.
+            raise VariableFilterError(
+                f"Variable '{self.name}': a 'like' pattern is at most {MAX_LIKE_PATTERN} characters"
             )
         if self.operator == "like" and _ends_in_escape(self.value):
             raise VariableFilterError(

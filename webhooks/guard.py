@@ -30,6 +30,22 @@ def unusable(text: str) -> bool:
     return False
 
 
+MAX_DEPTH = 100  # JSON nested deeper cannot be stored (the JSON writer stops at 255) nor walked safely
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a parsed JSON value nests deeper than ``limit`` (walked without recursion: a body nested
+    a thousand deep must be refused, not crash the check with a RecursionError)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def unusable_in(value: Any, where: str = "") -> str | None:
     """The path (``a.b[2]``) of the first key or string in a parsed JSON value that cannot be stored."""
     if isinstance(value, str):

@@ -104,7 +104,7 @@ def test_key_and_variable_name_patterns_escape_alike(client, two):
     assert r.status_code == 400 and "escape character" in r.json["message"], r.json
 
 
-@pytest.mark.parametrize("path, param, field, prefix", FILTERS)
+@pytest.mark.parametrize("path, param, field, prefix", [f for f in FILTERS if f[0] != "/engine-rest/task"])
 def test_patterns_are_case_sensitive_on_both_databases(client, two, path, param, field, prefix):
     """As PostgreSQL's LIKE (and Camunda on it): SQLite's own LIKE ignored the case of ASCII letters, so
     a lower-case pattern found "A…"/"Granska …" on SQLite only (engine.db overrides it)."""
@@ -142,4 +142,32 @@ def test_sqlite_like_matches_as_postgresql_and_never_backtracks_without_end():
     began = time.monotonic()
     assert _like("%a" * 40 + "%b", "a" * 50_000, "\\") is False
     assert _like("%" + "a" * 30 + "b%", "a" * 5_000, "\\") is False
+    assert _like("%" + "a" * 2000 + "b%", "a" * 1_000_000, "\\") is False  # a planted 1 MB variable
+    assert _like("%" + "a_" * 200 + "b%", "a" * 200_000, "\\") is False
     assert time.monotonic() - began < 5  # a regular expression of ".*" pieces takes hours on these
+
+
+def test_task_names_match_without_regard_to_case_as_in_camunda(client, two):
+    """Camunda's Task.xml compares UPPER(NAME_) with UPPER(#{name}) / UPPER(#{nameLike}) (CAM-6363,
+    CAM-6165): a task name filter ignores case — on both databases, also for å, ä, ö."""
+    for query in (
+        {"nameLike": "granska %a\\_b%"},
+        {"nameLike": "GRANSKA %A\\_B%"},
+        {"name": "GRANSKA " + A.upper()},
+    ):
+        r = client.get("/engine-rest/task", query_string=query, headers=H)
+        assert r.status_code == 200 and [t["name"] for t in r.json] == [f"Granska {A}"], (query, r.json)
+        r = client.post("/engine-rest/task/count", json=query, headers=H)
+        assert r.json == {"count": 1}, query
+
+
+def test_a_variable_like_pattern_has_a_length_limit(client, two):
+    """Matching costs text × pattern on both databases and a variable may hold megabytes: a pattern
+    longer than 500 characters is refused up front."""
+    long = "%" + "a" * 600 + "%"
+    r = client.post("/engine-rest/task", json={"processVariables": [{"name": "a_b", "operator": "like",
+                    "value": long}]}, headers=H)  # fmt: skip
+    assert r.status_code == 400 and "500" in r.json["message"], r.json
+    ok = client.post("/engine-rest/task", json={"processVariables": [{"name": "a_b", "operator": "like",
+                     "value": "%" + "a" * 400 + "%"}]}, headers=H)  # fmt: skip
+    assert ok.status_code == 200 and ok.json == []

@@ -6,6 +6,7 @@ steps still to come; a refused change changes nothing. Delaktig keeps no task-lo
 
 from __future__ import annotations
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -231,3 +232,43 @@ def test_task_local_variables_are_none_and_cannot_be_set(client, engine, deploye
     r = client.post(f"/engine-rest/task/{task}/complete", json={"variables": GOOD}, headers=HANNA)
     assert r.status_code == 204, r.json
     assert client.get(local, headers=HANNA).status_code == 404
+
+
+def test_values_of_another_kind_are_a_change_and_deep_json_is_refused(client, engine, deployed):
+    """Python's 1 == True == 1.0 dropped a change of kind without a word; a type-only change (Integer →
+    Long) is recorded as such; JSON nested deeper than the guard allows is a 400, not a 500."""
+    case_id = start(client, "TV-9", antal=(1, "Integer"))
+    task = granska(client, case_id)
+    url = f"/engine-rest/task/{task}/variables/antal"
+    for typed, expected in (
+        ({"value": True, "type": "Boolean"}, ("Boolean", True)),
+        ({"value": 2, "type": "Integer"}, ("Integer", 2)),
+        ({"value": 2.0, "type": "Double"}, ("Double", 2.0)),
+        ({"value": 2, "type": "Long"}, ("Long", 2)),
+        ({"value": 2, "type": "Integer"}, ("Integer", 2)),
+    ):
+        assert client.put(url, json=typed, headers=HANNA).status_code == 204, typed
+        got = _vars(client, case_id)["antal"]
+        assert (got["type"], got["value"]) == expected, typed
+    rows = _audit(engine, case_id)
+    assert len(rows) == 5
+    assert rows[3].detail["retyped"] == {"antal": [None, "Long"]}  # Double 2.0 → Long 2: kind and type
+    assert rows[4].detail == {"changes": {}, "removed": [], "retyped": {"antal": ["Long", None]}}  # type only
+    deep: object = 1
+    for _ in range(150):
+        deep = [deep]
+    r = client.put(url, json={"value": orjson.dumps(deep).decode(), "type": "Json"}, headers=HANNA)
+    assert r.status_code == 400, r.json
+    r = client.post(f"/engine-rest/task/{task}/variables", data=b"[" * 5000 + b"]" * 5000,
+                    content_type="application/json", headers=HANNA)  # fmt: skip
+    assert r.status_code == 400, r.json
+    assert len(_audit(engine, case_id)) == 5
+
+
+def test_an_untyped_integer_beyond_64_bits_is_refused(client, engine, deployed):
+    case_id = start(client, "TV-10", antal=(1, "Integer"))
+    task = granska(client, case_id)
+    for value in (2**63, 2**64 - 1):  # (beyond unsigned 64 bits the JSON parser already reads a float)
+        r = client.put(f"/engine-rest/task/{task}/variables/antal", json={"value": value}, headers=HANNA)
+        assert r.status_code == 400 and "64-bit" in r.json["message"], value
+    assert _vars(client, case_id)["antal"]["value"] == 1

@@ -3,7 +3,10 @@ doing it, the last error, and when the retries ran out, so staff see why the cas
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from engine.external_tasks import TopicRequest
+from engine.models import AuditEvent
 from tests.conftest import fixture_bytes
 from tests.web.conftest import html
 
@@ -37,6 +40,16 @@ def test_case_page_shows_the_integration_step_and_its_trouble(app, engine, staff
     assert r.status_code == 302
     assert "försöks igen" in html(admin.get(r.headers["Location"]))
     assert admin.post(f"/arenden/{info.id}/integration/nope/forsok-igen").status_code == 404
+    # A second click (the step has its try now) changes nothing.
+    r = admin.post(url)
+    assert r.status_code == 302 and "redan försök kvar" in html(admin.get(r.headers["Location"]))
+    with engine.session() as s:
+        kinds = s.execute(
+            sa.select(AuditEvent.kind).where(
+                AuditEvent.case_id == info.id, AuditEvent.kind == "external_task_retries_set"
+            )
+        ).all()
+    assert len(kinds) == 1
     (again,) = engine.fetch_and_lock("arkivbryggan", 1, [TopicRequest("arkivera", 600_000)])
     engine.complete_external_task(again.id, "arkivbryggan", "integ", {"arkiv_id": "EA-1"})
     body = html(page.get(f"/arenden/{info.id}"))

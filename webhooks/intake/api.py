@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 
 from engine import initiatives
 from engine.errors import Conflict, NoMatch, ValidationFailed
-from webhooks.guard import MESSAGE, unusable_in
+from webhooks.guard import MAX_DEPTH, MESSAGE, too_deep, unusable_in
 from webhooks.intake.common import engine, intake_config
 
 bp = Blueprint("webhooks_api", __name__)
@@ -86,13 +86,16 @@ def receive():
         return _replay(first)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
         return _error(
             422,
             "malformed_json",
             "Kroppen är inte giltig JSON (UTF-8).",
             [{"field": "(body)", "message": f"ogiltig JSON: {err}"}],
         )
+    if too_deep(data):
+        message = f"JSON-kroppen är nästlad djupare än {MAX_DEPTH} nivåer."
+        return _error(422, "validation_failed", message, [{"field": "(body)", "message": message}])
     bad = unusable_in(data)
     if bad:
         return _error(422, "validation_failed", MESSAGE, [{"field": bad, "message": MESSAGE}])

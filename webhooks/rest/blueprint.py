@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import DelaktigError
-from webhooks.guard import MESSAGE, unusable_in
+from webhooks.guard import MAX_DEPTH, MESSAGE, too_deep, unusable_in
 from webhooks.rest import auth
 from webhooks.rest.errors import RestError, engine_error, error_response, invalid
 
@@ -64,6 +64,8 @@ def body() -> dict[str, Any]:
         raise invalid(f"Malformed JSON in request body: {err}") from None
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object")
+    if too_deep(data):
+        raise invalid(f"The request body nests JSON deeper than {MAX_DEPTH} levels")
     bad = unusable_in(data)
     if bad:
         raise invalid(f"{MESSAGE} ({bad})")

@@ -22,6 +22,7 @@ import orjson
 
 from engine.clock import STOCKHOLM
 from engine.runtime import TYPES_KEY
+from webhooks.guard import MAX_DEPTH, too_deep
 from webhooks.rest.errors import invalid
 
 INT_RANGE = {"integer": 2**31, "long": 2**63, "short": 2**15}
@@ -81,6 +82,9 @@ def parse_value(name: str, spec: Any) -> Any:
     if type_ is None:
         if isinstance(value, (dict, list)):
             raise invalid(f"Variable '{name}': an object or array value needs type 'Json'")
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            # A Long is the widest integer Camunda (and a database column) keeps.
+            raise invalid(f"Variable '{name}': {value} is beyond a 64-bit integer")
         return value
     if not isinstance(type_, str):
         raise invalid(f"Variable '{name}': type must be a string")
@@ -151,9 +155,11 @@ def parse_value(name: str, spec: Any) -> Any:
             raise invalid(f"Variable '{name}': only application/json serialization is supported, not '{fmt}'")
         if isinstance(value, str):
             try:
-                return orjson.loads(value)
+                value = orjson.loads(value)
             except orjson.JSONDecodeError:
                 raise _type_error(name, value, type_) from None
+        if too_deep(value):
+            raise invalid(f"Variable '{name}': JSON nested deeper than {MAX_DEPTH} levels cannot be kept")
         return value
     raise invalid(f"Unsupported value type '{type_}' for variable '{name}'")
 

@@ -11,20 +11,25 @@ Everyone else gets the 403 page, which shows nothing of the case. The rule is ``
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from engine import inbox as queries
-from engine.errors import DelaktigError
+from engine.errors import Conflict, DelaktigError
 from engine.models import ExternalTask, ProcessDefinition
 from webhooks.case_readers import DEFAULT_CASE_READER_ROLES, case_reader_roles  # noqa: F401 - re-exported
 from webhooks.engine_ext import get_engine
 from webhooks.staff.common import fail, now, protect, read_session
 
-# Who may give a stopped integration step new tries from the case page (the REST API's
-# PUT /external-task/{id}/retries): administrators and process owners.
-RETRY_ROLES = {"admin", "systemadministrator", "processagare"}
+# Who may give a stopped integration step new tries from the case page: the process owners of the REST
+# API (its PUT /external-task/{id}/retries; REST_MANAGER_ROLES, default processagare and admin).
+DEFAULT_RETRY_ROLES = ("processagare", "admin")
+
+
+def _retry_roles() -> set[str]:
+    return set(current_app.config.get("REST_MANAGER_ROLES") or DEFAULT_RETRY_ROLES)
+
 
 bp = Blueprint("staff_cases", __name__)
 protect(bp)
@@ -105,14 +110,14 @@ def show(case_id: str):
         kind_labels=KIND_LABELS,
         status_labels=STATUS_LABELS,
         deadline_labels=DEADLINE_LABELS,
-        can_retry=bool(g.roles & RETRY_ROLES),
+        can_retry=bool(g.roles & _retry_roles()),
     )
 
 
 @bp.post("/arenden/<case_id>/integration/<task_id>/forsok-igen")
 def retry_integration(case_id: str, task_id: str):
     """One more try for an integration step whose tries ran out (an incident): workers fetch it again."""
-    if not g.roles & RETRY_ROLES:
+    if not g.roles & _retry_roles():
         fail(403, _("Du har inte behörighet att starta om integrationssteg."))
     with read_session() as s:
         _check_access(s, case_id)
@@ -120,7 +125,10 @@ def retry_integration(case_id: str, task_id: str):
         if row is None or row.case_id != case_id or row.state != "open":
             fail(404, _("Integrationssteget finns inte längre."))
     try:
-        get_engine().set_external_retries([task_id], 1, g.user)
+        get_engine().set_external_retries([task_id], 1, g.user, only_stopped=True)
+    except Conflict:  # it has tries left (a second click, say): nothing to restart
+        flash(_("Integrationssteget har redan försök kvar."), "info")
+        return redirect(url_for("staff_cases.show", case_id=case_id))
     except DelaktigError as err:
         fail(409, str(err))
     flash(_("Integrationssteget försöks igen."), "success")
