@@ -227,6 +227,7 @@ def test_task_local_variables_are_none_and_cannot_be_set(client, engine, deploye
     ):
         assert r.status_code == 400 and r.json["type"] == "InvalidRequestException", r.json
         assert "no task-local variables" in r.json["message"], r.json
+    assert client.delete(f"{local}/antal", headers=HANNA).status_code == 204  # none held: nothing removed
     assert _vars(client, case_id)["antal"]["value"] == 3 and _audit(engine, case_id) == []
 
     r = client.post(f"/engine-rest/task/{task}/complete", json={"variables": GOOD}, headers=HANNA)

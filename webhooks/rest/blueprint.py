@@ -12,6 +12,7 @@ from engine.errors import DelaktigError
 from webhooks.guard import MAX_DEPTH, MESSAGE, too_deep, unusable_in
 from webhooks.rest import auth
 from webhooks.rest.errors import RestError, engine_error, error_response, invalid
+from webhooks.rest.variables import declared_types, parse_variables
 
 bp = Blueprint("rest", __name__, url_prefix="/engine-rest")
 bp.before_request(auth.authenticate)
@@ -99,3 +100,33 @@ def known_fields(data: dict[str, Any], allowed: set[str], unsupported: tuple[str
 
 def link(path: str, rel: str = "self", method: str = "GET") -> dict[str, str]:
     return {"method": method, "href": f"{request.host_url.rstrip('/')}{bp.url_prefix}{path}", "rel": rel}
+
+
+def variable_changes(resource: str, modify) -> None:
+    """Camunda's three ways to change the variables of a ``resource`` ("task", "process-instance"): POST
+    ``…/{id}/variables`` (modifications and deletions), PUT and DELETE ``…/{id}/variables/{name}``. Each
+    calls ``modify(id, modifications, deletions, declared types)``; who may is ``modify``'s rule."""
+
+    def post(rid: str):
+        data = body()
+        known_fields(data, {"modifications", "deletions"})
+        changes = data.get("modifications")
+        return modify(
+            rid, parse_variables(changes, "modifications"), data.get("deletions"), declared_types(changes)
+        )
+
+    def put(rid: str, name: str):
+        data = body()
+        known_fields(data, {"value", "type", "valueInfo"})
+        spec = {name: data}
+        return modify(rid, parse_variables(spec), None, declared_types(spec))
+
+    def delete(rid: str, name: str):
+        return modify(rid, {}, [name], {})
+
+    endpoint = resource.replace("-", "_")
+    bp.add_url_rule(f"/{resource}/<rid>/variables", f"{endpoint}_modify_variables", post, methods=["POST"])
+    bp.add_url_rule(f"/{resource}/<rid>/variables/<name>", f"{endpoint}_put_variable", put, methods=["PUT"])
+    bp.add_url_rule(
+        f"/{resource}/<rid>/variables/<name>", f"{endpoint}_delete_variable", delete, methods=["DELETE"]
+    )

@@ -10,10 +10,10 @@ from engine import camunda_queries as q
 from engine.errors import DelaktigError
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
-from webhooks.rest.blueprint import body, bp, known_fields, link, no_content, ok
+from webhooks.rest.blueprint import body, bp, link, no_content, ok, variable_changes
 from webhooks.rest.errors import engine_error, invalid, not_found
 from webhooks.rest.params import Params, strict
-from webhooks.rest.variables import declared_types, parse_variables, typed_map
+from webhooks.rest.variables import typed_map
 
 
 def instance_dto(case_id: str, definition_id: str, business_key: str | None, ended: bool) -> dict[str, Any]:
@@ -163,26 +163,4 @@ def _modify(case_id: str, modifications: Any, deletions: Any, types: dict[str, s
     return no_content()
 
 
-@bp.post("/process-instance/<case_id>/variables")
-def instance_modify_variables(case_id: str):
-    data = body()
-    known_fields(data, {"modifications", "deletions"})
-    return _modify(
-        case_id,
-        parse_variables(data.get("modifications"), "modifications"),
-        data.get("deletions"),
-        declared_types(data.get("modifications")),
-    )
-
-
-@bp.put("/process-instance/<case_id>/variables/<name>")
-def instance_put_variable(case_id: str, name: str):
-    data = body()
-    known_fields(data, {"value", "type", "valueInfo"})
-    spec = {name: data}
-    return _modify(case_id, parse_variables(spec), None, declared_types(spec))
-
-
-@bp.delete("/process-instance/<case_id>/variables/<name>")
-def instance_delete_variable(case_id: str, name: str):
-    return _modify(case_id, {}, [name], {})
+variable_changes("process-instance", _modify)

@@ -13,7 +13,7 @@ from engine.errors import Conflict, DelaktigError, NotFound
 from engine.models import UserTask
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
-from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok
+from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok, variable_changes
 from webhooks.rest.errors import engine_error, forbidden, invalid, not_found
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import declared_types, fmt_date, form_typed, parse_variables, typed_map
@@ -220,29 +220,7 @@ def _modify(task_id: str, modifications: Any, deletions: Any, types: dict[str, s
     return no_content()
 
 
-@bp.post("/task/<task_id>/variables")
-def task_modify_variables(task_id: str):
-    data = body()
-    known_fields(data, {"modifications", "deletions"})
-    return _modify(
-        task_id,
-        parse_variables(data.get("modifications"), "modifications"),
-        data.get("deletions"),
-        declared_types(data.get("modifications")),
-    )
-
-
-@bp.put("/task/<task_id>/variables/<name>")
-def task_put_variable(task_id: str, name: str):
-    data = body()
-    known_fields(data, {"value", "type", "valueInfo"})
-    spec = {name: data}
-    return _modify(task_id, parse_variables(spec), None, declared_types(spec))
-
-
-@bp.delete("/task/<task_id>/variables/<name>")
-def task_delete_variable(task_id: str, name: str):
-    return _modify(task_id, {}, [name], {})
+variable_changes("task", _modify)
 
 
 # Task-local variables: Delaktig has none (a task's variables are its case's), so a task shows none and
@@ -279,6 +257,15 @@ def task_put_local_variable(task_id: str, name: str):
     with get_engine().session() as s:
         _readable(s, task_id)
     raise invalid(f"Cannot put task variable {name}: {NO_LOCAL_VARIABLES}")
+
+
+@bp.delete("/task/<task_id>/localVariables/<name>")
+def task_delete_local_variable(task_id: str, name: str):
+    """Removing a local variable the task does not have changes nothing: 204, as Camunda answers for a
+    name it does not hold."""
+    with get_engine().session() as s:
+        _readable(s, task_id)
+    return no_content()
 
 
 @bp.get("/task/<task_id>/form")
