@@ -361,6 +361,7 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
                     "on the activities or on an embedded subprocess",
                 )
             )
+    _check_signals(root, problems)
     for ed in root.iter(f"{_B}errorEventDefinition"):
         for attr in ("errorCodeVariable", "errorMessageVariable"):
             name = ed.get(f"{_C}{attr}")
@@ -374,6 +375,42 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
     for lane in root.iter(f"{_B}lane"):
         if len(lane.get("name") or "") > 200:
             problems.append(Problem(lane.get("id"), "the lane name is longer than 200 characters"))
+
+
+_SIGNAL_CATCHERS = ("intermediateCatchEvent", "boundaryEvent")
+_SIGNAL_THROWERS = ("intermediateThrowEvent", "endEvent")
+
+
+def _check_signals(root, problems: list[Problem]) -> None:
+    """Signals travel within a case: one element throws, another of the same case catches. Delaktig has
+    no ``POST /signal`` and no broadcast between cases, so a signal start event, or a catch event whose
+    signal nothing in the diagram throws, would wait for ever — refused instead."""
+    signals = {el.get("id"): el.get("name") or el.get("id") for el in root.iter(f"{_B}signal")}
+    thrown = set()
+    for sd in root.iter(f"{_B}signalEventDefinition"):
+        if etree.QName(sd.getparent()).localname in _SIGNAL_THROWERS:
+            thrown.add(signals.get(sd.get("signalRef"), sd.get("signalRef")))
+    for sd in root.iter(f"{_B}signalEventDefinition"):
+        event = sd.getparent()
+        kind = etree.QName(event).localname
+        name = signals.get(sd.get("signalRef"), sd.get("signalRef"))
+        if kind == "startEvent":
+            problems.append(
+                Problem(
+                    _eid(event),
+                    "signal start events never start a case in Delaktig (signals travel only within a "
+                    "case; there is no POST /signal); use a message start event",
+                )
+            )
+        elif kind in _SIGNAL_CATCHERS and name not in thrown:
+            problems.append(
+                Problem(
+                    _eid(event),
+                    f"no element of this diagram throws the signal {name!r}: signals travel only within a "
+                    "case in Delaktig (there is no POST /signal), so this event would wait for ever; use a "
+                    "message event",
+                )
+            )
 
 
 def _check_message_events(root, problems: list[Problem]) -> None:

@@ -164,6 +164,16 @@ REFUSED = {
         "</bpmn:serviceTask>" + E + flow("F1", "S", "Extern") + flow("F2", "Extern", "E"),
         "Extern", "camunda:errorEventDefinition",
     ),
+    "signal start event": (
+        '<bpmn:startEvent id="Signalstart"><bpmn:signalEventDefinition signalRef="Sig" /></bpmn:startEvent>'
+        + E + flow("F1", "Signalstart", "E"),
+        "Signalstart", "signal start events never start a case",
+    ),
+    "signal nobody in the diagram throws": (
+        S + '<bpmn:intermediateCatchEvent id="Vanta"><bpmn:signalEventDefinition signalRef="Sig" />'
+        "</bpmn:intermediateCatchEvent>" + E + flow("F1", "S", "Vanta") + flow("F2", "Vanta", "E"),
+        "Vanta", "no element of this diagram throws the signal 'Sig'",
+    ),
     "business rule task (DMN)": (
         S + '<bpmn:businessRuleTask id="Regel" camunda:decisionRef="beslut" />' + E
         + flow("F1", "S", "Regel") + flow("F2", "Regel", "E"),
@@ -490,3 +500,30 @@ def test_a_non_interrupting_message_boundary_event_fires_for_every_message(d):
         received = s.query(AuditEvent).filter_by(chain=info.id, kind="message_received").all()
     assert [e.element_id for e in received] == ["Fraga"] * 3
     assert d.verify_audit(info.id) == []
+
+
+def test_a_signal_thrown_in_the_case_reaches_its_catch_event(d):
+    """Signals travel within a case (a parallel branch waits for the other's signal), as in Camunda."""
+    body = (
+        '<bpmn:startEvent id="S" /><bpmn:parallelGateway id="P" />'
+        + task("A")
+        + '<bpmn:intermediateThrowEvent id="T"><bpmn:signalEventDefinition signalRef="Sig" />'
+        "</bpmn:intermediateThrowEvent>"
+        '<bpmn:intermediateCatchEvent id="C"><bpmn:signalEventDefinition signalRef="Sig" />'
+        "</bpmn:intermediateCatchEvent>"
+        + task("B")
+        + '<bpmn:endEvent id="E1" /><bpmn:endEvent id="E2" />'
+        + flow("F1", "S", "P")
+        + flow("F2", "P", "A")
+        + flow("F3", "A", "T")
+        + flow("F4", "T", "E1")
+        + flow("F5", "P", "C")
+        + flow("F6", "C", "B")
+        + flow("F7", "B", "E2")
+    )
+    d.deploy(diagram(body, "signal", '<bpmn:signal id="Sig" name="klart" />'), "signal.bpmn")
+    info = d.start_case("signal")
+    assert [t.element_id for t in open_tasks(d, info.id)] == ["A"]
+    [a] = open_tasks(d, info.id)
+    d.complete_task(a.id, "system", {}, roles={"handlaggare"})
+    assert [t.element_id for t in open_tasks(d, info.id)] == ["B"]
