@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TypeVar
 
-import orjson
 import sqlalchemy as sa
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
@@ -50,20 +49,9 @@ from engine.runtime import (
     open_case,
     start_new_case,
 )
-from engine.workflow import json_safe, message_definitions
+from engine.workflow import differs, json_safe, message_definitions
 
 T = TypeVar("T")
-
-
-def _differs(old: Any, new: Any) -> bool:
-    """A variable's new value differs from its old one, kind included: Python's 1 == True == 1.0 would
-    have dropped a change from Integer 1 to Boolean true, or to Double 2.0 from 2, without a word."""
-    try:
-        return orjson.dumps(old, option=orjson.OPT_SORT_KEYS) != orjson.dumps(
-            new, option=orjson.OPT_SORT_KEYS
-        )
-    except TypeError:  # a value orjson cannot write (nothing the API accepts): compare as Python does
-        return old != new
 
 
 def _check_business_key(key: Any) -> None:
@@ -315,7 +303,7 @@ class Delaktig(ExternalTasks):
                 raise Conflict("Ärendet är avslutat; dess uppgifter ändras inte längre.")
             before = case_variables(run.wf)
             gone = [n for n in deletions if n in before]
-            changed = {k: v for k, v in modifications.items() if k not in before or _differs(before[k], v)}
+            changed = {k: v for k, v in modifications.items() if k not in before or differs(before[k], v)}
             declared = run.wf.data.get(TYPES_KEY) or {}
             retyped = {
                 k: [declared.get(k), v]

@@ -30,6 +30,7 @@ from engine.rowio import RowIO
 from engine.workdays import compute_due
 from engine.workflow import (
     STATE_FORMAT,
+    differs,
     dump_state,
     json_safe,
     load_state,
@@ -354,7 +355,7 @@ class CaseRun:
             local = {
                 k: v
                 for k, v in task.data.items()
-                if not str(k).startswith("_") and (k not in variables or variables[k] != v)
+                if not str(k).startswith("_") and (k not in variables or differs(variables[k], v))
             }
             row = {
                 "id": tid,

@@ -334,3 +334,14 @@ def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -
 def json_safe(value: Any) -> Any:
     """Variables as JSON (dates as ISO strings) for the case's queryable ``data`` column."""
     return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+
+def differs(old: Any, new: Any) -> bool:
+    """Whether a variable's value changed, kind included: Python's 1 == True == 1.0 would take a change
+    from Integer 1 to Boolean true, or from 2 to Double 2.0, for no change at all."""
+    try:
+        return orjson.dumps(old, option=orjson.OPT_SORT_KEYS) != orjson.dumps(
+            new, option=orjson.OPT_SORT_KEYS
+        )
+    except TypeError:  # a value orjson cannot write (nothing the API accepts): compare as Python does
+        return old != new
