@@ -490,35 +490,24 @@ class ExternalTasks:
             row = _locked_row(s, task_id, worker_id, "markeras som misslyckad")
             now = clock.now()
             message = (error_message or "")[:MAX_ERROR_MESSAGE] or None
-            s.execute(
-                sa.update(ExternalTask)
-                .where(ExternalTask.id == row.id)
-                .values(
-                    error_message=message,
-                    error_details=error_details,
-                    retries=retries,
-                    failed_at=now,
-                    lock_expires_at=now + timedelta(milliseconds=retry_timeout_ms),
-                )
-            )
-            incident = retries == 0
-            audit_log.append_case_event(
+            _change_row(
                 s,
-                row.case_id,
+                row,
                 actor,
                 "external_task_failed",
+                # The message and details stay on the task row only (they may name a citizen, and the
+                # audit log is append-only: engine.personal).
                 {
-                    "name": row.name,
-                    "topic": row.topic,
                     "worker": worker_id,
-                    # The message and details stay on the task row only (they may name a citizen, and
-                    # the audit log is append-only: engine.personal).
                     "has_error_message": message is not None,
                     "retries": retries,
-                    "incident": incident,
+                    "incident": retries == 0,
                 },
-                row.element_id,
-                row.id,
+                error_message=message,
+                error_details=error_details,
+                retries=retries,
+                failed_at=now,
+                lock_expires_at=now + timedelta(milliseconds=retry_timeout_ms),
             )
 
         self.transaction(work)
@@ -549,21 +538,8 @@ class ExternalTasks:
 
         def work(s: Session) -> None:
             row = _open_row(s, task_id)
-            holder = row.worker_id  # (the UPDATE below refreshes the loaded row)
-            s.execute(
-                sa.update(ExternalTask)
-                .where(ExternalTask.id == row.id)
-                .values(worker_id=None, lock_expires_at=None)
-            )
-            audit_log.append_case_event(
-                s,
-                row.case_id,
-                actor,
-                "external_task_unlocked",
-                {"name": row.name, "topic": row.topic, "worker": holder},
-                row.element_id,
-                row.id,
-            )
+            detail = {"worker": row.worker_id}
+            _change_row(s, row, actor, "external_task_unlocked", detail, worker_id=None, lock_expires_at=None)
 
         self.transaction(work)
 
@@ -579,19 +555,10 @@ class ExternalTasks:
         def work(s: Session) -> None:
             for task_id in sorted(set(task_ids)):  # cases locked in id order: no deadlocks
                 row = _open_row(s, task_id)
-                before = row.retries  # (the UPDATE below refreshes the loaded row)
-                if only_stopped and before != 0:
+                if only_stopped and row.retries != 0:
                     raise Conflict("Integrationssteget har försök kvar; det behöver ingen omstart.")
-                s.execute(sa.update(ExternalTask).where(ExternalTask.id == row.id).values(retries=retries))
-                audit_log.append_case_event(
-                    s,
-                    row.case_id,
-                    actor,
-                    "external_task_retries_set",
-                    {"name": row.name, "topic": row.topic, "retries": retries, "before": before},
-                    row.element_id,
-                    row.id,
-                )
+                detail = {"retries": retries, "before": row.retries}
+                _change_row(s, row, actor, "external_task_retries_set", detail, retries=retries)
 
         self.transaction(work)
 
@@ -602,17 +569,8 @@ class ExternalTasks:
 
         def work(s: Session) -> None:
             row = _open_row(s, task_id)
-            before = row.priority  # (the UPDATE below refreshes the loaded row)
-            s.execute(sa.update(ExternalTask).where(ExternalTask.id == row.id).values(priority=priority))
-            audit_log.append_case_event(
-                s,
-                row.case_id,
-                actor,
-                "external_task_priority_set",
-                {"name": row.name, "topic": row.topic, "priority": priority, "before": before},
-                row.element_id,
-                row.id,
-            )
+            detail = {"priority": priority, "before": row.priority}
+            _change_row(s, row, actor, "external_task_priority_set", detail, priority=priority)
 
         self.transaction(work)
 
@@ -669,6 +627,16 @@ class ExternalTasks:
             if row is None or row.state != "open":
                 raise NotFound(f"External task with id {task_id} does not exist")
             return row.error_details
+
+
+def _change_row(
+    s: Session, row: ExternalTask, actor: str, kind: str, detail: dict[str, Any], **values
+) -> None:
+    """Set ``values`` on the (locked) task row and record ``kind`` on its case's audit chain, in the
+    caller's transaction. ``detail`` is read before the UPDATE, which refreshes the loaded row."""
+    detail = {"name": row.name, "topic": row.topic, **detail}
+    s.execute(sa.update(ExternalTask).where(ExternalTask.id == row.id).values(**values))
+    audit_log.append_case_event(s, row.case_id, actor, kind, detail, row.element_id, row.id)
 
 
 def _open_row(s: Session, task_id: str) -> ExternalTask:

@@ -113,10 +113,16 @@ def roles() -> set[str]:
     return set(g.rest_user.roles)
 
 
-def require_manager(permission: str, resource: str, resource_id: str | None = None) -> Principal:
-    """Deploy, delete instances: process owners only. 403 in Camunda's AuthorizationException shape."""
+def manager_roles() -> set[str]:
+    """The process-owner roles (``REST_MANAGER_ROLES``, default processagare and admin)."""
+    return set(current_app.config.get("REST_MANAGER_ROLES") or DEFAULT_MANAGER_ROLES)
+
+
+def require_roles(
+    allowed: set[str], permission: str, resource: str, resource_id: str | None = None
+) -> Principal:
+    """The user holds one of ``allowed``; else 403 in Camunda's AuthorizationException shape."""
     user = current()
-    allowed = set(current_app.config.get("REST_MANAGER_ROLES") or DEFAULT_MANAGER_ROLES)
     if not user.roles & allowed:
         raise forbidden(
             user.name,
@@ -127,6 +133,11 @@ def require_manager(permission: str, resource: str, resource_id: str | None = No
             resource_id,
         )
     return user
+
+
+def require_manager(permission: str, resource: str, resource_id: str | None = None) -> Principal:
+    """Deploy, delete instances: process owners only."""
+    return require_roles(manager_roles(), permission, resource, resource_id)
 
 
 def readable_by() -> tuple[str, set[str]] | None:
@@ -161,6 +172,8 @@ __all__ = [
     "forget_all",
     "readable_by",
     "require_case_reader",
+    "manager_roles",
     "require_manager",
+    "require_roles",
     "roles",
 ]

@@ -21,7 +21,7 @@ from engine.external_tasks import ExternalTaskInfo, ExternalTaskQuery, TopicRequ
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok
-from webhooks.rest.errors import RestError, engine_error, forbidden, invalid
+from webhooks.rest.errors import RestError, engine_error, invalid
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import declared_types, fmt_date, parse_variables, typed_map
 
@@ -40,29 +40,14 @@ def _worker_roles() -> set[str]:
     return set(current_app.config.get("REST_EXTERNAL_TASK_ROLES") or DEFAULT_WORKER_ROLES)
 
 
-def _require(roles: set[str], permission: str, task_id: str | None) -> auth.Principal:
-    user = auth.current()
-    if not user.roles & roles:
-        raise forbidden(
-            user.name,
-            f"The user with id '{user.name}' does not have '{permission}' permission on resource "
-            f"'{task_id or '*'}' of type '{RESOURCE}' (one of the roles {', '.join(sorted(roles))} is needed).",
-            permission,
-            RESOURCE,
-            task_id,
-        )
-    return user
-
-
 def require_worker(task_id: str | None = None) -> auth.Principal:
     """Fetch, complete, fail, extend: the integration roles."""
-    return _require(_worker_roles(), "UPDATE", task_id)
+    return auth.require_roles(_worker_roles(), "UPDATE", RESOURCE, task_id)
 
 
 def require_overseer(permission: str, task_id: str | None = None) -> auth.Principal:
     """Read, unlock, set retries: the integration roles and process owners."""
-    managers = set(current_app.config.get("REST_MANAGER_ROLES") or auth.DEFAULT_MANAGER_ROLES)
-    return _require(_worker_roles() | managers, permission, task_id)
+    return auth.require_roles(_worker_roles() | auth.manager_roles(), permission, RESOURCE, task_id)
 
 
 def _error(err: DelaktigError, action: str, task_id: str | None = None) -> RestError:

@@ -82,18 +82,14 @@ def _query(p: Params) -> ExternalTaskQuery:
     )
 
 
-def _list(p: Params, paging: Params):
-    require_overseer("READ")
-    sorting = [(SORT[key], way) for key, way in p.sorting(set(SORT))]
-    first, limit = paging.paging()
-    query = _query(p)
-    return ok([incident_dto(t) for t in get_engine().external_tasks(query, sorting, first, limit)])
-
-
 @bp.get("/incident")
 def incident_list():
+    require_overseer("READ")
     p = Params(request.args)
-    return _list(p, p)
+    sorting = [(SORT[key], way) for key, way in p.sorting(set(SORT))]
+    first, limit = p.paging()
+    query = _query(p)
+    return ok([incident_dto(t) for t in get_engine().external_tasks(query, sorting, first, limit)])
 
 
 @bp.get("/incident/count")

@@ -11,7 +11,7 @@ Everyone else gets the 403 page, which shows nothing of the case. The rule is ``
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, url_for
+from flask import Blueprint, Response, flash, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -20,15 +20,12 @@ from engine.errors import Conflict, DelaktigError
 from engine.models import ExternalTask, ProcessDefinition
 from webhooks.case_readers import DEFAULT_CASE_READER_ROLES, case_reader_roles  # noqa: F401 - re-exported
 from webhooks.engine_ext import get_engine
+from webhooks.rest.auth import manager_roles
 from webhooks.staff.common import fail, now, protect, read_session
 
-# Who may give a stopped integration step new tries from the case page: the process owners of the REST
-# API (its PUT /external-task/{id}/retries; REST_MANAGER_ROLES, default processagare and admin).
-DEFAULT_RETRY_ROLES = ("processagare", "admin")
-
-
-def _retry_roles() -> set[str]:
-    return set(current_app.config.get("REST_MANAGER_ROLES") or DEFAULT_RETRY_ROLES)
+# Who may give a stopped integration step new tries from the case page: the REST API's process owners
+# (as for its PUT /external-task/{id}/retries).
+_retry_roles = manager_roles
 
 
 bp = Blueprint("staff_cases", __name__)
