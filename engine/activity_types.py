@@ -114,6 +114,15 @@ def none_start_event(spec: Any) -> Any:
     return None
 
 
+def message_start_event(spec: Any, message_name: str) -> Any:
+    """The top-level process's start event for the message ``message_name``, or None."""
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        if isinstance(task_spec, StartEventMixin) and getattr(definition, "name", None) == message_name:
+            return task_spec
+    return None
+
+
 def reached_end_event(wf: Any) -> Any:
     """The end event the top-level process ended at (the last one completed), or None."""
     ends = [t for t in wf.get_tasks(state=TaskState.COMPLETED, spec_class=EndEventMixin) if t.workflow is wf]

@@ -48,6 +48,7 @@ from engine.runtime import (
     new_case,
     open_case,
     start_new_case,
+    with_initiator,
 )
 from engine.workflow import differs, json_safe, message_definitions
 
@@ -674,14 +675,14 @@ class Delaktig(ExternalTasks):
         definition = rows[0]
         self._check_starter(s, definition, actor, roles)
         spec, subs = self.specs.get(s, definition.id)
-        run = new_case(s, definition, spec, subs, business_key, {}, actor, AuditWriter())
+        start_spec = activity_types.message_start_event(spec, name)
+        if start_spec is None:
+            raise NoMatch(f"startmeddelandet {name!r} hittades inte i {definition.key}")
+        initial = with_initiator(start_spec, {}, actor)
+        run = new_case(s, definition, spec, subs, business_key, initial, actor, AuditWriter())
         run.wf.do_engine_steps()  # (records nothing: the start below is the case's first audit row)
         start = next(
-            (
-                t
-                for t in run.wf.event_manager.tasks.values()
-                if getattr(getattr(t.task_spec, "event_definition", None), "name", None) == name
-            ),
+            (t for t in run.wf.event_manager.tasks.values() if t.task_spec is start_spec),
             None,
         )
         if start is None:

@@ -22,11 +22,12 @@ from engine import case_sql as q
 from engine.audit import GENESIS, AuditWriter, Chain
 from engine.bpmn.compile import role_from_lane
 from engine.bpmn.expressions import TranslationError
-from engine.bpmn.parser import is_external
+from engine.bpmn.parser import initiator_variable, is_external
 from engine.errors import Conflict, NotFound, ProcessError
 from engine.mail import mail_rows
 from engine.personal import is_personal, redact
 from engine.rowio import RowIO
+from engine.users import SYSTEM_ACTORS
 from engine.workdays import compute_due
 from engine.workflow import (
     STATE_FORMAT,
@@ -512,6 +513,16 @@ def new_case(
     return run
 
 
+def with_initiator(start_spec, variables: dict[str, Any], actor: str) -> dict[str, Any]:
+    """The start variables with the one ``camunda:initiator`` names set to the user who started the case
+    (None for the engine's own starters: the scheduler, the intake), as Camunda 7 does; a start variable of
+    the same name wins, as in Camunda, where start variables are set after it."""
+    name = initiator_variable(start_spec)
+    if not name:
+        return variables
+    return {name: None if actor in SYSTEM_ACTORS else actor, **variables}
+
+
 def start_new_case(
     session: Session,
     spec_cache,
@@ -527,9 +538,11 @@ def start_new_case(
     schedule, message) creates a case, so each gets the same audit entry and projection. ``last``: as
     for ``CaseRun.save``."""
     spec, subprocess_specs = spec_cache.get(session, definition.id)
+    start_spec = activity_types.none_start_event(spec)
+    variables = with_initiator(start_spec, variables, actor)
     run = new_case(session, definition, spec, subprocess_specs, business_key, variables, actor, AuditWriter())
     run.declare_types(variable_types)
-    start, start_detail = activity_types.event(activity_types.none_start_event(spec))
+    start, start_detail = activity_types.event(start_spec)
     run.record(
         "case_started",
         element_id=start,

@@ -362,6 +362,10 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
                 )
             )
     _check_signals(root, problems)
+    for event in root.iter(f"{_B}startEvent"):
+        name = event.get(f"{_C}initiator")
+        if name is not None and (not name.isidentifier() or name.startswith("_")):
+            problems.append(Problem(event.get("id"), f"camunda:initiator {name!r} is not a possible variable name"))
     for ed in root.iter(f"{_B}errorEventDefinition"):
         for attr in ("errorCodeVariable", "errorMessageVariable"):
             name = ed.get(f"{_C}{attr}")

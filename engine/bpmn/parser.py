@@ -212,8 +212,22 @@ class _MessageMixin:
         return d
 
 
-def _event_parser(base):
-    return type(f"Delaktig{base.__name__}", (_MessageMixin, base), {})
+class _InitiatorMixin:
+    def create_task(self):
+        """Keep ``camunda:initiator``: Camunda 7 stores the id of the user who started the case in the
+        variable it names (often read back as ``camunda:assignee="${initiator}"``)."""
+        spec = super().create_task()
+        spec.initiator = self.node.get(f"{_C}initiator") or None
+        return spec
+
+
+def _event_parser(base, *mixins):
+    return type(f"Delaktig{base.__name__}", (*mixins, _MessageMixin, base), {})
+
+
+def initiator_variable(start_spec) -> str | None:
+    """The variable a start event's ``camunda:initiator`` names, or None."""
+    return getattr(start_spec, "initiator", None)
 
 
 class DelaktigReceiveTaskParser(_MessageMixin, ep.CamundaEventDefinitionParser, ReceiveTaskParser):
@@ -228,7 +242,7 @@ class DelaktigParser(CamundaParser):
         full_tag("sendTask"): (DelaktigImplementationParser, SendMailTask),
         full_tag("serviceTask"): (DelaktigImplementationParser, ExternalTask),
         full_tag("businessRuleTask"): (DelaktigImplementationParser, ExternalTask),
-        full_tag("startEvent"): (_event_parser(ep.CamundaStartEventParser), StartEvent),
+        full_tag("startEvent"): (_event_parser(ep.CamundaStartEventParser, _InitiatorMixin), StartEvent),
         full_tag("endEvent"): (_event_parser(ep.CamundaEndEventParser), EndEvent),
         full_tag("intermediateCatchEvent"): (
             _event_parser(ep.CamundaIntermediateCatchEventParser),

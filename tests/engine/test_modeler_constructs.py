@@ -527,3 +527,52 @@ def test_a_signal_thrown_in_the_case_reaches_its_catch_event(d):
     [a] = open_tasks(d, info.id)
     d.complete_task(a.id, "system", {}, roles={"handlaggare"})
     assert [t.element_id for t in open_tasks(d, info.id)] == ["B"]
+
+
+INITIATOR = diagram(
+    '<bpmn:startEvent id="S" camunda:initiator="starter" />'
+    + task("Granska", attrs='camunda:assignee="${starter}"')
+    + '<bpmn:endEvent id="E" />'
+    + flow("F1", "S", "Granska")
+    + flow("F2", "Granska", "E"),
+    pid="med_initiator",
+)
+
+
+def test_camunda_initiator_names_the_variable_that_holds_who_started_the_case(d):
+    """Camunda 7 sets the variable ``camunda:initiator`` names to the starting user's id; diagrams read
+    it back, typically as ``camunda:assignee="${starter}"``. A start variable of that name wins, as in
+    Camunda; the engine's own starters (scheduler, intake) are nobody."""
+    d.add_user("hanna", "hemligt123", ["handlaggare"])
+    d.deploy(INITIATOR, "initiator.bpmn", "anna")
+    case = d.start_case("med_initiator", actor="hanna")
+    assert case.variables["starter"] == "hanna"
+    [granska] = open_tasks(d, case.id)
+    assert granska.assignee == "hanna"
+    overridden = d.start_case("med_initiator", actor="hanna", variables={"starter": "henrik"})
+    assert overridden.variables["starter"] == "henrik"
+    assert open_tasks(d, overridden.id)[0].assignee == "henrik"
+    by_engine = d.start_case("med_initiator", actor="system")
+    assert by_engine.variables["starter"] is None
+    assert open_tasks(d, by_engine.id)[0].assignee is None
+
+
+def test_camunda_initiator_on_a_message_start_event(d):
+    xml = diagram(
+        '<bpmn:startEvent id="S" camunda:initiator="starter"><bpmn:messageEventDefinition messageRef="M" />'
+        "</bpmn:startEvent>" + task("Granska") + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Granska")
+        + flow("F2", "Granska", "E"),
+        pid="initiator_meddelande",
+        extra='<bpmn:message id="M" name="nytt_arende" />',
+    )
+    d.add_user("hanna", "hemligt123", ["handlaggare"])
+    d.deploy(xml, "m.bpmn", "anna")
+    [case] = d.deliver_message("nytt_arende", {"x": 1}, actor="hanna")
+    assert case.variables == {"starter": "hanna", "x": 1}
+
+
+def test_a_camunda_initiator_that_is_no_variable_name_is_refused():
+    xml = INITIATOR.replace(b'camunda:initiator="starter"', b'camunda:initiator="vem startade"')
+    problems = compile_bpmn(xml, "i.bpmn").problems
+    assert [(p.where, "camunda:initiator" in p.message) for p in problems] == [("S", True)]
