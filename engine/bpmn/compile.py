@@ -365,7 +365,9 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
     for event in root.iter(f"{_B}startEvent"):
         name = event.get(f"{_C}initiator")
         if name is not None and (not name.isidentifier() or name.startswith("_")):
-            problems.append(Problem(event.get("id"), f"camunda:initiator {name!r} is not a possible variable name"))
+            problems.append(
+                Problem(event.get("id"), f"camunda:initiator {name!r} is not a possible variable name")
+            )
     for ed in root.iter(f"{_B}errorEventDefinition"):
         for attr in ("errorCodeVariable", "errorMessageVariable"):
             name = ed.get(f"{_C}{attr}")
@@ -515,18 +517,24 @@ def _check_script_tasks(root, problems: list[Problem]) -> None:
 
 
 def _check_forms(root, problems: list[Problem]) -> None:
-    """Delaktig renders generated forms only; a form named by key or reference would never be shown and its
-    fields never asked for."""
+    """A Camunda Form (``camunda:formRef``) lives in a .form file Delaktig cannot show, and its fields would
+    never be asked for. A ``camunda:formKey`` is kept: it names a form another system shows (Camunda 7
+    clients read it from ``GET /task/{id}/form``); the staff pages say so on the task."""
     for el in root.iter(f"{_B}userTask", f"{_B}startEvent"):
-        for attr in ("formKey", "formRef"):
+        for attr in ("formRef", "formRefBinding", "formRefVersion"):
             if el.get(f"{_C}{attr}") is not None:
                 problems.append(
                     Problem(
                         el.get("id"),
-                        f"camunda:{attr} names a form Delaktig cannot show; use a generated form "
-                        "(form fields, camunda:formData)",
+                        f"camunda:{attr}: Camunda Forms (.form files) are not supported; use a generated "
+                        "form (form fields, camunda:formData), or camunda:formKey for a form shown by "
+                        "another system",
                     )
                 )
+                break
+        key = el.get(f"{_C}formKey")
+        if key is not None and (not key.strip() or len(key) > 500):
+            problems.append(Problem(el.get("id"), "camunda:formKey must be 1–500 characters"))
 
 
 def _drop_data_associations(root) -> None:

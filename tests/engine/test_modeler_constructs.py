@@ -560,7 +560,9 @@ def test_camunda_initiator_names_the_variable_that_holds_who_started_the_case(d)
 def test_camunda_initiator_on_a_message_start_event(d):
     xml = diagram(
         '<bpmn:startEvent id="S" camunda:initiator="starter"><bpmn:messageEventDefinition messageRef="M" />'
-        "</bpmn:startEvent>" + task("Granska") + '<bpmn:endEvent id="E" />'
+        "</bpmn:startEvent>"
+        + task("Granska")
+        + '<bpmn:endEvent id="E" />'
         + flow("F1", "S", "Granska")
         + flow("F2", "Granska", "E"),
         pid="initiator_meddelande",

@@ -285,9 +285,8 @@ REFUSED = {
         "</bpmn:intermediateCatchEvent>",
         "Vanta", "timeCycle on an intermediate timer",
     ),
-    "form key": (task("Vanta", attrs='camunda:formKey="embedded:app:forms/granska.html"'), "Vanta", "formKey"),
     "form reference": (
-        task("Vanta", attrs='camunda:formRef="granska" camunda:formRefBinding="latest"'), "Vanta", "formRef",
+        task("Vanta", attrs='camunda:formRef="granska" camunda:formRefBinding="latest"'), "Vanta", "Camunda Forms",
     ),
     "multi-instance counters": (
         task("Vanta", inner='<bpmn:multiInstanceLoopCharacteristics camunda:collection="${delar}">'

@@ -214,3 +214,34 @@ def test_forms_without_csrf_token_are_refused(engine, app, staff):
     with engine.session() as db:
         assert db.get(UserTask, task).assignee is None
     assert Staff(app).post("/logga-in", {"username": "anna", "password": "x"}, token=False).status_code == 400
+
+
+def test_a_task_whose_form_another_system_shows_says_so_and_a_step_the_diagram_fails_is_refused(
+    engine, staff
+):
+    """The form key's task has no generated fields; completing it without the variable the gateway after it
+    reads fails in the diagram: the page says where and why, and nothing changed (was a 500)."""
+    from tests.rest.test_form_keys import FORM_KEY
+
+    engine.deploy(FORM_KEY, "formular.bpmn", "test")
+    info = engine.start_case("med_formular", business_key="F-1", actor="system")
+    [task] = info.open_tasks
+    s = staff("anna")
+    s.post(f"/uppgifter/{task}/ta")
+    page = html(s.get(f"/uppgifter/{task}"))
+    assert (
+        "Uppgiften har ett eget formulär (embedded:app:forms/granska.html) som visas i ett annat system."
+        in page
+    )
+    assert "Uppgiften har inga fält." in page
+    r = s.post(f"/uppgifter/{task}", {})
+    assert r.status_code == 422
+    assert "Ärendet kunde inte gå vidare från steget G i diagrammet" in html(
+        r
+    ) and "Inget har ändrats." in html(r)
+    with engine.session() as db:
+        assert db.get(UserTask, task).state == "open"
+    engine.set_variables(info.id, "olle", {"avslag": True})
+    assert s.post(f"/uppgifter/{task}", {}).status_code == 302
+    with engine.session() as db:
+        assert db.get(UserTask, task).state == "completed" and db.get(Case, info.id).status == "completed"

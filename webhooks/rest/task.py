@@ -41,7 +41,7 @@ def task_dto(t: UserTask) -> dict[str, Any]:
         "caseInstanceId": None,
         "taskDefinitionKey": t.element_id,
         "suspended": False,
-        "formKey": None,
+        "formKey": (t.form or {}).get("key"),
         "camundaFormRef": None,
         "tenantId": None,
         "taskState": "Created" if t.state == "open" else t.state.capitalize(),
@@ -270,11 +270,11 @@ def task_delete_local_variable(task_id: str, name: str):
 
 @bp.get("/task/<task_id>/form")
 def task_form(task_id: str):
-    """Camunda's FormDto. Delaktig's forms are the diagram's generated form fields (form-variables), so
-    there is no form key: tasklists then render the generated form, as Camunda's do for formData."""
+    """Camunda's FormDto: the task's ``camunda:formKey`` (a form another system shows), else none and
+    tasklists render the generated form (form-variables), as Camunda's do for formData."""
     with get_engine().session() as s:
-        _readable(s, task_id)
-    return ok({"key": None, "contextPath": None, "camundaFormRef": None})
+        task = _readable(s, task_id)
+    return ok({"key": (task.form or {}).get("key"), "contextPath": None, "camundaFormRef": None})
 
 
 @bp.get("/task/<task_id>/form-variables")

@@ -183,6 +183,20 @@ def protect(bp: Blueprint, login: bool = True) -> None:
     bp.register_error_handler(errors.NotFound, lambda e: error_page(404, translate_error(e)))
     bp.register_error_handler(errors.Forbidden, lambda e: error_page(403, translate_error(e)))
     bp.register_error_handler(errors.Conflict, lambda e: error_page(409, translate_error(e)))
+    bp.register_error_handler(errors.ProcessError, lambda e: error_page(422, process_error_message(e)))
+    bp.register_error_handler(errors.DelaktigError, lambda e: error_page(400, translate_error(e)))
+
+
+def process_error_message(err: errors.ProcessError) -> str:
+    """The diagram failed at run time (a condition or script): the case did not move; the process owner
+    is the one who can mend the diagram."""
+    message = "; ".join(p.message for p in err.problems)
+    return _(
+        "Ärendet kunde inte gå vidare från steget %(where)s i diagrammet: %(message)s. Inget har ändrats. "
+        "Kontakta processägaren om felet består.",
+        where=err.where,
+        message=message,
+    )
 
 
 def engine():

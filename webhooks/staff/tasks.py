@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 
 from engine import errors
 from engine import inbox as queries
-from webhooks.staff.common import engine, fail, now, protect, read_session, safe_next
+from webhooks.staff.common import engine, fail, now, process_error_message, protect, read_session, safe_next
 from webhooks.staff.forms import build_fields, read_submission
 from webhooks.staff.messages import translate
 
@@ -103,6 +103,8 @@ def complete(task_id: str):
         for p in err.problems:
             problems.setdefault(p.where or "_form", translate(p.message))
         return _render(view, {**(view.case.data or {}), **data}, problems, 422)
+    except errors.ProcessError as err:
+        return _render(view, {**(view.case.data or {}), **data}, {"_form": process_error_message(err)}, 422)
     flash(_("Uppgiften ”%(name)s” är slutförd.", name=view.task.name or view.task.element_id), "success")
     return redirect(url_for("staff_cases.show", case_id=view.case.id))
 
