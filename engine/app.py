@@ -23,7 +23,6 @@ from engine.case_values import CaseInfo
 from engine.case_values import case_tasks as _case_tasks
 from engine.case_values import check_variables as _check_variables
 from engine.case_values import info as _info
-from engine.case_values import to_case_scope as _to_case_scope
 from engine.config import Settings
 from engine.db import make_engine, make_sessionmaker, read_session, upgrade, write_transaction
 from engine.errors import (
@@ -50,6 +49,7 @@ from engine.runtime import (
     start_new_case,
     with_initiator,
 )
+from engine.scope import spread
 from engine.workflow import differs, json_safe, message_definitions
 
 T = TypeVar("T")
@@ -486,7 +486,7 @@ class Delaktig(ExternalTasks):
 
             def act() -> None:
                 task.set_data(**blanks, **clean)
-                _to_case_scope(task, {**blanks, **clean})
+                spread(run.wf, {**blanks, **clean})  # the whole case sees them, also later in this step
                 task.run()
 
             run.completed_task_ids.add(row.id)

@@ -7,8 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
-
 from engine.errors import Problem, ValidationFailed
 from engine.runtime import TYPES_KEY, CaseRun, ready_user_tasks
 
@@ -59,19 +57,3 @@ def case_tasks(wf) -> list:
     updated (a message reaching a re-armed boundary event, say) and a join merges the data of its inputs,
     so a value left in any finished task came back — the change undone, a removed variable restored."""
     return [t for w in (wf, *wf.subprocesses.values()) for t in w.tasks.values()]
-
-
-def to_case_scope(task, values: dict[str, Any]) -> None:
-    """Camunda sets the variables of a completed multi-instance task on the process instance; SpiffWorkflow
-    keeps an instance's data to itself when the loop writes back into its collection (Camunda's
-    ``camunda:collection``), and they would be lost when the loop ends. So they go to the loop task too,
-    whose data the case carries on with — all but the instance's own element variable."""
-    parent = task.parent
-    spec = getattr(parent, "task_spec", None)
-    if not isinstance(spec, LoopTask):
-        return
-    own = {"loopCounter"} | {  # the loop's own variables: its element, its collections
-        getattr(getattr(spec, attr, None), "bpmn_id", None)
-        for attr in ("input_item", "output_item", "data_input", "data_output")
-    }
-    parent.set_data(**{k: v for k, v in values.items() if k not in own})

@@ -36,11 +36,12 @@ from engine import audit as audit_log
 from engine import clock
 from engine.audit import AuditWriter
 from engine.bpmn.parser import is_external
-from engine.case_values import CaseInfo, check_variables, info, to_case_scope
+from engine.case_values import CaseInfo, check_variables, info
 from engine.errors import Conflict, NotFound, Problem, ValidationFailed
 from engine.models import Case, ExternalTask
 from engine.personal import redact
 from engine.runtime import TYPES_KEY, open_case
+from engine.scope import spread
 from engine.workflow import json_safe
 
 MAX_LOCK_MS = 7 * 24 * 3600 * 1000  # a week: longer is a worker that forgot to say it stopped
@@ -347,7 +348,7 @@ class ExternalTasks:
 
             def act() -> None:
                 task.set_data(**variables)
-                to_case_scope(task, variables)
+                spread(run.wf, variables)  # the whole case sees them, also later in this step
                 task.complete()
 
             run.step(act)

@@ -27,6 +27,7 @@ from engine.errors import Conflict, NotFound, ProcessError
 from engine.mail import mail_rows
 from engine.personal import is_personal, redact
 from engine.rowio import RowIO
+from engine.scope import case_variables
 from engine.users import SYSTEM_ACTORS
 from engine.workdays import compute_due
 from engine.workflow import (
@@ -72,15 +73,6 @@ def fill_in(text: str | None, data: dict[str, Any]) -> str | None:
         return "" if found is None else str(found)
 
     return _PLACEHOLDER.sub(value, text)[:300]
-
-
-def case_variables(wf) -> dict[str, Any]:
-    """The case's current variables: the data of the last completed task (the end event's when done) —
-    in the case or in one of its running subprocesses, whose tasks the case's own last task does not see
-    (while an embedded subprocess ran, what its tasks were completed with was missing from the case)."""
-    done = [w.last_task for w in (wf, *wf.subprocesses.values()) if w.last_task is not None]
-    task = max(done, key=lambda t: t.last_state_change) if done else wf.task_tree
-    return {k: v for k, v in task.data.items() if not str(k).startswith("_")}
 
 
 def waiting_messages(wf) -> list[tuple[str, str]]:

@@ -35,6 +35,7 @@ from engine import activity_types, clock
 from engine.bpmn.parser import DelaktigMessageEventDefinition, current_effects
 from engine.errors import ProcessError
 from engine.sandbox import make_script_engine
+from engine.scope import StepScope, differs  # noqa: F401  (differs: engine.app, engine.external_tasks)
 
 STATE_FORMAT = f"delaktig-1/spiff-{SPIFF_FORMAT}"
 
@@ -313,11 +314,13 @@ def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -
     token = current_effects.set(effects)
     now = now or clock.now()
     try:
+        scope = StepScope(wf)
         if action is not None:
             with timers_held():
                 action()
         fire_due_timers(wf, now, effects)
         wf.do_engine_steps()  # (nothing due by now is left waiting: no refresh of timers needed first)
+        scope.share()  # what this step changed reaches every task still to run (engine.scope)
     except SpiffWorkflowException as err:
         task = getattr(err, "task", None)
         where = (
@@ -334,14 +337,3 @@ def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -
 def json_safe(value: Any) -> Any:
     """Variables as JSON (dates as ISO strings) for the case's queryable ``data`` column."""
     return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
-
-
-def differs(old: Any, new: Any) -> bool:
-    """Whether a variable's value changed, kind included: Python's 1 == True == 1.0 would take a change
-    from Integer 1 to Boolean true, or from 2 to Double 2.0, for no change at all."""
-    try:
-        return orjson.dumps(old, option=orjson.OPT_SORT_KEYS) != orjson.dumps(
-            new, option=orjson.OPT_SORT_KEYS
-        )
-    except TypeError:  # a value orjson cannot write (nothing the API accepts): compare as Python does
-        return old != new
