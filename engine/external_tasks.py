@@ -26,7 +26,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from SpiffWorkflow.bpmn import BpmnEvent
-from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.task import TaskState
@@ -35,7 +34,7 @@ from sqlalchemy.orm import Session
 from engine import audit as audit_log
 from engine import clock
 from engine.audit import AuditWriter
-from engine.bpmn.parser import is_external
+from engine.bpmn.parser import DelaktigErrorEventDefinition, is_external
 from engine.case_values import CaseInfo, check_variables, info
 from engine.errors import Conflict, NotFound, Problem, ValidationFailed
 from engine.models import Case, ExternalTask
@@ -394,7 +393,7 @@ class ExternalTasks:
             raise _refused("errorMessage", "errorMessage ska vara en text")
 
         def act_on(run, task, row) -> None:
-            event = BpmnEvent(ErrorEventDefinition(error_code, code=error_code), {})
+            event = BpmnEvent(DelaktigErrorEventDefinition(error_code, code=error_code), {})
             catchers = _error_catchers(task, event)
             if not catchers:
                 raise _refused(

@@ -52,6 +52,31 @@ def _resolve(value: str | None, data: dict[str, Any]) -> str | None:
     return value
 
 
+def _expression_name(value: str) -> str | None:
+    text = value.strip()
+    if text.startswith(("${", "#{")) and text.endswith("}"):
+        return text[2:-1].strip()
+    return None
+
+
+def _people(element: str, attr: str, written: list[str] | str | None, data: dict[str, Any]) -> list[str]:
+    """``camunda:assignee``/``candidateGroups``/``candidateUsers`` as Camunda resolves them: a ``${name}``
+    holding a list gives each element, a text is split on commas, null gives none. A variable the case
+    does not have refuses the step (Camunda: "Cannot resolve identifier"), naming the element."""
+    out: list[str] = []
+    for value in [written] if isinstance(written, str) else written or []:
+        name = _expression_name(value)
+        if name is None:
+            out.append(value.strip())
+            continue
+        if name not in data:
+            raise ProcessError(element, f"camunda:{attr} ${{{name}}}: variabeln {name} finns inte i ärendet")
+        found = data[name]
+        items = found if isinstance(found, list | tuple) else [] if found is None else str(found).split(",")
+        out.extend(str(item).strip() for item in items if item is not None and str(item).strip())
+    return out
+
+
 _PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}")
 
 
@@ -431,18 +456,31 @@ class CaseRun:
         cam = ext.get("camunda", {})
         props = ext.get("properties", {})
         data = {**variables, **task.data}
-        groups = [g for g in (_resolve(x, data) for x in cam.get("candidateGroups", [])) if g]
-        users = [u for u in (_resolve(x, data) for x in cam.get("candidateUsers", [])) if u]
-        assignee = _resolve(cam.get("assignee"), data)
+        element = spec.bpmn_id or spec.name
+        groups = _people(element, "candidateGroups", cam.get("candidateGroups"), data)
+        users = _people(element, "candidateUsers", cam.get("candidateUsers"), data)
+        assignees = _people(element, "assignee", cam.get("assignee"), data)
+        if len(assignees) > 1:
+            raise ProcessError(
+                element, f"camunda:assignee ska vara en användare, inte {', '.join(assignees)}"
+            )
+        assignee = assignees[0] if assignees else None
         if not groups and not users and not assignee:
             lane_role = role_from_lane(spec.lane)
             groups = [lane_role] if lane_role else []
+        if not groups and not users and not assignee:
+            # Nobody could ever claim it (Camunda leaves it to administrators' permissions; Delaktig has
+            # none that reach every task): the step is refused and the case stays as it was.
+            raise ProcessError(
+                element,
+                "uppgiften får ingen som kan utföra den: camunda:assignee, candidateGroups och "
+                "candidateUsers är tomma och den ligger inte i någon lane",
+            )
         working = str(props.get("dueDateWorkingDays", "")).lower() == "true"
         form = dict(ext.get("form") or {"fields": []})
         if props.get("formSchema"):
             form["schema"] = orjson.loads(props["formSchema"])
         priority = cam.get("priority")
-        element = spec.bpmn_id or spec.name
         try:
             due_at = compute_due(cam.get("dueDate"), now, data, working_days=working)
             follow_up_at = compute_due(cam.get("followUpDate"), now, data, working_days=working)

@@ -21,7 +21,11 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_FORMAT
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin
-from SpiffWorkflow.bpmn.specs.event_definitions import MessageEventDefinition, SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions import (
+    ErrorEventDefinition,
+    MessageEventDefinition,
+    SignalEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -32,7 +36,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 
 from engine import activity_types, clock
-from engine.bpmn.parser import DelaktigMessageEventDefinition, current_effects
+from engine.bpmn.parser import DelaktigErrorEventDefinition, DelaktigMessageEventDefinition, current_effects
 from engine.errors import ProcessError
 from engine.sandbox import make_script_engine
 from engine.scope import StepScope, differs  # noqa: F401  (differs: engine.app, engine.external_tasks)
@@ -211,6 +215,7 @@ def _build_serializer() -> BpmnWorkflowSerializer:
     config = dict(CAMUNDA_CONFIG)  # a copy: never edit the library's global config in place
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     config[DelaktigMessageEventDefinition] = MessageEventDefinitionConverter
+    config[DelaktigErrorEventDefinition] = config[ErrorEventDefinition]
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 

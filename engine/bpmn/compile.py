@@ -216,15 +216,13 @@ def _check_structure(root, problems: list[Problem]) -> None:
                         Problem(task.get("id"), f"form field id {f.get('id')!r} is not a valid variable name")
                     )
         for event in process.iter(f"{_B}startEvent"):
-            if (
-                event.getparent() is process
-                and event.find(f"{_B}timerEventDefinition/{_B}timeCycle") is not None
-            ):
+            if event.getparent() is process and event.find(f"{_B}timerEventDefinition") is not None:
                 problems.append(
                     Problem(
                         event.get("id"),
-                        "cycle timer start events are not supported (they never start new cases and drift); "
-                        "use a none start event and a schedule in Delaktig",
+                        "timer start events are not supported (nothing would ever start the case); use a none "
+                        "start event and a schedule (processes/<folder>/schedules.yaml, README: scheduled "
+                        "routines)",
                     )
                 )
         flows = {f.get("id"): f for f in process.iter(f"{_B}sequenceFlow")}
@@ -341,6 +339,7 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
     _check_message_events(root, problems)
     _check_implementations(root, problems)
     _check_script_tasks(root, problems)
+    _check_call_mappings(root, problems)
     _check_forms(root, problems)
     for event in root.iter(f"{_B}intermediateCatchEvent"):
         if event.find(f"{_B}timerEventDefinition/{_B}timeCycle") is not None:
@@ -497,6 +496,27 @@ def _check_external(el, problems: list[Problem]) -> None:
                 "the error (bpmnError) and an error boundary event catches it",
             )
         )
+
+
+def _check_call_mappings(root, problems: list[Problem]) -> None:
+    """A call activity runs the called process inside the same case, sharing every variable both ways —
+    Camunda's ``camunda:in/out variables="all"`` — and the case's business key. Mappings of single
+    variables (``source``/``target``, ``sourceExpression``) would be silently ignored: refused."""
+    for call in root.iter(f"{_B}callActivity"):
+        for tag in ("in", "out"):
+            for el in call.iterfind(f"{_B}extensionElements/{_C}{tag}"):
+                if el.get("variables") == "all" and not (el.get("source") or el.get("sourceExpression")):
+                    continue
+                if tag == "in" and el.get("businessKey") is not None and len(el.attrib) == 1:
+                    continue
+                problems.append(
+                    Problem(
+                        call.get("id"),
+                        f"camunda:{tag} mappings of single variables are not supported: a call activity "
+                        'shares all variables both ways (camunda:in/out variables="all") and the business key',
+                    )
+                )
+                break
 
 
 def _check_script_tasks(root, problems: list[Problem]) -> None:

@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.specs.defaults import (
     ReceiveTask,
     StartEvent,
 )
+from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
 from SpiffWorkflow.camunda.parser import event_parsers as ep
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
@@ -33,7 +34,7 @@ from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser, UserTaskPa
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
-from engine.bpmn.xml import CAMUNDA_NS
+from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS
 
 _C = f"{{{CAMUNDA_NS}}}"
 CAMUNDA_ATTRIBUTES = (
@@ -198,18 +199,47 @@ class DelaktigMessageEventDefinition(MessageEventDefinition):
             my_task.data.update(payload)
 
 
+class DelaktigErrorEventDefinition(ErrorEventDefinition):
+    """An error event that fills the catching event's ``camunda:errorCodeVariable`` and
+    ``errorMessageVariable`` with the thrown error's code and message, as Camunda 7 does — for an error
+    end event in the diagram as for a worker's ``bpmnError`` (which sets them itself, first)."""
+
+    code_variable: str | None = None
+    message_variable: str | None = None
+    error_message: str | None = None
+
+    def catch(self, my_task, event=None):
+        super().catch(my_task, event)
+        thrown = event.event_definition
+        payload = my_task.internal_data.get(self.name)
+        if not isinstance(payload, dict):
+            return
+        if self.code_variable:
+            payload.setdefault(self.code_variable, getattr(thrown, "code", None))
+        if self.message_variable:
+            payload.setdefault(self.message_variable, getattr(thrown, "error_message", None))
+
+
 class _MessageMixin:
     def parse_message_event(self, message_event):
         d = super().parse_message_event(message_event)
         return DelaktigMessageEventDefinition(d.name, d.correlation_properties, d.expression, d.result_var)
 
     def parse_error_event(self, error_event):
-        """Keep ``camunda:errorCodeVariable``/``errorMessageVariable``: the catching event stores the error's
-        code and message in them (``engine.external_tasks``); SpiffWorkflow drops them."""
+        """Keep ``camunda:errorCodeVariable``/``errorMessageVariable`` (the catching event stores the error's
+        code and message in them; SpiffWorkflow drops them) and the ``camunda:errorMessage`` of the
+        ``bpmn:error`` an error end event throws."""
         d = super().parse_error_event(error_event)
-        d.code_variable = error_event.get(f"{_C}errorCodeVariable")
-        d.message_variable = error_event.get(f"{_C}errorMessageVariable")
-        return d
+        out = DelaktigErrorEventDefinition(d.name, d.code, description=d.description)
+        out.code_variable = error_event.get(f"{_C}errorCodeVariable")
+        out.message_variable = error_event.get(f"{_C}errorMessageVariable")
+        ref = error_event.get("errorRef")
+        error = next(
+            (e for e in error_event.getroottree().iter(f"{{{BPMN_NS}}}error") if ref and e.get("id") == ref),
+            None,
+        )
+        out.error_message = error.get(f"{_C}errorMessage") if error is not None else None
+        return out
 
 
 class _InitiatorMixin:

@@ -155,11 +155,21 @@ def test_gateway_without_default_must_cover_all_cases(d, a, b, covers):
         assert problem.where == "g" and "default flow" in problem.message
 
 
-def test_cycle_timer_start_event_is_refused(d):
-    body = """<bpmn:startEvent id="s"><bpmn:timerEventDefinition><bpmn:timeCycle>R/2026-02-01T09:00:00/P1Y</bpmn:timeCycle>
+@pytest.mark.parametrize(
+    "timer",
+    [
+        "<bpmn:timeCycle>R/2026-02-01T09:00:00/P1Y</bpmn:timeCycle>",
+        "<bpmn:timeDate>2026-06-01T08:00:00</bpmn:timeDate>",
+        "<bpmn:timeDuration>P1D</bpmn:timeDuration>",
+    ],
+)
+def test_timer_start_events_are_refused_pointing_to_schedules(d, timer):
+    """Nothing in Delaktig starts a case at a start event's timer (its scheduler starts routines from
+    schedules.yaml); a timeDate start event deployed and then never started anything."""
+    body = f"""<bpmn:startEvent id="s"><bpmn:timerEventDefinition>{timer}
     </bpmn:timerEventDefinition></bpmn:startEvent><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e"/><bpmn:endEvent id="e"/>"""
     [problem] = problems_of(d, bpmn(body))
-    assert problem.where == "s" and "schedule" in problem.message
+    assert problem.where == "s" and "schedules.yaml" in problem.message
 
 
 def test_naive_timer_dates_get_stockholm_offset():

@@ -578,3 +578,94 @@ def test_a_camunda_initiator_that_is_no_variable_name_is_refused():
     xml = INITIATOR.replace(b'camunda:initiator="starter"', b'camunda:initiator="vem startade"')
     problems = compile_bpmn(xml, "i.bpmn").problems
     assert [(p.where, "camunda:initiator" in p.message) for p in problems] == [("S", True)]
+
+
+def _calling(mappings: str) -> bytes:
+    return (
+        diagram(
+            f'<bpmn:startEvent id="S" /><bpmn:callActivity id="Anropa" calledElement="under">'
+            f"<bpmn:extensionElements>{mappings}</bpmn:extensionElements></bpmn:callActivity>"
+            '<bpmn:endEvent id="E" />' + flow("F1", "S", "Anropa") + flow("F2", "Anropa", "E"),
+            pid="huvud",
+        )
+        .decode()
+        .replace(
+            "</bpmn:process>",
+            '</bpmn:process><bpmn:process id="under" isExecutable="true"><bpmn:startEvent id="S_u" />'
+            + task("Granska")
+            + '<bpmn:endEvent id="E_u" />'
+            + flow("U1", "S_u", "Granska")
+            + flow("U2", "Granska", "E_u")
+            + "</bpmn:process>",
+            1,
+        )
+        .encode()
+    )
+
+
+@pytest.mark.parametrize(
+    "mappings",
+    [
+        '<camunda:in source="x" target="y" />',
+        '<camunda:out source="res" target="resultat" />',
+        '<camunda:in sourceExpression="${x}" target="y" />',
+    ],
+)
+def test_call_activity_mappings_of_single_variables_are_refused(mappings):
+    """They were silently ignored: the called process saw every variable and handed every one back."""
+    problems = compile_bpmn(_calling(mappings), "c.bpmn").problems
+    assert [p.where for p in problems] == ["Anropa"] and "share" in problems[0].message
+
+
+def test_call_activity_with_all_variables_and_the_business_key_runs_sharing_everything(d):
+    xml = _calling(
+        '<camunda:in variables="all" /><camunda:out variables="all" />'
+        '<camunda:in businessKey="#{execution.processBusinessKey}" />'
+    )
+    d.deploy(xml, "c.bpmn", "anna")
+    case = d.start_case("huvud", business_key="B-2", variables={"x": 1})
+    [t] = open_tasks(d, case.id)
+    done = d.complete_task(t.id, "system", {"y": 2}, roles={"handlaggare"})
+    assert done.status == "completed" and done.variables == {"x": 1, "y": 2}
+
+
+ERROR_END = diagram(
+    '<bpmn:startEvent id="S" /><bpmn:subProcess id="Sub"><bpmn:startEvent id="S1" />'
+    + task("Kontrollera")
+    + '<bpmn:exclusiveGateway id="Gw1" default="Fok" /><bpmn:endEvent id="Fel">'
+    '<bpmn:errorEventDefinition errorRef="Err1" /></bpmn:endEvent><bpmn:endEvent id="E1" />'
+    + flow("Fs1", "S1", "Kontrollera")
+    + flow("Fs2", "Kontrollera", "Gw1")
+    + '<bpmn:sequenceFlow id="Ffel" sourceRef="Gw1" targetRef="Fel"><bpmn:conditionExpression '
+    'xsi:type="bpmn:tFormalExpression">${saknas == true}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+    + flow("Fok", "Gw1", "E1")
+    + "</bpmn:subProcess>"
+    '<bpmn:boundaryEvent id="Fangad" attachedToRef="Sub"><bpmn:errorEventDefinition errorRef="Err1" '
+    'camunda:errorCodeVariable="felkod" camunda:errorMessageVariable="felmeddelande" /></bpmn:boundaryEvent>'
+    '<bpmn:exclusiveGateway id="Gw2" default="Fannat" />'
+    + '<bpmn:userTask id="Komplettera" name="Komplettera (${felkod})" camunda:candidateGroups="handlaggare" />'
+    + task("Annat")
+    + '<bpmn:endEvent id="E" /><bpmn:endEvent id="E2" />'
+    + flow("F1", "S", "Sub")
+    + flow("F2", "Sub", "E")
+    + flow("F3", "Fangad", "Gw2")
+    + '<bpmn:sequenceFlow id="Fkand" sourceRef="Gw2" targetRef="Komplettera"><bpmn:conditionExpression '
+    "xsi:type=\"bpmn:tFormalExpression\">${felkod == 'FEL_1'}</bpmn:conditionExpression></bpmn:sequenceFlow>"
+    + flow("Fannat", "Gw2", "Annat")
+    + flow("F4", "Komplettera", "E2")
+    + flow("F5", "Annat", "E2"),
+    pid="felslut",
+    extra='<bpmn:error id="Err1" name="Underlag saknas" errorCode="FEL_1" camunda:errorMessage="Underlaget saknas" />',
+)
+
+
+def test_an_error_end_event_fills_the_catching_event_s_code_and_message_variables(d):
+    """camunda:errorCodeVariable/errorMessageVariable were set only for a worker's bpmnError: after an
+    error end event the gateway reading them failed, and the case could not get past the task."""
+    d.deploy(ERROR_END, "fel.bpmn", "anna")
+    case = d.start_case("felslut")
+    [t] = open_tasks(d, case.id)
+    done = d.complete_task(t.id, "system", {"saknas": True}, roles={"handlaggare"})
+    assert done.variables["felkod"] == "FEL_1" and done.variables["felmeddelande"] == "Underlaget saknas"
+    [nxt] = open_tasks(d, case.id)
+    assert nxt.element_id == "Komplettera" and nxt.name == "Komplettera (FEL_1)"
