@@ -8,6 +8,8 @@ so the modeller sees the problem (the caller adds the element id) before any cas
   missing key raises at run time, like an undefined variable in Camunda. `a[x]` is kept.
 - `x == null` -> `x is None`. Every binary operation is parenthesised, so JUEL's left-associative
   `a < b < c` does not become a Python comparison chain.
+- `x > 5` -> `(x is not None and x > 5)`: in JUEL an ordering with null is false (an optional number
+  left empty takes the default flow instead of failing the step).
 - `empty x` -> `(x in (None, '', [], {}))`: JUEL's `empty` is true for null, "" and empty collections;
   `(not x)` would also call 0 and false empty.
 - Refused: method/function calls, `%`/`mod` (Java and Python disagree on negative remainders), `+` with a
@@ -21,6 +23,9 @@ import math
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+
+_LITERAL_KINDS = ("num", "str", "bool", "null")
 
 
 class TranslationError(ValueError):
@@ -131,7 +136,14 @@ class _Parser:
             return f"({other[0]} {'is' if op == '==' else 'is not'} None)", "expr"
         if op == "+" and "str" in (left[1], right[1]):
             raise TranslationError("'+' on strings is not supported (JUEL adds numbers, Python concatenates)")
-        return f"({left[0]} {op} {right[0]})", "expr"
+        if op in ("<", ">", "<=", ">="):
+            # JUEL: an ordering with null is false (an optional number left empty takes the default
+            # flow); Python would raise comparing None. Literals need no check.
+            guards = [f"{side[0]} is not None" for side in (left, right) if side[1] not in _LITERAL_KINDS]
+            if guards:
+                return f"({' and '.join(guards)} and {left[0]} {op} {right[0]})", "bool"
+        # (a comparison is true or false, never null: "bool", so an ordering over it needs no guard)
+        return f"({left[0]} {op} {right[0]})", "bool" if op in ("==", "!=", "<", ">", "<=", ">=") else "expr"
 
     def unary(self) -> tuple[str, str]:
         if op := self.accept("!", "not", "-"):

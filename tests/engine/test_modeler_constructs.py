@@ -669,3 +669,54 @@ def test_an_error_end_event_fills_the_catching_event_s_code_and_message_variable
     assert done.variables["felkod"] == "FEL_1" and done.variables["felmeddelande"] == "Underlaget saknas"
     [nxt] = open_tasks(d, case.id)
     assert nxt.element_id == "Komplettera" and nxt.name == "Komplettera (FEL_1)"
+
+
+def test_an_optional_number_left_empty_takes_the_default_flow(d):
+    """``${belopp > 10000}`` with ``belopp`` left empty failed the step (Python cannot order None), so the
+    task could not be completed without inventing an amount; JUEL's ordering with null is false."""
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task(
+            "Ansok",
+            inner='<bpmn:extensionElements><camunda:formData><camunda:formField id="belopp" label="Belopp" '
+            'type="long" /></camunda:formData></bpmn:extensionElements>',
+        )
+        + '<bpmn:exclusiveGateway id="Gw" default="Fliten" />'
+        + task("Stor")
+        + task("Liten")
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Ansok")
+        + flow("F2", "Ansok", "Gw")
+        + '<bpmn:sequenceFlow id="Fstor" sourceRef="Gw" targetRef="Stor"><bpmn:conditionExpression '
+        'xsi:type="bpmn:tFormalExpression">${belopp &gt; 10000}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+        + flow("Fliten", "Gw", "Liten")
+        + flow("F3", "Stor", "E")
+        + flow("F4", "Liten", "E"),
+        pid="belopp",
+    )
+    d.deploy(xml, "b.bpmn", "anna")
+    for submitted, expected in (({}, "Liten"), ({"belopp": 20000}, "Stor")):
+        case = d.start_case("belopp")
+        [t] = open_tasks(d, case.id)
+        d.complete_task(t.id, "system", submitted, roles={"handlaggare"})
+        assert [t.element_id for t in open_tasks(d, case.id)] == [expected]
+
+
+def test_complementary_conditions_cover_the_gateway():
+    """Refused as "do not cover every case" because both conditions failed for a null or an object; a
+    value that makes a condition fail refuses that step at run time, it does not stop the case silently."""
+    xml = diagram(
+        '<bpmn:startEvent id="S" /><bpmn:exclusiveGateway id="Gw" />'
+        + task("A")
+        + task("B")
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Gw")
+        + '<bpmn:sequenceFlow id="Fa" sourceRef="Gw" targetRef="A"><bpmn:conditionExpression '
+        "xsi:type=\"bpmn:tFormalExpression\">${x &gt; 5 &amp;&amp; y == 'ja'}</bpmn:conditionExpression>"
+        "</bpmn:sequenceFlow>"
+        '<bpmn:sequenceFlow id="Fb" sourceRef="Gw" targetRef="B"><bpmn:conditionExpression '
+        "xsi:type=\"bpmn:tFormalExpression\">${!(x &gt; 5 &amp;&amp; y == 'ja')}</bpmn:conditionExpression>"
+        "</bpmn:sequenceFlow>" + flow("F2", "A", "E") + flow("F3", "B", "E"),
+        pid="komplement",
+    )
+    assert compile_bpmn(xml, "k.bpmn").problems == []

@@ -66,6 +66,14 @@ TRUTH_CASES = [
     ("${a ? b : c}", {"a": False, "b": True, "c": False}, False),
     ("#{a && b}", {"a": True, "b": True}, True),
     ("  ${ a }  ", {"a": True}, True),
+    # An ordering with null is false in JUEL (an optional number left empty): Python would raise.
+    ("${belopp > 10000}", {"belopp": None}, False),
+    ("${belopp <= 10000}", {"belopp": None}, False),
+    ("${!(belopp > 10000)}", {"belopp": None}, True),
+    ("${5 < x}", {"x": None}, False),
+    ("${a.b >= c}", {"a": {"b": 3}, "c": None}, False),
+    ("${x > 5 && y == 'ja'}", {"x": None, "y": "ja"}, False),
+    ("${(n < 3) == true}", {"n": 1}, True),
 ]
 
 
