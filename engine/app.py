@@ -50,7 +50,7 @@ from engine.runtime import (
     with_initiator,
 )
 from engine.scope import spread
-from engine.workflow import differs, json_safe, message_definitions
+from engine.workflow import differs, json_safe, message_definitions, only_start_at
 
 T = TypeVar("T")
 
@@ -680,6 +680,7 @@ class Delaktig(ExternalTasks):
             raise NoMatch(f"startmeddelandet {name!r} hittades inte i {definition.key}")
         initial = with_initiator(start_spec, {}, actor)
         run = new_case(s, definition, spec, subs, business_key, initial, actor, AuditWriter())
+        only_start_at(run.wf, start_spec)
         run.wf.do_engine_steps()  # (records nothing: the start below is the case's first audit row)
         start = next(
             (t for t in run.wf.event_manager.tasks.values() if t.task_spec is start_spec),

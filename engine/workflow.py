@@ -29,6 +29,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions import (
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins import StartEventMixin
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG as CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
@@ -228,6 +229,17 @@ def new_workflow(spec, subprocess_specs, variables: dict[str, Any] | None = None
     if variables:
         wf.task_tree.data.update(variables)
     return wf
+
+
+def only_start_at(wf: BpmnWorkflow, start_spec) -> None:
+    """Before the first step of a case started by a message: cancel the process's other start events.
+    With a none start event beside the message start event, SpiffWorkflow would take the none start
+    at once (the first start event wins) and the message would find nothing to start."""
+    for task in wf.get_tasks():
+        spec = task.task_spec
+        other = task.workflow is wf and isinstance(spec, StartEventMixin) and spec is not start_spec
+        if other and not task.has_state(TaskState.FINISHED_MASK):
+            task.cancel()
 
 
 def dump_state(wf: BpmnWorkflow) -> bytes:

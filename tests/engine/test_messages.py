@@ -90,3 +90,29 @@ def test_cancelled_case_ends_terminated_and_stops_waiting(d, two_waiting):
     with pytest.raises(Conflict):
         d.cancel_case(two_waiting[0].id, "hanna", "igen")
     assert d.verify_audit(two_waiting[0].id) == []
+
+
+def test_a_process_with_a_none_and_a_message_start_event_starts_either_way(d):
+    """The message found nothing to start: SpiffWorkflow's first start event wins, and the none start
+    event is always first. A case started by hand does not wait for the start message either."""
+    from tests.engine.test_modeler_constructs import diagram, flow, task
+
+    xml = diagram(
+        '<bpmn:startEvent id="Hand" /><bpmn:startEvent id="Med"><bpmn:messageEventDefinition messageRef="M" />'
+        "</bpmn:startEvent>"
+        + task("Granska")
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "Hand", "Granska")
+        + flow("F0", "Med", "Granska")
+        + flow("F2", "Granska", "E"),
+        pid="tva_starter",
+        extra='<bpmn:message id="M" name="inkommen" />',
+    )
+    d.deploy(xml, "t.bpmn", "anna")
+    by_hand = d.start_case("tva_starter", business_key="H-1")
+    assert [t.element_id for t in open_tasks(d, by_hand.id)] == ["Granska"]
+    assert count(d, MessageSubscription) == 0
+    [by_message] = d.deliver_message("inkommen", {"x": 1}, business_key="M-1")
+    assert by_message.id != by_hand.id and by_message.variables == {"x": 1}
+    assert [t.element_id for t in open_tasks(d, by_message.id)] == ["Granska"]
+    assert_reload_stable(d, by_message.id)
