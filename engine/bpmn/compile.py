@@ -717,7 +717,7 @@ def missing_di(root) -> list[Problem]:
     }
     for el in root.iter(f"{_B}*"):
         local = etree.QName(el).localname
-        if local in skip or not el.get("id"):
+        if local in skip or not el.get("id") or el.get(_IMPLICIT):
             continue
         if el.get("id") not in drawn:
             problems.append(Problem(el.get("id"), f"bpmn:{local} has no diagram shape/edge (BPMN DI)"))
@@ -755,6 +755,7 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
     if problems:
         return result
     parser = DelaktigParser()
+    _implicit_gateways(root)
     try:
         parser.add_bpmn_xml(root, filename=filename)
         for pid in result.process_ids:
@@ -771,6 +772,46 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
         return result
     result.parser = parser
     return result
+
+
+_IMPLICIT = "{urn:delaktig}implicit"  # marks what _implicit_gateways added (no DI expected for it)
+_GATEWAYS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway"}
+
+
+def _implicit_gateways(root) -> None:
+    """Camunda 7 lets an activity or event have several outgoing flows: unconditional ones are all taken
+    (a parallel split), conditional ones when their condition holds, the activity's ``default`` flow when
+    none does (an inclusive split). SpiffWorkflow refuses such a diagram ("Multiple outgoing flows are not
+    supported"), so the parsed copy gets the gateway Camunda implies, right after the element; the stored
+    diagram stays as drawn."""
+    for scope in root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"):
+        flows = list(scope.iterfind(f"{_B}sequenceFlow"))
+        for node in [el for el in scope if el.get("id")]:
+            local = etree.QName(node).localname
+            if local in _GATEWAYS or local in ("sequenceFlow", "laneSet") or local.startswith("data"):
+                continue
+            out = [f for f in flows if f.get("sourceRef") == node.get("id")]
+            if len(out) < 2:
+                continue
+            conditional = node.get("default") is not None or any(
+                f.find(f"{_B}conditionExpression") is not None for f in out
+            )
+            gid, fid = f"{node.get('id')}__split", f"{node.get('id')}__to_split"
+            gateway = etree.Element(f"{_B}{'inclusiveGateway' if conditional else 'parallelGateway'}", id=gid)
+            gateway.set(_IMPLICIT, "true")
+            if node.get("default") is not None:
+                gateway.set("default", node.attrib.pop("default"))
+            link = etree.Element(f"{_B}sequenceFlow", id=fid, sourceRef=node.get("id"), targetRef=gid)
+            link.set(_IMPLICIT, "true")
+            for ref in list(node.iterfind(f"{_B}outgoing")):
+                node.remove(ref)
+            etree.SubElement(node, f"{_B}outgoing").text = fid
+            etree.SubElement(gateway, f"{_B}incoming").text = fid
+            for f in out:
+                f.set("sourceRef", gid)
+                etree.SubElement(gateway, f"{_B}outgoing").text = f.get("id")
+            node.addnext(gateway)
+            gateway.addnext(link)
 
 
 def _spiff_message(err: Exception) -> str:

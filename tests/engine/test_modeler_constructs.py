@@ -720,3 +720,46 @@ def test_complementary_conditions_cover_the_gateway():
         pid="komplement",
     )
     assert compile_bpmn(xml, "k.bpmn").problems == []
+
+
+def test_several_flows_out_of_a_task_split_as_in_camunda(d):
+    """Camunda takes every unconditional flow out of an activity (a parallel split), conditional ones
+    when they hold and the activity's default flow when none does; SpiffWorkflow refused the diagram with
+    "Multiple outgoing flows are not supported for tasks of type" (no type, no hint)."""
+    from engine.bpmn.compile import missing_di
+
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task("Bedom", attrs='default="Fnormal"')
+        + task("Akut")
+        + task("Normal")
+        + task("Arkivera")
+        + '<bpmn:endEvent id="E1" /><bpmn:endEvent id="E2" /><bpmn:endEvent id="E3" />'
+        + flow("F1", "S", "Bedom")
+        + '<bpmn:sequenceFlow id="Fakut" sourceRef="Bedom" targetRef="Akut"><bpmn:conditionExpression '
+        'xsi:type="bpmn:tFormalExpression">${akut}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+        + flow("Fnormal", "Bedom", "Normal")
+        + flow("F2", "Akut", "Arkivera")
+        + flow("F3", "Normal", "E1")
+        + flow("F4", "Arkivera", "E2")
+        + flow("F5", "Arkivera", "E3"),  # unconditional: both end events are reached
+        pid="flera_floden",
+    )
+    compiled = compile_bpmn(xml, "f.bpmn")
+    assert compiled.problems == []
+    assert not [p for p in missing_di(compiled.root) if "__" in p.where]  # added gateways need no shape
+    d.deploy(xml, "f.bpmn", "anna")
+    for akut, expected in ((True, ["Akut"]), (False, ["Normal"])):
+        case = d.start_case("flera_floden")
+        [t] = open_tasks(d, case.id)
+        d.complete_task(t.id, "system", {"akut": akut}, roles={"handlaggare"})
+        assert [t.element_id for t in open_tasks(d, case.id)] == expected
+    [t] = open_tasks(d, case.id)
+    d.complete_task(t.id, "system", {}, roles={"handlaggare"})
+    akut = d.start_case("flera_floden")
+    for expected in (["Bedom"], ["Akut"], ["Arkivera"]):
+        [t] = open_tasks(d, akut.id)
+        assert [t.element_id] == expected
+        d.complete_task(t.id, "system", {"akut": True}, roles={"handlaggare"})
+    with d.session() as s:
+        assert s.get(Case, akut.id).status == "completed"  # after both end events of the split
