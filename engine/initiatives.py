@@ -485,13 +485,31 @@ def _status_mail(d: Delaktig, i: Initiative, contact: InitiativeContact) -> dict
     )
 
 
+# Words a name part may also be (a citizen named "att"): redacting them would deface the municipality's
+# published text without protecting anyone.
+_COMMON_WORDS = frozenset(
+    "att och i på som för med en ett det av till är den om har de inte var vi ni kan ska så men eller "  # noqa: SIM905
+    "när från vid efter hos ut in upp ner nu här där vem vad hur".split()
+)
+
+
 def _redact(text: str | None, contact: InitiativeContact | None) -> str | None:
-    """The published decision and answer hold no personal data of the initiator."""
+    """The published decision, answer and next step hold no personal data of the initiator: the address,
+    the full name and each part of it (a given name alone, a surname alone, a genitive "Evas"), as whole
+    words only — "Bo" is taken out of "Bo kontaktas", not out of "bostad"."""
     if not text or contact is None:
         return text
-    for value in (contact.email, contact.name):
-        if value and len(value) >= 3:
-            text = re.sub(re.escape(value), REDACTED, text, flags=re.IGNORECASE)
+    values = {contact.email} if contact.email else set()
+    if contact.name:
+        values.add(contact.name.strip())  # (a single word is checked with the parts below)
+        values -= {v for v in values if len(v) < 2 or v.lower() in _COMMON_WORDS}
+        values |= {
+            part
+            for part in [*re.split(r"[\s,]+", contact.name), *re.split(r"[\s,.\-]+", contact.name)]
+            if len(part) >= 2 and part.lower() not in _COMMON_WORDS
+        }
+    for value in sorted((v for v in values if v), key=len, reverse=True):  # the full name before its parts
+        text = re.sub(rf"(?<!\w){re.escape(value)}s?(?!\w)", REDACTED, text, flags=re.IGNORECASE)
     return text
 
 
@@ -749,7 +767,7 @@ def _advance(
         raise ValidationFailed([Problem("answer", "svaret måste anges")])
     before = i.status
     i.status = status
-    i.next_step = (next_step or "").strip() or NEXT_STEPS[status]
+    i.next_step = _redact((next_step or "").strip() or None, contact) or NEXT_STEPS[status]
     if decision and STATES.index(status) >= STATES.index("decided"):
         i.decision, i.decided_at = decision, now
     if status == "answered":
