@@ -24,7 +24,6 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-
 _LITERAL_KINDS = ("num", "str", "bool", "null")
 
 
