@@ -14,6 +14,7 @@ from webhooks.rest import (  # noqa: F401 (routes)
     deployment,
     external_task,
     history,
+    identity,
     incident,
     instance,
     message,
