@@ -69,9 +69,11 @@ def _people(element: str, attr: str, written: list[str] | str | None, data: dict
         if name is None:
             out.append(value.strip())
             continue
-        if name not in data:
-            raise ProcessError(element, f"camunda:{attr} ${{{name}}}: variabeln {name} finns inte i ärendet")
-        found = data[name]
+        found: Any = data
+        for key in name.split("."):  # ${ansvar.handlaggare}: a key of a Json variable
+            if not isinstance(found, dict) or key.strip() not in found:
+                raise ProcessError(element, f"camunda:{attr} ${{{name}}}: {name} finns inte i ärendet")
+            found = found[key.strip()]
         items = found if isinstance(found, list | tuple) else [] if found is None else str(found).split(",")
         out.extend(str(item).strip() for item in items if item is not None and str(item).strip())
     return out
@@ -248,7 +250,8 @@ class CaseRun:
 
     def declare_types(self, types: dict[str, str | None] | None) -> None:
         """Keep the declared type of variables whose JSON value cannot tell it (a Camunda ``Long`` or
-        ``Short`` is a plain integer in JSON): ``{name: type}`` sets, ``{name: None}`` forgets. Kept in the
+        ``Short`` is a plain integer in JSON, a ``Date`` is text; the API layer names them:
+        ``webhooks.rest.variables.declared_types``): ``{name: type}`` sets, ``{name: None}`` forgets. Kept in the
         workflow's own data, which its tasks and scripts do not see (ENGINE-NOTES), and projected into
         the case's data as ``_types`` (no variable name starts with "_")."""
         if not types:

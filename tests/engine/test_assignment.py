@@ -62,3 +62,11 @@ def test_a_task_that_would_have_nobody_is_refused_instead_of_waiting_for_ever(d)
     assert refused.value.where == "Granska" and "ingen som kan utföra den" in str(refused.value)
     case = d.start_case("ingen", variables={"ansvarig": "hanna"}, actor="system")
     assert open_tasks(d, case.id)[0].assignee == "hanna"
+
+
+def test_an_assignee_from_a_key_of_a_json_variable(d):
+    d.deploy(_diagram('camunda:assignee="${ansvar.handlaggare}"', "nyckel"), "k.bpmn", "anna")
+    case = d.start_case("nyckel", variables={"ansvar": {"handlaggare": "henrik"}}, actor="system")
+    assert open_tasks(d, case.id)[0].assignee == "henrik"
+    with pytest.raises(ProcessError):
+        d.start_case("nyckel", variables={"ansvar": {}}, actor="system")
