@@ -21,7 +21,8 @@ class CaseInfo:
     variables: dict[str, Any]
     open_tasks: list[str] = field(default_factory=list)
     version: int = 1
-    # Declared types of variables whose value cannot tell (Camunda's Long, Short): CaseRun.declare_types.
+    # Declared types of variables whose value cannot tell (Camunda's Long, Short, Date, Json …):
+    # CaseRun.declare_types.
     variable_types: dict[str, str] = field(default_factory=dict)
 
 

@@ -5,8 +5,11 @@ A case keeps its variables as one JSON object (``case.data``). A condition holds
 variable of that name whose value compares as asked, and only against values of the same kind, as in
 Camunda: a string matches strings, a number any number (Integer, Long and Double alike), a boolean
 booleans, a date Date variables (which Delaktig keeps as ISO 8601 strings with milliseconds in Swedish time:
-``webhooks.rest.variables.parse_value``), null a null value. ``neq`` holds when the variable exists and is
-not equal, so a case without it is left out, again as in Camunda.
+``webhooks.rest.variables.parse_value``; a String holding such text is declared one in ``_types``, and is
+no Date), null a null value. A string that also names a date (``VariableCondition.as_date``: a JSON
+filter value in Camunda's date format) compares as that string with the other strings and as that date
+with Date variables. ``neq`` holds when the variable exists and is not equal, so a case without it is left
+out, again as in Camunda.
 
 The variables are walked with ``jsonb_each``/``json_each`` rather than looked up by path: any name works
 (SQLite's paths cannot spell a ``"``), and a case-insensitive name is one ``lower()`` away.
@@ -32,8 +35,9 @@ MAX_LIKE_PATTERN = 500
 # As Camunda's LIKE: a backslash escapes "%" and "_" (PostgreSQL's default; SQLite has none unless told).
 LIKE_ESCAPE = "\\"
 _COMPARE = {"gt": op.gt, "gteq": op.ge, "lt": op.lt, "lteq": op.le}
-# A stored Date: 2026-03-02T09:00:00.000+01:00 (parse_value's form; the offset is Swedish time's).
-_DATE_LIKE = "____-__-__T__:__:__.___%"
+# A stored Date: 2026-03-02T09:00:00.000+01:00 (parse_value's form; the offset is Swedish time's), and
+# nothing else: a String "…+0100" is no Date.
+_DATE_LIKE = "____-__-__T__:__:__.______:__"
 
 
 def _ends_in_escape(pattern: str) -> bool:
@@ -50,10 +54,16 @@ class VariableCondition:
     name: str
     operator: str
     value: Any  # str, int, float, bool, None, or an aware datetime for a Date
+    # For a str value: the date it also names (compared with Date variables; with other strings the text).
+    as_date: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.operator not in OPERATORS:
             raise VariableFilterError(f"Invalid variable comparator specified: {self.operator}")
+        if self.as_date is not None and (not isinstance(self.value, str) or self.operator == "like"):
+            raise VariableFilterError(
+                f"Variable '{self.name}': a date alternative is for a string, not 'like'"
+            )
         if self.operator == "like" and self.kind != "string":
             raise VariableFilterError(
                 f"Variable '{self.name}': only string values can be used with the 'like' operator"
@@ -83,14 +93,19 @@ class VariableCondition:
             return "number"
         if isinstance(v, datetime):
             return "date"
-        return "string"
+        return "string_or_date" if self.as_date is not None else "string"
 
     def bound_value(self) -> Any:
         if isinstance(self.value, datetime):
-            return self.value.astimezone(STOCKHOLM).isoformat(timespec="milliseconds")
+            return _stored_date(self.value)
         if isinstance(self.value, bool):
             return "true" if self.value else "false"  # as both databases name a JSON boolean
         return self.value
+
+
+def _stored_date(value: datetime) -> str:
+    """A date as a Date variable keeps it (``webhooks.rest.variables.parse_value``)."""
+    return value.astimezone(STOCKHOLM).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,8 @@ class VariableQuery:
             out[f"{prefix}{i}_name"] = c.name
             if c.kind != "null":  # null is a type test (_matches), no parameter
                 out[f"{prefix}{i}_value"] = c.bound_value()
+            if c.as_date is not None:
+                out[f"{prefix}{i}_date"] = _stored_date(c.as_date)
         return out
 
 
@@ -134,6 +151,7 @@ class _Each:
     is_number: Any
     boolean: Any  # 'true' or 'false' for a boolean, NULL otherwise
     is_null: Any
+    declared: Any  # the type declared for it in the case's ``_types`` (engine.runtime.TYPES_KEY), or NULL
 
 
 def _each(data: Any, dialect: str) -> tuple[Any, _Each]:
@@ -151,8 +169,12 @@ def _each(data: Any, dialect: str) -> tuple[Any, _Each]:
             is_number=kind == "number",
             boolean=sa.case((kind == "boolean", text)),
             is_null=kind == "null",
+            declared=sa.func.jsonb_extract_path_text(data, sa.literal_column("'_types'"), var.c.key),
         )
     var = sa.func.json_each(data).table_valued("key", "value", "type").alias("var")
+    # (a lookup, not a JSON path: a path cannot spell every name)
+    types = sa.func.json_each(data, sa.literal_column("'$._types'")).table_valued("key", "value").alias("vt")
+    declared = sa.select(types.c.value).where(types.c.key == var.c.key).scalar_subquery()
     return var, _Each(
         key=var.c.key,
         text=var.c.value,
@@ -161,11 +183,24 @@ def _each(data: Any, dialect: str) -> tuple[Any, _Each]:
         is_number=var.c.type.in_(["integer", "real"]),
         boolean=sa.case((var.c.type.in_(["true", "false"]), var.c.type)),
         is_null=var.c.type == "null",
+        declared=declared,
     )
 
 
-def _matches(v: _Each, operator: str, kind: str, value: Any, values_ignore_case: bool) -> Any:
-    """The variable ``v`` has ``kind`` and equals (``eq``) or compares with ``value``."""
+def _is_date(v: _Each) -> Any:
+    """``v`` is a Date variable: a string in the stored form that is not declared a String."""
+    return sa.and_(
+        v.is_string,
+        v.text.like(_DATE_LIKE),
+        sa.func.coalesce(v.declared, sa.literal_column("''")) != "String",
+    )
+
+
+def _matches(
+    v: _Each, operator: str, kind: str, value: Any, values_ignore_case: bool, date: Any = None
+) -> Any:
+    """The variable ``v`` has ``kind`` and equals (``eq``) or compares with ``value`` (and for a
+    ``string_or_date``, a Date variable with ``date``)."""
     if kind == "null":
         return v.is_null
     if kind == "boolean":
@@ -173,16 +208,17 @@ def _matches(v: _Each, operator: str, kind: str, value: Any, values_ignore_case:
     if kind == "number":
         compare = _COMPARE.get(operator, op.eq)
         return sa.and_(v.is_number, compare(v.number, value))
+    compare = _COMPARE.get(operator, op.eq)
+    if kind == "string_or_date":
+        as_string = _matches(v, operator, "string", value, values_ignore_case)
+        return sa.or_(sa.and_(sa.not_(_is_date(v)), as_string), sa.and_(_is_date(v), compare(v.text, date)))
     text = v.text
     if values_ignore_case and kind == "string":
         text, value = sa.func.lower(text), sa.func.lower(value)
-    if kind == "date":
-        typed = sa.and_(v.is_string, v.text.like(_DATE_LIKE))
-    else:
-        typed = v.is_string
+    typed = _is_date(v) if kind == "date" else v.is_string
     if operator == "like":
         return sa.and_(typed, text.like(value, escape=LIKE_ESCAPE))
-    return sa.and_(typed, _COMPARE.get(operator, op.eq)(text, value))
+    return sa.and_(typed, compare(text, value))
 
 
 def where(data: Any, shape: tuple, dialect: str, prefix: str) -> list[sa.ColumnElement[bool]]:
@@ -198,10 +234,12 @@ def where(data: Any, shape: tuple, dialect: str, prefix: str) -> list[sa.ColumnE
         key = v.key
         if names_ignore_case:
             key, name = sa.func.lower(key), sa.func.lower(name)
-        value = None
+        value = date = None
         if kind != "null":
             value = sa.bindparam(f"{prefix}{i}_value", type_=number_type() if kind == "number" else sa.String)
-        test = _matches(v, operator, kind, value, values_ignore_case)
+        if kind == "string_or_date":
+            date = sa.bindparam(f"{prefix}{i}_date", type_=sa.String)
+        test = _matches(v, operator, kind, value, values_ignore_case, date)
         if operator == "neq":
             test = sa.not_(test)
         # Names starting with "_" are Delaktig's own entries (``_types``), never a variable: without this

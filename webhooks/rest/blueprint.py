@@ -35,6 +35,19 @@ def _http_error(err: HTTPException):
     return error_response(err.code or 500, kind, err.description or err.name)
 
 
+@bp.after_request
+def _no_content_without_type(response: Response) -> Response:
+    """A 204 has no entity, so no Content-Type either (Flask gives every response text/html), as
+    Camunda's answers; also for a 204 a view built itself. An OPTIONS answer (Allow, no body) neither."""
+    if response.status_code == 204:
+        response.set_data(b"")
+        response.headers.pop("Content-Type", None)
+        response.headers.pop("Content-Length", None)
+    elif request.method == "OPTIONS" and not response.get_data():
+        response.headers.pop("Content-Type", None)
+    return response
+
+
 def ok(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype="application/json")
 

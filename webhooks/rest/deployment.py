@@ -99,6 +99,14 @@ def deployment_create():
         raise invalid(
             "Delaktig has no tenants: leave the tenant id empty (every diagram is the municipality's)"
         )
+    if (form.get("deployment-activation-time") or "").strip():
+        # Camunda keeps the definitions suspended until then; Delaktig suspends nothing, so a new version
+        # would be live at once: refused whatever the value (a date or not), never silently dropped. Sent
+        # empty, as for tenant-id, it asks for nothing.
+        raise invalid(
+            "Delaktig does not support the form part 'deployment-activation-time': it has no suspension, "
+            "so a deployed version is active at once; deploy it when it is to take effect"
+        )
     changed_only = _flag("deploy-changed-only") or _flag("enable-duplicate-filtering")
     resources = []
     for part_name, storage in files.items(multi=True):

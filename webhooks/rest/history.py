@@ -274,7 +274,7 @@ def _task_filter(p: Params) -> q.HistoryTaskFilter:
         task_definition_key=p.str("taskDefinitionKey"),
         assignee=p.str("taskAssignee"),
         finished=finished,
-        sorting=p.sorting(set(q.HISTORY_TASK_SORT)),
+        sorting=p.sorting(set(q.HISTORY_TASK_SORT), frozenset({"owner"})),  # (owner: always null)
         readable_by=auth.readable_by(),
         first_result=first,
         max_results=maximum,

@@ -8,9 +8,17 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import orjson
+
 from engine.variable_filters import VariableCondition, VariableFilterError, VariableQuery
-from webhooks.rest.errors import invalid
+from webhooks.rest.errors import RestError, invalid
 from webhooks.rest.variables import DATE_PATTERN, parse_date
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: JSON for lists and objects, at most 100 characters."""
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return text if len(text) <= 100 else text[:100] + "…"
 
 
 def _bad(name: str, value: Any) -> Exception:
@@ -134,10 +142,20 @@ class Params:
                 raise invalid(
                     f"Variable '{var}' in '{name}': only strings, numbers, booleans, dates and null"
                 )
-            if isinstance(value, str) and DATE_PATTERN.match(value.replace(" ", "+")):
+            as_date = None
+            if isinstance(value, str) and not self.json and DATE_PATTERN.match(value.replace(" ", "+")):
+                # A query string has no types: text in Camunda's date format is a date there.
                 value = parse_date(value.replace(" ", "+"), f"variable '{var}' in '{name}'")
+            elif isinstance(value, str) and operator != "like" and DATE_PATTERN.match(value):
+                # A JSON string keeps its type: it compares as a String with String variables; one in
+                # Camunda's date format (which Camunda's REST reads as a Date) also as a date with Date
+                # variables, so a date filter keeps working there (engine.variable_filters).
+                try:
+                    as_date = parse_date(value, f"variable '{var}' in '{name}'")
+                except RestError:
+                    as_date = None  # not a real date (a 13th month): only the String it is
             try:
-                conditions.append(VariableCondition(var, operator, value))
+                conditions.append(VariableCondition(var, operator, value, as_date))
             except VariableFilterError as e:
                 raise invalid(str(e)) from None
         try:
@@ -148,9 +166,13 @@ class Params:
     def paging(self) -> tuple[int | None, int | None]:
         return self.int("firstResult"), self.int("maxResults")
 
-    def sorting(self, allowed: set[str]) -> list[tuple[str, str]]:
-        """``sortBy``+``sortOrder`` (query string) or ``sorting: [{sortBy, sortOrder}]`` (JSON body)."""
-        items: list[dict[str, Any]] = []
+    def sorting(self, allowed: set[str], always_null: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+        """``sortBy``+``sortOrder`` (query string) or ``sorting: [{sortBy, sortOrder}]`` (JSON body).
+
+        ``always_null``: Camunda's sort keys of a value Delaktig answers as null in every row (a task's
+        ``lastUpdated`` …), and ``tenantId`` everywhere (Delaktig has no tenants): accepted, and since
+        every row has the same null they change no order and are left out of the result."""
+        items: list[Any] = []
         if self.json and self._get("sorting") is not None:
             sorting = self._get("sorting")
             if not isinstance(sorting, list) or not all(isinstance(x, dict) for x in sorting):
@@ -161,14 +183,18 @@ class Params:
             if sort_by is None or order is None:
                 raise invalid("Only a single sorting parameter specified. sortBy and sortOrder required")
             items = [{"sortBy": sort_by, "sortOrder": order}, *items]
+        ignored = (always_null | {"tenantId"}) - allowed
         out = []
         for item in items:
             key, direction = item.get("sortBy"), item.get("sortOrder", "asc")
-            if key not in allowed:
-                raise _bad("sortBy", key)
-            if direction not in ("asc", "desc"):
-                raise _bad("sortOrder", direction)
-            out.append((key, direction))
+            # Strings only: a list or an object (Jackson cannot map them onto Camunda's String either)
+            # is the client's error, never a lookup that fails.
+            if not isinstance(key, str) or (key not in allowed and key not in ignored):
+                raise _bad("sortBy", _shown(key))
+            if not isinstance(direction, str) or direction not in ("asc", "desc"):
+                raise _bad("sortOrder", _shown(direction))
+            if key not in ignored:
+                out.append((key, direction))
         return out
 
 

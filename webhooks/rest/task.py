@@ -62,6 +62,8 @@ SORT_KEYS = {
     "executionId",
     "description",
 }
+# Camunda's sort keys of what Delaktig answers as null on every task (lastUpdated): accepted, no order.
+NULL_SORT_KEYS = frozenset({"lastUpdated"})
 
 
 @strict
@@ -102,7 +104,7 @@ def _filter(p: Params) -> q.TaskFilter:
         process_variables=p.variables("processVariables"),
         # As Camunda with authorization: a user sees only the tasks they may work on.
         visible_to=(user.name, set(user.roles)),
-        sorting=p.sorting(SORT_KEYS),
+        sorting=p.sorting(SORT_KEYS, NULL_SORT_KEYS),
         first_result=first,
         max_results=maximum,
     )
@@ -296,18 +298,37 @@ def task_form_variables(task_id: str):
     return ok(out)
 
 
+# The permission a refusal names (Camunda's Permissions.TASK_WORK / TASK_ASSIGN on the Task resource).
+PERMISSIONS = {"claim": "TASK_WORK", "complete": "TASK_WORK", "submit form of": "TASK_WORK"}
+
+
 def _act(task_id: str, action: str, fn):
     try:
         return fn()
     except DelaktigError as err:
+        user = auth.current()
+        permission = PERMISSIONS.get(action, "TASK_ASSIGN")
         conflict_type = "ProcessEngineException"
-        if action == "claim":
+        if isinstance(err, Conflict):
             with get_engine().session() as s:
                 task = q.get_task(s, task_id)
-            if task is not None and task.state == "open" and task.assignee:
-                conflict_type = "TaskAlreadyClaimedException"
+            held = task is not None and task.state == "open" and task.assignee
+            if held and action == "claim":
+                conflict_type = "TaskAlreadyClaimedException"  # as Camunda documents for claim: a 500
+            elif held and task.assignee != user.name:
+                # Held by a colleague: only they may complete it, give it back or hand it on. Not a
+                # server fault but a refusal of this user, as Camunda answers one (nothing was changed).
+                raise forbidden(
+                    user.name,
+                    f"Cannot {action} task {task_id}: the task is assigned to {task.assignee}, and only "
+                    f"they may do that. The user with id '{user.name}' does not have '{permission}' "
+                    f"permission on resource '{task_id}' of type 'Task'.",
+                    permission,
+                    "Task",
+                    task_id,
+                ) from None
         raise engine_error(
-            err, f"Cannot {action} task {task_id}", conflict_type, "TASK_WORK", "Task", task_id
+            err, f"Cannot {action} task {task_id}", conflict_type, permission, "Task", task_id
         ) from None
 
 

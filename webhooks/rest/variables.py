@@ -7,8 +7,11 @@ in Swedish time (its date part is the Swedish date, which is what a date form fi
 (application/json) as the parsed structure.
 
 Out: the type is read from the JSON value (bool → Boolean, int → Integer or Long, float → Double, str →
-String, null → Null, object/array → Json with the value serialised, as Camunda's Spin JSON type does).
-Form variables take their type from the form field (long → Long, date → Date, enum → String …).
+String, null → Null, object/array → Json with the value serialised, as Camunda's Spin JSON type does),
+unless the type it was written with is kept (``declared_types``, in the case's ``_types``): a JSON value
+cannot tell a Long or Short from an Integer, a Json "42" from an Integer, an Object from a Json, nor a
+Date (kept as text) from a String holding the same text. Form variables take their type from the form
+field (long → Long, date → Date, enum → String …).
 """
 
 from __future__ import annotations
@@ -153,6 +156,13 @@ def parse_value(name: str, spec: Any) -> Any:
         )
         if fmt != "application/json":
             raise invalid(f"Variable '{name}': only application/json serialization is supported, not '{fmt}'")
+        type_name = info.get("objectTypeName")
+        if (
+            kind == "object"
+            and type_name is not None
+            and (not isinstance(type_name, str) or len(type_name) > 255)
+        ):
+            raise invalid(f"Variable '{name}': objectTypeName must be a class name (at most 255 characters)")
         if isinstance(value, str):
             try:
                 value = orjson.loads(value)
@@ -164,21 +174,38 @@ def parse_value(name: str, spec: Any) -> Any:
     raise invalid(f"Unsupported value type '{type_}' for variable '{name}'")
 
 
-# Integer types a JSON number cannot tell apart: the declared one is kept (Delaktig.declare_types) and
-# answered back, as Camunda answers a variable with the type it was written with.
-KEPT_TYPES = {"long": "Long", "short": "Short"}
+# Types a stored JSON value cannot tell apart from another (``declared_types``): the declared one is kept
+# (Delaktig.declare_types, the case's ``_types``) and answered back, as Camunda answers a variable with the
+# type it was written with. An Object is kept as "Object:" + its objectTypeName.
+KEPT_TYPES = {"long": "Long", "short": "Short", "date": "Date", "json": "Json"}
+OBJECT = "Object:"
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def declared_types(spec: Any) -> dict[str, str | None]:
-    """``{name: "Long" | "Short" | None}`` for the typed variables of ``spec`` (already checked by
-    ``parse_variables``): None forgets a type declared earlier (the variable was written anew)."""
+    """``{name: type | None}`` for the typed variables of ``spec`` (already checked by ``parse_variables``):
+    Long, Short, Date, Json, "Object:<objectTypeName>", and String for text that has a stored Date's form
+    (else it would read back as a Date); None forgets a type declared earlier (the variable was written
+    anew as something its value tells)."""
     if not isinstance(spec, dict):
         return {}
     out: dict[str, str | None] = {}
     for name, item in spec.items():
         kind = item.get("type") if isinstance(item, dict) else None
         value = item.get("value") if isinstance(item, dict) else None
-        out[str(name)] = KEPT_TYPES.get(kind.lower()) if isinstance(kind, str) and value is not None else None
+        kind = kind.lower() if isinstance(kind, str) else None
+        declared = None
+        if value is None or kind == "null":
+            declared = None
+        elif kind in KEPT_TYPES:
+            declared = KEPT_TYPES[kind]
+        elif kind == "object":
+            info = item.get("valueInfo")
+            type_name = info.get("objectTypeName") if isinstance(info, dict) else None
+            declared = OBJECT + (type_name if isinstance(type_name, str) else "")
+        elif kind in (None, "string") and isinstance(value, str) and _STORED_DATE.match(value):
+            declared = "String"
+        out[str(name)] = declared
     return out
 
 
@@ -191,8 +218,23 @@ def parse_variables(spec: Any, what: str = "variables") -> dict[str, Any]:
 
 
 # --- out --------------------------------------------------------------------------------------------------
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def typed(value: Any, declared: str | None = None) -> dict[str, Any]:
-    """A variable as Camunda writes it; ``declared``: the type it was written with, if kept (Long, Short)."""
+    """A variable as Camunda writes it; ``declared``: the type it was written with, if kept
+    (``declared_types``). A declaration the value no longer fits (a script wrote the variable anew) is
+    passed over: the value's own type answers."""
+    if isinstance(declared, str) and declared.startswith(OBJECT):
+        # Answered serialized, as Camunda does with deserializeValues=false (Delaktig keeps no Java class).
+        info = {
+            "objectTypeName": declared[len(OBJECT) :] or None,
+            "serializationDataFormat": "application/json",
+        }
+        return {"type": "Object", "value": _json_text(value), "valueInfo": info}
+    if declared == "Json":
+        return {"type": "Json", "value": _json_text(value), "valueInfo": {}}
     if value is None:
         return {"type": "Null", "value": None, "valueInfo": {}}
     if isinstance(value, bool):
@@ -200,7 +242,7 @@ def typed(value: Any, declared: str | None = None) -> dict[str, Any]:
     if isinstance(value, int):
         kind = "Integer" if -(2**31) <= value < 2**31 else "Long"
         if (
-            declared in KEPT_TYPES.values()
+            declared in ("Long", "Short")
             and -INT_RANGE[declared.lower()] <= value < INT_RANGE[declared.lower()]
         ):
             kind = declared
@@ -208,10 +250,25 @@ def typed(value: Any, declared: str | None = None) -> dict[str, Any]:
     if isinstance(value, float):
         return {"type": "Double", "value": value, "valueInfo": {}}
     if isinstance(value, str):
-        if _STORED_DATE.match(value):  # as parse_value keeps a Date: it goes back out as a Date
-            return {"type": "Date", "value": fmt_offset_date(datetime.fromisoformat(value)), "valueInfo": {}}
+        if declared == "Date" and _DATE_ONLY.match(value):
+            # A date form field keeps the date only (engine.forms): the Date is its midnight, Swedish time.
+            try:
+                midnight = datetime.combine(date.fromisoformat(value), time(0), STOCKHOLM)
+                return {"type": "Date", "value": fmt_offset_date(midnight), "valueInfo": {}}
+            except ValueError:
+                pass
+        if declared != "String" and _STORED_DATE.match(value):
+            # As parse_value keeps a Date (also one written before types were declared): a Date again.
+            try:
+                return {
+                    "type": "Date",
+                    "value": fmt_offset_date(datetime.fromisoformat(value)),
+                    "valueInfo": {},
+                }
+            except ValueError:
+                pass  # no real date (a 13th month): the text it is
         return {"type": "String", "value": value, "valueInfo": {}}
-    return {"type": "Json", "value": orjson.dumps(value).decode(), "valueInfo": {}}
+    return {"type": "Json", "value": _json_text(value), "valueInfo": {}}
 
 
 def typed_map(
