@@ -19,6 +19,9 @@ import jsonschema
 from engine.errors import Problem
 
 REQUIRED = "Fältet är obligatoriskt."
+# A text field without its own maxlength still has a limit, as the staff pages' other texts: megabytes in
+# one value would make the case page (data and timeline) unusable for everyone who reads it.
+MAX_TEXT = 10_000
 
 
 def _is_empty(value: Any) -> bool:
@@ -99,8 +102,9 @@ def _check_field(field: dict[str, Any], value: Any) -> tuple[Any, str | None]:
         return None, "Måste vara text."
     if c.get("minlength") is not None and len(value) < int(c["minlength"]):
         return value, f"Måste vara minst {c['minlength']} tecken."
-    if c.get("maxlength") is not None and len(value) > int(c["maxlength"]):
-        return value, f"Får vara högst {c['maxlength']} tecken."
+    longest = int(c["maxlength"]) if c.get("maxlength") is not None else MAX_TEXT
+    if len(value) > longest:
+        return value, f"Får vara högst {longest} tecken."
     return value, None
 
 

@@ -280,6 +280,9 @@ class User(Base):
     display_name: Mapped[str | None] = mapped_column(sa.String(200))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # Raised when the user signs out: a session cookie of an older generation (a copy kept elsewhere) is
+    # no longer accepted. The cookie is signed but kept by the browser; only the database can revoke it.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     roles: Mapped[list[Role]] = relationship(secondary="user_role", lazy="selectin")
 
 

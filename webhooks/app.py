@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from engine.app import Delaktig
 from engine.config import Settings
@@ -31,7 +32,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     for register in _blueprints():
         register(app)
     guard.register(app)
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """``PROXY_FIX`` (``DELAKTIG_PROXY_FIX``): how many reverse proxies stand in front of the app (default
+    0: none). Behind them the client's address and scheme come from X-Forwarded-For and -Proto, so the
+    public form's rate limit counts each citizen and not the proxy. Only headers the proxies set are read:
+    with no proxy, a client could name any address in them, hence off by default."""
+    hops = int(app.config.get("PROXY_FIX") or 0)
+    if hops < 0:
+        raise ValueError("DELAKTIG_PROXY_FIX: the number of proxies in front of the app (0 or more)")
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
 
 def _blueprints():

@@ -1,12 +1,17 @@
-"""Mail pages: the mailbox of the embedded mode (mail captured instead of sent) and, for administrators,
-the permanently failed mails with a "send again" action. Reads only; the retry is one engine call."""
+"""Mail pages: the mailbox of the embedded mode (mail captured instead of sent: all of it for
+administrators, one's own for everyone else) and, for administrators, the permanently failed mails with
+a "send again" action. Reads only; the retry is one engine call."""
 
 from __future__ import annotations
 
+from email.utils import getaddresses
+
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, flash, g, redirect, render_template_string, url_for
+from flask_babel import gettext as _
 
 from engine import outbox
+from engine.models import User
 from engine.reminder_models import CapturedMail
 from webhooks.engine_ext import get_engine
 from webhooks.staff import common
@@ -19,7 +24,7 @@ MAILBOX = """{% extends "base.html" %}
 {% block title %}Brevlåda{% endblock %}
 {% block content %}
 <h1>Brevlåda</h1>
-<p>I det inbyggda läget skickas ingen e-post: här syns allt som Delaktig skulle ha skickat.</p>
+<p>{{ intro }}</p>
 {% for m in mails %}
 <article class="card">
   <h2>{{ m.subject }}</h2>
@@ -57,9 +62,31 @@ def _require_admin() -> None:
 
 @bp.get("/brevlada")
 def mailbox():
+    """Administrators read every captured mail. Everyone else reads the mail sent to their own address
+    (their reminders): the citizens' receipts carry contact data and private status links, which only
+    the intake roles may see (``webhooks.intake.access``)."""
+    newest = sa.select(CapturedMail).order_by(CapturedMail.id.desc()).limit(200)
     with get_engine().session() as s:
-        mails = s.execute(sa.select(CapturedMail).order_by(CapturedMail.id.desc()).limit(200)).scalars().all()
-    return render_template_string(MAILBOX, mails=mails, format_dt=common.format_dt)
+        if g.roles & ADMIN_ROLES:
+            mails = s.execute(newest).scalars().all()
+            intro = _(
+                "I det inbyggda läget skickas ingen e-post: här syns allt som Delaktig skulle ha skickat."
+            )
+        else:
+            own = s.execute(sa.select(User.email).where(User.name == g.user)).scalar()
+            mails = []
+            if own:  # the LIKE narrows; the parsed addresses decide (ann@x.se is not in joann@x.se)
+                candidates = s.execute(newest.where(CapturedMail.mail_to.icontains(own, autoescape=True)))
+                mails = [m for m in candidates.scalars() if _addressed_to(m.mail_to, own)]
+            intro = _(
+                "I det inbyggda läget skickas ingen e-post: här syns det som Delaktig skulle ha skickat till "
+                "dig. E-post till andra syns bara för administratörer."
+            )
+    return render_template_string(MAILBOX, mails=mails, intro=intro, format_dt=common.format_dt)
+
+
+def _addressed_to(mail_to: str, address: str) -> bool:
+    return any(addr.lower() == address.lower() for _name, addr in getaddresses([mail_to]))
 
 
 @bp.get("/admin/utskick")

@@ -21,7 +21,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app()
-    serve(app, host=args.host, port=args.port, threads=args.threads, ident="Delaktig")
+    # Waitress drops X-Forwarded-* headers unless told otherwise; with DELAKTIG_PROXY_FIX the app's
+    # ProxyFix reads them (webhooks.app), so they must reach it.
+    serve(
+        app,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        ident="Delaktig",
+        clear_untrusted_proxy_headers=not app.config.get("PROXY_FIX"),
+    )
 
 
 if __name__ == "__main__":

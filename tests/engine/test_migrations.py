@@ -74,3 +74,36 @@ def test_index_migrations_down_and_up_again(d, db_url):
     command.upgrade(cfg, "heads")
     assert _indexes(db_url) == PARTIAL
     assert expected_read_access <= _index_names(db_url)
+
+
+def test_session_generation_migration_down_and_up_keeps_the_users(d, db_url):
+    """web_0004 adds ``app_user.session_generation`` in place (a table copy would take the users' roles
+    with it on SQLite)."""
+    import sqlalchemy as sa
+
+    d.add_user("anna", None, ["handlaggare"])
+    d.dispose()
+    cfg = alembic_config(db_url)
+
+    def columns() -> set[str]:
+        engine = make_engine(db_url)
+        try:
+            return {c["name"] for c in sa.inspect(engine).get_columns("app_user")}
+        finally:
+            engine.dispose()
+
+    assert "session_generation" in columns()
+    command.downgrade(cfg, "web_0003")
+    assert "session_generation" not in columns()
+    command.upgrade(cfg, "heads")
+    assert "session_generation" in columns()
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT u.session_generation, r.role_name FROM app_user u JOIN user_role r ON r.user_id = u.id"
+                " WHERE u.name = 'anna'"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in rows] == [(0, "handlaggare")]

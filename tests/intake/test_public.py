@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import urllib.parse
 
 import pytest
 import sqlalchemy as sa
@@ -14,8 +15,9 @@ from engine import initiatives
 from engine.initiative_models import Initiative, InitiativeContact
 from engine.models import Outbox
 from tests.conftest import count
-from tests.intake.conftest import RULES, Client, status_token
+from tests.intake.conftest import RULES, TOKEN, Client, status_token
 from webhooks import intake
+from webhooks.app import create_app
 from webhooks.intake.ratelimit import RateLimiter
 
 GOOD = {
@@ -130,6 +132,101 @@ def test_rate_limit_per_address(app, client, d):
     r = client.post_form("/initiativ", GOOD)
     assert r.status == 429 and "många initiativ" in r.text and 'value="Trasig gatubelysning"' in r.text
     assert count(d, Initiative) == 2
+
+
+def test_rate_limit_holds_under_parallel_posts(app, server, d):
+    """Check and count are one step: a burst of parallel posts from one address registers no more than
+    the limit (it used to check them all before counting any)."""
+    app.extensions["intake_ratelimit"] = RateLimiter(3, 3600)
+    clients = [Client(server) for _ in range(12)]
+    for c in clients:
+        c.get("/initiativ")
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def send(c: Client) -> None:
+        barrier.wait()
+        statuses.append(c.post_form("/initiativ", GOOD).status)
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(statuses) == [200] * 3 + [429] * 9
+    assert count(d, Initiative) == 3
+
+
+def test_a_refused_form_gives_its_slot_back(app, client, d):
+    app.extensions["intake_ratelimit"] = RateLimiter(2, 3600)
+    client.get("/initiativ")
+    for _ in range(3):
+        assert client.post_form("/initiativ", {**GOOD, "subject": ""}).status == 422
+    assert client.post_form("/initiativ", GOOD).status == 200
+    assert client.post_form("/initiativ", GOOD).status == 200
+    assert client.post_form("/initiativ", GOOD).status == 429
+    assert count(d, Initiative) == 2
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_behind_a_proxy_each_citizen_has_their_own_limit(d, db_url, monkeypatch, hops):
+    """DELAKTIG_PROXY_FIX=<proxies>: the limit counts the address the proxy forwards. Off by default, so
+    a client that reaches the app directly cannot pick its address by sending the header itself."""
+    monkeypatch.setenv("DELAKTIG_PROXY_FIX", str(hops))
+    app = create_app({"DATABASE_URL": db_url, "SECRET_KEY": "k", "INTAKE_RULES": RULES})
+    app.extensions["intake_ratelimit"] = RateLimiter(1, 3600)
+    statuses = []
+    for citizen in ("198.51.100.7", "203.0.113.9"):
+        c = app.test_client()
+        headers = {"X-Forwarded-For": citizen, "X-Forwarded-Proto": "https"}
+        token = TOKEN.search(c.get("/initiativ", headers=headers).get_data(as_text=True)).group(1)
+        statuses.append(c.post("/initiativ", data={**GOOD, "csrf_token": token}, headers=headers).status_code)
+    if hops:
+        assert statuses == [303, 303]
+        assert count(d, Initiative) == 2
+    else:
+        assert statuses == [303, 429]  # both came from the same (the test client's) address
+        assert count(d, Initiative) == 1
+
+
+def test_a_citizen_whose_session_expired_gets_the_form_back_with_the_text_kept(client, d):
+    """The staff app's CSRF check leaves the public form to its own: the citizen sees the form again, the
+    text kept and a fresh token in it, never the staff error page."""
+    long_text = "Vi behöver en ny lekplats vid Råcksta gård. " * 200
+    client.get("/initiativ")
+    client.jar.clear()  # the session cookie (and the token it signs) is gone
+    for fields, token in (({**GOOD, "text": long_text}, True), ({**GOOD, "text": long_text}, False)):
+        r = client.post_form("/initiativ", fields, token=token)
+        assert r.status == 400
+        assert "Formuläret har gått ut. Skicka det igen." in r.text
+        assert long_text.strip() in r.text and 'value="Trasig gatubelysning"' in r.text
+        assert "Till mina uppgifter" not in r.text and "/uppgifter" not in r.text
+    assert count(d, Initiative) == 0
+    r = client.post_form("/initiativ", {**GOOD, "text": long_text})  # with the token of that page
+    assert r.status == 200 and "/initiativ/status/" in r.url
+    assert count(d, Initiative) == 1
+
+
+def test_errors_on_citizen_urls_use_the_intake_layout(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 4000
+    client.get("/initiativ")
+    body = urllib.parse.urlencode({**GOOD, "text": "x" * 8000, "csrf_token": client.token}).encode()
+    replies = {
+        404: client.get("/initiativ/finns-inte"),
+        405: client.request("PUT", "/initiativ", b"", {}),
+        413: client.request(
+            "POST", "/initiativ", body, {"Content-Type": "application/x-www-form-urlencoded"}
+        ),
+    }
+    for status, r in replies.items():
+        assert r.status == status, (status, r.text)
+        assert "Delaktig – lämna ett initiativ" in r.text  # the intake layout
+        assert '<a href="/initiativ">Till formuläret för initiativ</a>' in r.text
+        assert "Till mina uppgifter" not in r.text and "English" not in r.text
+        assert r.headers["X-Frame-Options"] == "DENY" and r.headers["Cache-Control"] == "no-store"
+    assert "Sidan finns inte" in replies[404].text and "Korta texten" in replies[413].text
+    assert client.get("/initiativ/status/").status == 404
+    assert "Till mina uppgifter" in client.get("/uppgifter-finns-inte").text  # staff URLs keep theirs
 
 
 def test_form_is_csrf_protected_without_the_staff_app_too(d, db_url):

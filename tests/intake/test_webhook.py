@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import sqlalchemy as sa
@@ -83,6 +84,72 @@ def test_replayed_request_without_key_gets_first_response(client, d):
     assert first.status == replay.status == 201
     assert replay.json() == first.json()
     assert count(d, Initiative) == 1
+
+
+def test_a_captured_request_replayed_under_another_key_or_none_creates_nothing(client, d):
+    """The Idempotency-Key is not signed: the signature is remembered too, so changing or dropping the
+    key of a captured request gets the first response, not a new initiative and a new receipt."""
+    raw = json.dumps(BODY).encode()
+    headers = signed(raw, key="k-original")
+    first = client.request("POST", "/webhooks/initiatives", raw, headers)
+    assert first.status == 201 and "Idempotent-Replayed" not in first.headers
+    without_key = {k: v for k, v in headers.items() if k != "Idempotency-Key"}
+    for replay in (
+        {**headers, "Idempotency-Key": "attacker-1"},
+        {**headers, "Idempotency-Key": "x"},
+        without_key,
+    ):
+        again = client.request("POST", "/webhooks/initiatives", raw, replay)
+        assert again.status == 201 and again.json() == first.json()
+        assert again.headers.get("Idempotent-Replayed") == "true"
+    assert count(d, Initiative) == 1 and count(d, Case) == 1 and count(d, Outbox) == 1
+    # the client's own retry (same key, signed anew) still gets the first response, and so does a copy
+    # of that retry without its key
+    retry_headers = signed(raw, key="k-original", ts=int(headers["X-Delaktig-Timestamp"]) - 1)
+    assert retry_headers["X-Delaktig-Signature"] != headers["X-Delaktig-Signature"]
+    retry = client.request("POST", "/webhooks/initiatives", raw, retry_headers)
+    assert retry.json() == first.json() and retry.headers.get("Idempotent-Replayed") == "true"
+    del retry_headers["Idempotency-Key"]
+    copy = client.request("POST", "/webhooks/initiatives", raw, retry_headers)
+    assert copy.json() == first.json() and copy.headers.get("Idempotent-Replayed") == "true"
+    assert count(d, Initiative) == 1 and count(d, Outbox) == 1
+
+
+def test_parallel_copies_of_one_signed_request_under_different_keys_create_one_initiative(client, d):
+    raw = json.dumps(BODY).encode()
+    headers = signed(raw)
+    barrier = threading.Barrier(8)
+    replies: list = [None] * 8
+
+    def send(n: int) -> None:
+        barrier.wait()
+        replies[n] = client.request(
+            "POST", "/webhooks/initiatives", raw, {**headers, "Idempotency-Key": f"p-{n}"}
+        )
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    created = [r for r in replies if r.status == 201 and "Idempotent-Replayed" not in r.headers]
+    assert len(created) == 1, [(r.status, r.text) for r in replies]
+    for r in replies:  # the others: the first response, or "being handled" while it was
+        assert (r.status == 201 and r.json() == created[0].json()) or (
+            r.status == 409 and r.json()["error"] == "in_progress"
+        ), r.text
+    assert count(d, Initiative) == 1 and count(d, Outbox) == 1
+    late = client.request("POST", "/webhooks/initiatives", raw, {**headers, "Idempotency-Key": "p-late"})
+    assert late.status == 201 and late.json() == created[0].json()
+
+
+def test_a_refused_request_keeps_no_claim_on_its_signature(client, d):
+    raw = json.dumps({**BODY, "kind": "okand"}).encode()
+    headers = signed(raw, key="k-bad")
+    assert client.request("POST", "/webhooks/initiatives", raw, headers).status == 422
+    again = client.request("POST", "/webhooks/initiatives", raw, {**headers, "Idempotency-Key": "k-bad-2"})
+    assert again.status == 422 and again.json()["error"] == "validation_failed"
+    nothing_stored(d)
 
 
 def test_forged_missing_and_stale_signatures_are_401_and_store_nothing(client, d):

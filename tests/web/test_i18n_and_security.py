@@ -55,6 +55,31 @@ def test_security_headers_on_staff_pages(staff):
     assert "<script>" not in html(r)  # no inline script anywhere (CSP would block it)
 
 
+def test_security_headers_on_the_initiative_and_mail_pages(app, engine, staff):
+    """The other areas' signed-in pages (citizens' contact data, buttons that mail a citizen) cannot be
+    framed or cached either."""
+    from engine import initiatives
+
+    reg = initiatives.register(
+        engine, initiatives.Submission("synpunkt", "Buller", "Text"), app.extensions["intake_config"]
+    )
+    s = staff("adam")
+    for url in (
+        "/personal/initiativ/",
+        "/personal/initiativ/rapport",
+        f"/personal/initiativ/{reg.initiative_id}",
+        "/brevlada",
+        "/admin/utskick",
+    ):
+        r = s.get(url)
+        assert r.status_code == 200, url
+        assert r.headers["X-Frame-Options"] == "DENY", url
+        assert r.headers["X-Content-Type-Options"] == "nosniff", url
+        csp = r.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, url
+        assert r.headers["Cache-Control"] == "no-store", url
+
+
 def test_api_blueprints_are_csrf_exempt_and_keep_their_own_errors(d, db_url):
     """Blueprints named "rest" and "webhooks_api" (other areas) take POSTs without a CSRF token."""
     from flask import Flask

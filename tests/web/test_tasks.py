@@ -245,3 +245,44 @@ def test_a_task_whose_form_another_system_shows_says_so_and_a_step_the_diagram_f
     assert s.post(f"/uppgifter/{task}", {}).status_code == 302
     with engine.session() as db:
         assert db.get(UserTask, task).state == "completed" and db.get(Case, info.id).status == "completed"
+
+
+def test_a_text_field_without_its_own_maxlength_takes_at_most_ten_thousand_characters(engine, staff):
+    """A 2 MB value made the case page unusable for everyone who reads it: a string field has a default
+    limit, with the Swedish error next to the field; one that declares its own maxlength keeps it."""
+    from tests.engine.test_modeler_constructs import diagram, flow, task
+
+    fields = (
+        "<bpmn:extensionElements><camunda:formData>"
+        '<camunda:formField id="sammanfattning" label="Sammanfattning" type="string" />'
+        '<camunda:formField id="protokoll" label="Protokoll" type="string"><camunda:validation>'
+        '<camunda:constraint name="maxlength" config="20000" /></camunda:validation></camunda:formField>'
+        "</camunda:formData></bpmn:extensionElements>"
+    )
+    engine.deploy(
+        diagram(
+            '<bpmn:startEvent id="S" />'
+            + task("Sammanfatta", inner=fields)
+            + '<bpmn:endEvent id="E" />'
+            + flow("F1", "S", "Sammanfatta")
+            + flow("F2", "Sammanfatta", "E"),
+            pid="langa_texter",
+        ),
+        "langa_texter.bpmn",
+        "test",
+    )
+    info = engine.start_case("langa_texter", business_key="L-1", actor="system")
+    [task_id] = info.open_tasks
+    s = staff("anna")
+    s.post(f"/uppgifter/{task_id}/ta")
+    s.get(f"/uppgifter/{task_id}")
+    r = s.post(f"/uppgifter/{task_id}", {"sammanfattning": "å" * 10_001, "protokoll": "p"})
+    assert r.status_code == 422
+    assert '<p class="field-error" id="e-sammanfattning">' in html(r)
+    assert "Får vara högst 10000 tecken." in html(r)
+    with engine.session() as db:
+        assert db.get(UserTask, task_id).state == "open"
+    r = s.post(f"/uppgifter/{task_id}", {"sammanfattning": "å" * 10_000, "protokoll": "p" * 15_000})
+    assert r.status_code == 302
+    with engine.session() as db:
+        assert len(db.get(Case, info.id).data["protokoll"]) == 15_000

@@ -26,17 +26,40 @@ def client_for(d, db_url, user):
 
 def test_mailbox_shows_captured_mail_and_needs_sign_in(d, db_url):
     deploy(d, "skicka")
-    d.add_user("anna", "pw-anna-12", ["handlaggare"])
+    d.add_user("adam", "pw-adam-12", ["admin"])
     d.start_case("test_skicka", business_key="INI-7", variables={"email": "p@example.se"})
     outbox.relay_batch(d, CaptureMailer())
     app, anonymous = client_for(d, db_url, None)
     assert anonymous.get("/brevlada").status_code == 302
-    _, client = client_for(d, db_url, "anna")
+    _, client = client_for(d, db_url, "adam")
     page = client.get("/brevlada")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "Kvitto INI-7" in text and "p@example.se" in text
-    assert client.get("/admin/utskick").status_code == 403
+    assert "allt som Delaktig skulle ha skickat" in text
+    app.extensions["delaktig"].dispose()
+
+
+def test_staff_read_only_their_own_mail_in_the_mailbox(d, db_url):
+    """A citizen's receipt (contact data, a private status link) is for administrators; other staff see
+    the mail sent to their own address, matched as a whole address."""
+    deploy(d, "skicka")
+    d.add_user("anna", "pw-anna-12", ["handlaggare"], email="Anna@Kommun.example.se")
+    d.add_user("nils", "pw-nils-12", ["handlaggare"], email="na@kommun.example.se")
+    d.add_user("olle", "pw-olle-12", ["kontaktcenter"])  # no address
+    d.start_case("test_skicka", business_key="INI-7", variables={"email": "p@example.se"})
+    d.start_case("test_skicka", business_key="INI-9", variables={"email": "anna@kommun.example.se"})
+    outbox.relay_batch(d, CaptureMailer())
+    app, anna = client_for(d, db_url, "anna")
+    text = anna.get("/brevlada").get_data(as_text=True)
+    assert "Kvitto INI-9" in text and "anna@kommun.example.se" in text
+    assert "Kvitto INI-7" not in text and "p@example.se" not in text
+    assert "E-post till andra syns bara för administratörer." in text
+    assert anna.get("/admin/utskick").status_code == 403
+    for name in ("nils", "olle"):  # "na@…" is inside "anna@…", but is not that address
+        _, other = client_for(d, db_url, name)
+        page = other.get("/brevlada")
+        assert page.status_code == 200 and "Brevlådan är tom." in page.get_data(as_text=True)
     app.extensions["delaktig"].dispose()
 
 

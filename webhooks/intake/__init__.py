@@ -17,18 +17,22 @@ from flask import Flask, current_app
 
 from engine.initiatives import add_channel
 from webhooks.intake import api, public, staff
-from webhooks.intake.common import intake_config, load_config
+from webhooks.intake.common import exempt_from_csrf, intake_config, load_config
 from webhooks.intake.ratelimit import RateLimiter
 
 
 def register(app: Flask) -> None:
     app.extensions["intake_config"] = load_config(app.config.get("INTAKE_RULES"))
-    count, _, seconds = str(app.config.get("INTAKE_RATE_LIMIT", "5/3600")).partition("/")
-    app.extensions["intake_ratelimit"] = RateLimiter(int(count), float(seconds or 3600))
+    app.extensions["intake_ratelimit"] = RateLimiter.from_setting(
+        app.config.get("INTAKE_RATE_LIMIT", "5/3600")
+    )
     app.register_blueprint(public.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(staff.bp)
-    api.exempt_from_csrf(app)
+    exempt_from_csrf(app, api.bp)  # signed requests carry no CSRF token
+    # The public form checks its token itself, to answer a citizen whose token expired with the form and
+    # their text kept, not with the staff error page.
+    exempt_from_csrf(app, public.submit)
     app.cli.add_command(intake_cli)
 
 

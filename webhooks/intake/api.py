@@ -1,7 +1,8 @@
 """``POST /webhooks/initiatives``: signed initiatives from e-förslag platforms and e-services.
 
 Order of checks: size (413) → channel, signature and time window (401) → idempotency (the first response
-again) → JSON and schema (422) → register or deliver. Nothing is stored unless the request passes all.
+again, for the same signature or the same Idempotency-Key) → JSON and schema (422) → register or deliver.
+Nothing is stored unless the request passes all.
 See docs/initiatives-webhook.md.
 """
 
@@ -9,30 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy.orm import Session
 
-from engine import initiatives
+from engine import clock, initiatives
+from engine.app import Delaktig
 from engine.errors import Conflict, NoMatch, ValidationFailed
+from engine.initiative_models import IdempotencyKey
 from webhooks.guard import MAX_DEPTH, MESSAGE, too_deep, unusable_in
 from webhooks.intake.common import engine, intake_config
 
 bp = Blueprint("webhooks_api", __name__)
 DEFAULT_MAX_BODY = 64 * 1024
-
-
-def exempt_from_csrf(app: Flask) -> None:
-    """Signed requests carry no CSRF token. Exempt the blueprint from a CSRFProtect registered before us,
-    and — by a hook that runs first — from one registered after us."""
-
-    def exempt() -> None:
-        csrf = current_app.extensions.get("csrf")
-        if csrf is not None:
-            csrf.exempt(bp)
-
-    if "csrf" in app.extensions:
-        app.extensions["csrf"].exempt(bp)
-    app.before_request_funcs.setdefault(None, []).insert(0, exempt)
+PENDING = 0  # the status kept for a claimed signature while its request is being handled
 
 
 def _error(status: int, code: str, message: str, fields: list[dict] | None = None):
@@ -66,10 +58,10 @@ def receive():
     )
     if reason:
         return _error(401, "unauthorized", reason)
-    # Without a key, the signature itself is the key: a replayed request gets the first response.
-    key = (request.headers.get("Idempotency-Key") or "").strip() or (
-        "sig:" + request.headers["X-Delaktig-Signature"].strip().removeprefix("sha256=")
-    )
+    # The signature is unique to one request within the time window, whatever Idempotency-Key (unsigned)
+    # comes with it: a captured request sent again under another key or none gets the first response.
+    by_signature = "sig:" + request.headers["X-Delaktig-Signature"].strip().removeprefix("sha256=")
+    key = (request.headers.get("Idempotency-Key") or "").strip() or by_signature
     if len(key) > 200:
         return _error(
             422,
@@ -79,7 +71,11 @@ def receive():
         )
     request_hash = hashlib.sha256(raw).hexdigest()
     try:
-        first = initiatives.replayed(d, channel, key, request_hash)
+        first = initiatives.replayed(d, channel, by_signature, request_hash)
+        if first is None and key != by_signature:
+            first = initiatives.replayed(d, channel, key, request_hash)
+            if first is not None:  # a retry under the key: a copy of it without the key gets the same
+                _keep_signature(d, channel, by_signature, request_hash, *first)
     except Conflict as err:
         return _error(409, "idempotency_conflict", str(err))
     if first is not None:
@@ -99,6 +95,22 @@ def receive():
     bad = unusable_in(data)
     if bad:
         return _error(422, "validation_failed", MESSAGE, [{"field": bad, "message": MESSAGE}])
+    if key == by_signature:  # the engine keeps the signature as the key, in the registration's transaction
+        return _register_or_deliver(d, data, channel, key, request_hash)
+    # Under the client's key the engine keeps only that key, so the signature is claimed first (its primary
+    # key makes a concurrent replay lose), then filled with the answer, or given back on a refusal: nothing
+    # is stored on a 4xx.
+    if not _keep_signature(d, channel, by_signature, request_hash, PENDING, {}):
+        return _replay(initiatives.replayed(d, channel, by_signature, request_hash) or (PENDING, {}))
+    response = None
+    try:
+        response = current_app.make_response(_register_or_deliver(d, data, channel, key, request_hash))
+    finally:
+        _settle(d, channel, by_signature, response)
+    return response
+
+
+def _register_or_deliver(d: Delaktig, data: Any, channel: str, key: str, request_hash: str):
     try:
         sub = initiatives.parse_submission(data)
         if sub.event == "submitted":
@@ -120,11 +132,47 @@ def receive():
         return _error(409, "conflict", str(err))
     except NoMatch as err:
         return _error(409, "no_waiting_case", str(err))
-    return jsonify(body), status
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _keep_signature(d: Delaktig, channel: str, key: str, request_hash: str, status: int, body: dict) -> bool:
+    """Store the answer for a signature; False when it is kept already (by a concurrent copy)."""
+    row = IdempotencyKey(
+        channel=channel,
+        key=key,
+        request_hash=request_hash,
+        status_code=status,
+        response=body,
+        created_at=clock.now(),
+    )
+    try:
+        d.transaction(lambda s: s.add(row))
+    except Conflict:
+        return False
+    return True
+
+
+def _settle(d: Delaktig, channel: str, key: str, response: Response | None) -> None:
+    """The claimed signature keeps a success's answer for replays; after anything else it is given back."""
+
+    def work(s: Session) -> None:
+        row = s.get(IdempotencyKey, (channel, key))
+        if row is None:
+            return
+        if response is not None and response.status_code < 300:
+            row.status_code, row.response = response.status_code, response.get_json()
+        else:
+            s.delete(row)
+
+    d.transaction(work)
 
 
 def _replay(first: tuple[int, dict]):
     status, body = first
+    if status == PENDING:
+        return _error(409, "in_progress", "En likadan begäran behandlas just nu. Försök igen om en stund.")
     response = jsonify(body)
     response.status_code = status
     response.headers["Idempotent-Replayed"] = "true"

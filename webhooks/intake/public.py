@@ -23,6 +23,30 @@ FRIENDLY = {
 }
 
 
+# Errors on citizens' URLs, in the intake's layout (citizens have no use for the staff pages' links).
+CITIZEN_ERRORS = {
+    400: ("Felaktig begäran", "Det du skickade kunde inte tas emot."),
+    404: (
+        "Sidan finns inte",
+        "Adressen är felaktig eller ofullständig. Kontrollera att du har kopierat hela länken.",
+    ),
+    405: ("Sidan tar inte emot det här", "Gå till formuläret och skicka ditt initiativ därifrån."),
+    413: ("Det du skickade är för stort", "Korta texten och försök igen."),
+}
+
+
+def is_citizen_path(path: str) -> bool:
+    return path == "/initiativ" or path.startswith("/initiativ/")
+
+
+def citizen_error(status: int, message: str | None = None):
+    title, text = CITIZEN_ERRORS.get(status, ("Något gick fel", "Försök igen om en stund."))
+    response = current_app.make_response(
+        (render_template("intake/error.html", title=title, body_text=message or text), status)
+    )
+    return _headers(response)  # a routing error has no blueprint, so the blueprint's hook would not run
+
+
 @bp.after_request
 def _headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -64,8 +88,8 @@ def form():
 
 
 def _csrf_ok() -> bool:
-    """CSRFProtect (the staff helper's) checks before this view when it is active; without it the form is
-    still protected by the same signed token, checked here."""
+    """The view checks the form's signed token itself (the staff app's CSRFProtect leaves it out), so that a
+    missing or expired one shows the form again with the citizen's text kept."""
     if not current_app.config.get("WTF_CSRF_ENABLED", True):
         return True
     try:
@@ -82,12 +106,11 @@ def submit():
         return _render(values, {}, 400, "Formuläret har gått ut. Skicka det igen.")
     limiter = current_app.extensions["intake_ratelimit"]
     address = client_address()
-    if not limiter.allowed(address):
+    if not limiter.try_hit(address):
         return _render(
             values, {}, 429, "Du har skickat många initiativ på kort tid. Försök igen om en stund."
         )
-    if request.form.get(HONEYPOT):
-        limiter.hit(address)
+    if request.form.get(HONEYPOT):  # a bot's attempt keeps counting against its address
         return _render(values, {}, 422, "Formuläret kunde inte skickas. Lämna fältet ”Webbplats” tomt.")
     data = {
         "kind": values["kind"],
@@ -109,9 +132,9 @@ def submit():
             if field in FIELDS and field not in errors:
                 errors[field] = _friendly(field, p.message)
     if errors:
+        limiter.give_back(address)  # a citizen correcting the form is not flooding it
         return _render(values, errors, 422)
     done = initiatives.register(engine(), sub, intake_config(), initiatives.FORM_CHANNEL, actor="medborgare")
-    limiter.hit(address)
     return redirect(url_for("intake.status", token=done.token, ny=1), 303)
 
 

@@ -15,5 +15,6 @@ from webhooks.staff import auth, cases, common, inbox, start, tasks
 def register(app: Flask) -> None:
     common.init_app(app)
     auth.init_oidc(app)
+    auth.init_throttle(app)
     for module in (auth, inbox, tasks, cases, start):
         app.register_blueprint(module.bp)

@@ -11,6 +11,7 @@ cannot sign in through OIDC either.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
@@ -26,6 +27,8 @@ from flask import (
 from flask_babel import gettext as _
 
 from engine.models import User
+from webhooks.engine_ext import get_engine
+from webhooks.intake.ratelimit import RateLimiter
 from webhooks.staff.common import LANGUAGES, fail, protect, read_session, safe_next
 
 bp = Blueprint("staff_auth", __name__)
@@ -53,11 +56,45 @@ def init_oidc(app: Flask) -> None:
     app.extensions["staff_oauth"] = {"oidc": oauth.oidc}
 
 
-def _start_session(name: str, auth: str, display_name: str | None = None, roles: list[str] | None = None):
+def init_throttle(app: Flask) -> None:
+    """Failed sign-ins are limited per account (``LOGIN_FAILURES``, default 10 in 15 minutes) and per
+    address (``LOGIN_FAILURES_PER_ADDRESS``, default 50: colleagues behind one address share it). Kept in
+    the web process's memory, as the public form's limit."""
+    app.extensions["login_throttle"] = (
+        RateLimiter.from_setting(app.config.get("LOGIN_FAILURES", "10/900")),
+        RateLimiter.from_setting(app.config.get("LOGIN_FAILURES_PER_ADDRESS", "50/900")),
+    )
+
+
+def _attempt(name: str, address: str) -> bool:
+    """Count this attempt as a failure in advance (given back when it succeeds), so parallel guesses
+    cannot all pass the check before any is counted; False when either limit is reached."""
+    accounts, addresses = current_app.extensions["login_throttle"]
+    if not accounts.try_hit(name):
+        return False
+    if not addresses.try_hit(address):
+        accounts.give_back(name)
+        return False
+    return True
+
+
+def _succeeded(name: str, address: str) -> None:
+    accounts, addresses = current_app.extensions["login_throttle"]
+    accounts.give_back(name)
+    addresses.give_back(address)
+
+
+def _start_session(
+    name: str,
+    auth: str,
+    display_name: str | None = None,
+    roles: list[str] | None = None,
+    generation: int = 0,
+):
     lang = session.get("lang")
     session.clear()  # a fresh session on sign-in: nothing carried over from before (session fixation)
     session.permanent = True
-    session.update(user=name, auth=auth)
+    session.update(user=name, auth=auth, generation=generation)
     if lang:
         session["lang"] = lang
     if display_name:
@@ -71,16 +108,25 @@ def login():
     target = safe_next(request.values.get("next"), url_for("staff_inbox.inbox"))
     if g.user and request.method == "GET":
         return redirect(target)
-    error, name = None, ""
+    error, name, status = None, "", 200
     if request.method == "POST":
         name = (request.form.get("username") or "").strip().lower()
         password = request.form.get("password") or ""
-        user = current_app.extensions["delaktig"].authenticate(name, password) if name and password else None
-        if user is not None:
-            _start_session(user.name, "local")
-            return redirect(target)
-        error = _("Fel användarnamn eller lösenord.")
-    status = 401 if error else 200
+        address = request.remote_addr or ""
+        if not _attempt(name, address):
+            current_app.logger.warning(
+                "Sign-in as %r from %s refused: too many failed attempts", name, address
+            )
+            error, status = _("För många misslyckade inloggningar. Vänta en stund och försök igen."), 429
+        else:
+            d = current_app.extensions["delaktig"]
+            user = d.authenticate(name, password) if name and password else None
+            if user is not None:
+                _succeeded(name, address)
+                _start_session(user.name, "local", generation=user.session_generation)
+                return redirect(target)
+            current_app.logger.info("Failed sign-in as %r from %s", name, address)
+            error, status = _("Fel användarnamn eller lösenord."), 401
     return render_template(
         "staff/login.html", error=error, username=name, next=target, oidc=oidc_enabled()
     ), status
@@ -88,12 +134,24 @@ def login():
 
 @bp.route("/logga-ut", methods=["POST"])
 def logout():
+    if g.user:
+        _end_sessions(g.user)
     lang = session.get("lang")
     session.clear()
     if lang:
         session["lang"] = lang
     flash(_("Du är utloggad."), "info")
     return redirect(url_for("staff_auth.login"))
+
+
+def _end_sessions(name: str) -> None:
+    """The cookie is signed but kept by the browser: clearing it does not stop a copy of it. Raising the
+    user's session generation does (``load_identity``), for every session of the account, on every device."""
+    get_engine().transaction(
+        lambda s: s.execute(
+            sa.update(User).where(User.name == name).values(session_generation=User.session_generation + 1)
+        )
+    )
 
 
 @bp.route("/sprak", methods=["POST"])
@@ -136,5 +194,5 @@ def oidc_callback():
         if local is not None and not local.active:
             fail(403, _("Kontot är inaktiverat."))
     target = session.get("oidc_next") or url_for("staff_inbox.inbox")
-    _start_session(name, "oidc", claims.get("name"), roles)
+    _start_session(name, "oidc", claims.get("name"), roles, local.session_generation if local else 0)
     return redirect(target)

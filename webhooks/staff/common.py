@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -33,7 +34,17 @@ LANGUAGES = {"sv": "Svenska", "en": "English"}
 # API blueprints have their own authentication (HTTP Basic, HMAC signatures): no CSRF token there.
 CSRF_EXEMPT_BLUEPRINTS = {"rest", "webhooks_api"}
 API_PREFIXES = ("/engine-rest", "/webhooks/")
-STAFF_BLUEPRINTS = {"staff_auth", "staff_inbox", "staff_tasks", "staff_cases", "staff_start"}
+# Signed-in pages (the other areas' too: initiatives, the mailbox and failed mails carry citizens' contact
+# data and buttons worth framing): no framing, no caching, the staff CSP.
+STAFF_BLUEPRINTS = {
+    "staff_auth",
+    "staff_inbox",
+    "staff_tasks",
+    "staff_cases",
+    "staff_start",
+    "initiatives_staff",
+    "mailbox",
+}
 
 
 class StaffCSRF(CSRFProtect):
@@ -107,6 +118,10 @@ ERROR_TITLES = {
 
 
 def error_page(status: int, message: str | None = None, back: str | None = None):
+    from webhooks.intake import public
+
+    if "intake" in current_app.blueprints and public.is_citizen_path(request.path):
+        return public.citizen_error(status, message)
     title = str(ERROR_TITLES.get(status) or _("Något gick fel"))
     return render_template("staff/error.html", status=status, title=title, message=message, back=back), status
 
@@ -149,7 +164,8 @@ def fail(status: int, message: str):
 
 # --- identity ---------------------------------------------------------------------------------------------
 def load_identity() -> None:
-    """Put the signed-in user and roles on ``g``; a deactivated local account is signed out."""
+    """Put the signed-in user and roles on ``g``; a deactivated local account is signed out, and so is a
+    session its user has signed out of since (a copy of the cookie: ``auth._end_sessions``)."""
     name = session.get("user")
     g.user, g.roles, g.display_name = None, set(), None
     if not name:
@@ -157,7 +173,7 @@ def load_identity() -> None:
     d = get_engine()
     with d.session() as s:
         user = s.query(User).filter(User.name == name).one_or_none()
-        if user is not None and not user.active:
+        if user is not None and (not user.active or session.get("generation", 0) != user.session_generation):
             session.clear()
             return
         if user is None and session.get("auth") != "oidc":
@@ -229,12 +245,13 @@ def relative(value: datetime | None) -> str:
 
 
 def safe_next(target: Any, default: str) -> str:
-    """Only same-site relative paths (no open redirect)."""
-    if (
-        isinstance(target, str)
-        and target.startswith("/")
-        and not target.startswith("//")
-        and "\\" not in target
-    ):
-        return target
-    return default
+    """Only a plain same-site path, else ``default`` (no open redirect). Browsers drop tabs and newlines
+    from a URL and read a backslash as a slash, so ``next=/%09/evil.example`` (a tab) is
+    ``//evil.example`` to them, and a CR or LF cannot go into a Location header at all: a target with
+    whitespace, a control character or a backslash is refused rather than cleaned."""
+    if not isinstance(target, str) or not target.startswith("/") or target.startswith("//"):
+        return default
+    if "\\" in target or any(c.isspace() or not c.isprintable() for c in target):
+        return default
+    parts = urlsplit(target)
+    return default if parts.scheme or parts.netloc else target
