@@ -11,6 +11,7 @@ Errors carry the field id and a Swedish message; values are normalised (int, boo
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -130,6 +131,9 @@ def validate_form(
     for field in fields:
         constraints = field.get("constraints") or {}
         if "readonly" in constraints:
+            # As Camunda's readonly validator: a value may not be submitted (it was silently dropped).
+            if data.get(field["id"]) is not None:
+                problems.append(Problem(field["id"], "Fältet är skrivskyddat och kan inte ändras."))
             continue
         if field.get("type") == "boolean" and field["id"] not in data and "required" not in constraints:
             continue  # not submitted: its default, else false (``unsubmitted``)
@@ -150,20 +154,36 @@ def validate_form(
     return (clean if not problems else {}), problems
 
 
+DEFAULT_EXPRESSION = re.compile(r"^\s*[$#]\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\s*$")
+
+
+def field_default(field: dict[str, Any], data: dict[str, Any]) -> Any:
+    """A field's ``defaultValue`` as Camunda evaluates it: the text as written, or for ``${name}`` (or
+    ``${name.key}``) the case's value of that variable — None when the case has none. Other expressions
+    are refused at deploy (``engine.bpmn.compile``)."""
+    default = field.get("default")
+    m = DEFAULT_EXPRESSION.match(default) if isinstance(default, str) else None
+    if m is None:
+        return default
+    found: Any = data
+    for key in m.group(1).split("."):
+        if not isinstance(found, dict) or key not in found:
+            return None
+        found = found[key]
+    return found
+
+
 def unsubmitted(form: dict[str, Any], submitted: dict[str, Any], case_data: dict[str, Any]) -> dict[str, Any]:
     """The values of declared fields the submit left out, as Camunda's FormFieldHandler sets them: the
-    field's ``defaultValue`` (in the field's type), else None (false for a checkbox) — so conditions can
-    test every field.
-    Fields the case already holds keep their value; a ``${…}`` default is not evaluated (left out), and a
-    read-only field is set only from its default."""
+    field's ``defaultValue`` (in the field's type; ``${variable}`` evaluated), else None (false for a
+    checkbox) — so conditions can test every field.
+    Fields the case already holds keep their value, and a read-only field is set only from its default."""
     out: dict[str, Any] = {}
     for field in form.get("fields") or []:
         fid = field["id"]
         if fid in submitted or fid in case_data:
             continue
-        default = field.get("default")
-        if isinstance(default, str) and "${" in default:
-            default = None
+        default = field_default(field, case_data)
         if default is not None:
             value, message = _check_field(field, default)
             if message is None and value is not None:

@@ -21,6 +21,7 @@ from engine.bpmn.expressions import TranslationError, translate_condition, trans
 from engine.bpmn.parser import DelaktigParser
 from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, NSMAP, parse_bpmn_xml
 from engine.errors import Problem, ValidationFailed
+from engine.forms import DEFAULT_EXPRESSION
 from engine.sandbox import SandboxedEnvironment, check_expression, check_script
 from engine.users import NAME, ROLE
 
@@ -214,6 +215,15 @@ def _check_structure(root, problems: list[Problem]) -> None:
                 if not (f.get("id") or "").isidentifier():
                     problems.append(
                         Problem(task.get("id"), f"form field id {f.get('id')!r} is not a valid variable name")
+                    )
+                default = f.get("defaultValue") or ""
+                if ("${" in default or "#{" in default) and not DEFAULT_EXPRESSION.match(default):
+                    problems.append(
+                        Problem(
+                            task.get("id"),
+                            f"form field {f.get('id')!r}: defaultValue {default!r} — only a variable "
+                            "(${name} or ${name.key}) is supported as a default expression",
+                        )
                     )
         for event in process.iter(f"{_B}startEvent"):
             if event.getparent() is process and event.find(f"{_B}timerEventDefinition") is not None:

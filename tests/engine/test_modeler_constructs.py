@@ -257,7 +257,9 @@ def test_a_refused_diagram_stores_nothing(d):
 
 def test_form_defaults_apply_to_fields_the_submit_leaves_out(d):
     """Camunda's FormFieldHandler: a field not submitted takes its defaultValue (in the field's type),
-    read-only ones included; a value the case already holds is kept; a ${…} default is not evaluated."""
+    read-only ones included; a value the case already holds is kept; a ${variable} default is the case's
+    value of it (it was left out); a value submitted for a read-only field is refused, as Camunda's
+    readonly validator does (it was silently dropped)."""
     fields = (
         '<camunda:formField id="rubrik" label="Rubrik" type="string">'
         '<camunda:validation><camunda:constraint name="required" /></camunda:validation></camunda:formField>'
@@ -278,8 +280,11 @@ def test_form_defaults_apply_to_fields_the_submit_leaves_out(d):
         pid="standard",
     )  # fmt: skip
     d.deploy(xml, "standard.bpmn", "anna")
-    info = d.start_case("standard", variables={"antal": 12})
+    info = d.start_case("standard", variables={"antal": 12, "starter": "hanna"})
     [t] = open_tasks(d, info.id)
+    with pytest.raises(ValidationFailed) as refused:
+        d.complete_task(t.id, "system", {"rubrik": "Bänkar", "diarienr": "KS-2"}, roles={"handlaggare"})
+    assert [p.where for p in refused.value.problems] == ["diarienr"]
     done = d.complete_task(t.id, "system", {"rubrik": "Bänkar"}, roles={"handlaggare"})
     assert done.variables == {
         "rubrik": "Bänkar",
@@ -287,9 +292,33 @@ def test_form_defaults_apply_to_fields_the_submit_leaves_out(d):
         "publicera": True,
         "antal": 12,  # the case's own value is kept
         "diarienr": "KS-1",
-        "handlaggare": None,
+        "handlaggare": "hanna",  # ${starter}
+        "starter": "hanna",
         "ovrigt": None,
     }
+    other = d.start_case("standard")
+    [t] = open_tasks(d, other.id)
+    assert (
+        d.complete_task(t.id, "system", {"rubrik": "X"}, roles={"handlaggare"}).variables["handlaggare"]
+        is None
+    )
+
+
+def test_a_default_expression_other_than_a_variable_is_refused():
+    xml = diagram(
+        S
+        + task(
+            "Registrera",
+            inner='<bpmn:extensionElements><camunda:formData><camunda:formField id="n" type="long" '
+            'defaultValue="${antal + 1}" /></camunda:formData></bpmn:extensionElements>',
+        )
+        + E
+        + flow("F1", "S", "Registrera")
+        + flow("F2", "Registrera", "E"),
+        pid="uttryck",
+    )
+    [problem] = compile_bpmn(xml, "u.bpmn").problems
+    assert problem.where == "Registrera" and "defaultValue" in problem.message
 
 
 def test_the_case_s_data_follows_an_embedded_subprocess_while_it_runs(d):

@@ -74,3 +74,23 @@ def test_camunda_forms_are_refused_naming_the_task(engine):
     with pytest.raises(ValidationFailed) as refused:
         engine.deploy(empty, "formular.bpmn", "olle")
     assert [p.where for p in refused.value.problems] == ["S"]
+
+
+def test_a_default_value_expression_is_the_case_s_value_in_form_variables(client, engine):
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task(
+            "Granska",
+            inner='<bpmn:extensionElements><camunda:formData><camunda:formField id="prio" type="string" '
+            'defaultValue="${standardprio}" /></camunda:formData></bpmn:extensionElements>',
+        )
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Granska")
+        + flow("F2", "Granska", "E"),
+        pid="standardvarde",
+    )
+    engine.deploy(xml, "s.bpmn", "olle")
+    case = engine.start_case("standardvarde", variables={"standardprio": "hög"}, actor="system")
+    [tid] = case.open_tasks
+    fv = client.get(f"/engine-rest/task/{tid}/form-variables", headers=basic("hanna")).json
+    assert fv["prio"] == {"type": "String", "value": "hög", "valueInfo": {}}

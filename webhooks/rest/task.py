@@ -10,6 +10,7 @@ from flask import request
 
 from engine import camunda_queries as q
 from engine.errors import Conflict, DelaktigError, NotFound
+from engine.forms import field_default
 from engine.models import UserTask
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
@@ -294,7 +295,8 @@ def task_form_variables(task_id: str):
     for field in fields:
         if names is not None and field["id"] not in names:
             continue
-        out[field["id"]] = form_typed(field, data.get(field["id"], field.get("default")))
+        value = data[field["id"]] if field["id"] in data else field_default(field, data)
+        out[field["id"]] = form_typed(field, value)
     return ok(out)
 
 

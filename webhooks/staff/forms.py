@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.forms import field_default
+
 
 @dataclass
 class FieldView:
@@ -90,7 +92,7 @@ def build_fields(
         for name in ("minlength", "maxlength", "min", "max"):
             if c.get(name) is not None:
                 attrs[name] = str(c[name])
-        value = values.get(f["id"], f.get("default"))
+        value = values[f["id"]] if f["id"] in values else field_default(f, values)
         out.append(
             FieldView(
                 id=f["id"],
