@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import secrets
+from urllib.parse import urlsplit
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
 from engine import initiatives
-from engine.errors import ValidationFailed
+from engine.errors import Conflict, ValidationFailed
 from webhooks.intake.common import client_address, engine, intake_config
 
 bp = Blueprint("intake", __name__)
@@ -67,6 +73,7 @@ def _render(values: dict, errors: dict[str, str], status: int = 200, notice: str
         "intake/form.html",
         values=values,
         errors=errors,
+        submission=_submission_id() or secrets.token_urlsafe(18),
         kinds=initiatives.KINDS,
         areas=intake_config().areas,
         csrf=generate_csrf(),
@@ -134,8 +141,41 @@ def submit():
     if errors:
         limiter.give_back(address)  # a citizen correcting the form is not flooding it
         return _render(values, errors, 422)
-    done = initiatives.register(engine(), sub, intake_config(), initiatives.FORM_CHANNEL, actor="medborgare")
+    done = _register_once(sub, data)
+    if done.replayed:  # a double click or a resent form: the first one's receipt, nothing new
+        limiter.give_back(address)
+        # (the stored answer's address carries the configured base URL; the path is this site's)
+        return redirect(urlsplit(done.response["status_url"]).path + "?ny=1", 303)
     return redirect(url_for("intake.status", token=done.token, ny=1), 303)
+
+
+_SUBMISSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def _submission_id() -> str | None:
+    """The form's one-time id (a hidden field set when the form was shown), if it is one."""
+    value = request.form.get("inlamning") or ""
+    return value if _SUBMISSION.match(value) else None
+
+
+def _register_once(sub, data: dict):
+    """Register the initiative once per shown form: a second post of the same form (a double click, the
+    browser resending it) gets the first one's answer, as a webhook's Idempotency-Key does. The same form
+    sent again with other text (back, edit, send) is a new initiative."""
+    key = _submission_id()
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    channel = initiatives.FORM_CHANNEL
+    for attempt in range(2):
+        try:
+            return initiatives.register(
+                engine(), sub, intake_config(), channel, key, digest, actor="medborgare"
+            )
+        except Conflict:
+            # Two posts at once: the second loses the race for the key and finds the first's answer when
+            # it tries again; the key already used for other text: registered without it.
+            if attempt == 1:
+                key = None
+    return initiatives.register(engine(), sub, intake_config(), channel, None, digest, actor="medborgare")
 
 
 @bp.get("/initiativ/status/<token>")
