@@ -39,3 +39,16 @@ def test_a_user_s_groups_and_profile(client, engine):
     assert client.get("/engine-rest/user/ingen/profile", headers=basic("olle")).status_code == 404
     assert client.get("/engine-rest/user/ingen/profile", headers=basic("nils")).status_code == 403
     assert client.get("/engine-rest/identity/groups", headers=basic("hanna")).status_code == 400
+
+
+def test_failed_basic_sign_ins_are_throttled_with_the_staff_pages(client, app):
+    """HTTP Basic counts failures with the staff sign-in (10 per account in 15 minutes by default):
+    guessing a password over the API is no way around the sign-in page's limit."""
+    for _ in range(10):
+        assert client.get("/engine-rest/task", headers=basic("hanna", "fel")).status_code == 401
+    r = client.get("/engine-rest/task", headers=basic("hanna", "fel"))
+    assert r.status_code == 429 and r.json["type"] == "AuthenticationException"
+    assert client.get("/engine-rest/task", headers=basic("hanna")).status_code == 429  # until it runs out
+    assert client.get("/engine-rest/task", headers=basic("henrik")).status_code == 200  # others sign in
+    accounts, _addresses = app.extensions["login_throttle"]
+    assert not accounts.try_hit("hanna")  # the staff sign-in page shares the count

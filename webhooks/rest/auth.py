@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from flask import current_app, g, request
 
 from engine import inbox
+from webhooks import signin_throttle
 from webhooks.case_readers import case_reader_roles
 from webhooks.engine_ext import get_engine
 from webhooks.rest.errors import RestError, error_response, forbidden, not_found
@@ -86,10 +87,23 @@ def authenticate():
     credentials = _decode(header)
     if credentials is None:
         return _unauthorized("Malformed Authorization header; expected HTTP Basic")
+    name, address = credentials[0].strip().lower(), request.remote_addr or ""
+    signin_throttle.init_app(current_app)  # (the staff pages set it up; an API-only app gets it here)
+    if not signin_throttle.attempt(name, address):
+        current_app.logger.warning(
+            "REST sign-in as %r from %s refused: too many failed attempts", name, address
+        )
+        response = error_response(
+            429, "AuthenticationException", "Too many failed sign-ins; wait a while and try again"
+        )
+        response.headers["Retry-After"] = "60"
+        return response
     engine = get_engine()
     user = engine.authenticate(*credentials)
     if user is None:
+        current_app.logger.info("Failed REST sign-in as %r from %s", name, address)
         return _unauthorized("Wrong user name or password")
+    signin_throttle.succeeded(name, address)
     principal = Principal(user.name, frozenset(r.name for r in user.roles))
     with _lock:
         if len(cache) >= CACHE_MAX:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from flask import Flask
 
+from webhooks import signin_throttle
 from webhooks.staff import auth, cases, common, inbox, start, tasks
 
 
 def register(app: Flask) -> None:
     common.init_app(app)
     auth.init_oidc(app)
-    auth.init_throttle(app)
+    signin_throttle.init_app(app)
     for module in (auth, inbox, tasks, cases, start):
         app.register_blueprint(module.bp)

@@ -27,8 +27,8 @@ from flask import (
 from flask_babel import gettext as _
 
 from engine.models import User
+from webhooks import signin_throttle
 from webhooks.engine_ext import get_engine
-from webhooks.intake.ratelimit import RateLimiter
 from webhooks.staff.common import LANGUAGES, fail, protect, read_session, safe_next
 
 bp = Blueprint("staff_auth", __name__)
@@ -54,34 +54,6 @@ def init_oidc(app: Flask) -> None:
         client_kwargs={"scope": cfg.get("OIDC_SCOPE", "openid profile email")},
     )
     app.extensions["staff_oauth"] = {"oidc": oauth.oidc}
-
-
-def init_throttle(app: Flask) -> None:
-    """Failed sign-ins are limited per account (``LOGIN_FAILURES``, default 10 in 15 minutes) and per
-    address (``LOGIN_FAILURES_PER_ADDRESS``, default 50: colleagues behind one address share it). Kept in
-    the web process's memory, as the public form's limit."""
-    app.extensions["login_throttle"] = (
-        RateLimiter.from_setting(app.config.get("LOGIN_FAILURES", "10/900")),
-        RateLimiter.from_setting(app.config.get("LOGIN_FAILURES_PER_ADDRESS", "50/900")),
-    )
-
-
-def _attempt(name: str, address: str) -> bool:
-    """Count this attempt as a failure in advance (given back when it succeeds), so parallel guesses
-    cannot all pass the check before any is counted; False when either limit is reached."""
-    accounts, addresses = current_app.extensions["login_throttle"]
-    if not accounts.try_hit(name):
-        return False
-    if not addresses.try_hit(address):
-        accounts.give_back(name)
-        return False
-    return True
-
-
-def _succeeded(name: str, address: str) -> None:
-    accounts, addresses = current_app.extensions["login_throttle"]
-    accounts.give_back(name)
-    addresses.give_back(address)
 
 
 def _start_session(
@@ -113,7 +85,7 @@ def login():
         name = (request.form.get("username") or "").strip().lower()
         password = request.form.get("password") or ""
         address = request.remote_addr or ""
-        if not _attempt(name, address):
+        if not signin_throttle.attempt(name, address):
             current_app.logger.warning(
                 "Sign-in as %r from %s refused: too many failed attempts", name, address
             )
@@ -122,7 +94,7 @@ def login():
             d = current_app.extensions["delaktig"]
             user = d.authenticate(name, password) if name and password else None
             if user is not None:
-                _succeeded(name, address)
+                signin_throttle.succeeded(name, address)
                 _start_session(user.name, "local", generation=user.session_generation)
                 return redirect(target)
             current_app.logger.info("Failed sign-in as %r from %s", name, address)
