@@ -381,6 +381,15 @@ def replayed(d: Delaktig, channel: str, key: str, request_hash: str) -> tuple[in
         return row.status_code, dict(row.response)
 
 
+def remember(d: Delaktig, channel: str, key: str, request_hash: str, status: int, response: dict) -> None:
+    """Keep one more key for an answer already given (a client's retry under its Idempotency-Key comes with
+    a new signature: a copy of the retry without the key then gets the same answer). Kept already: fine."""
+    try:
+        d.transaction(lambda s: _remember_response(s, channel, key, request_hash, status, response))
+    except Conflict:
+        pass
+
+
 # --- helpers ------------------------------------------------------------------------------------------------
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -575,13 +584,19 @@ def register(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     actor: str = "intake",
+    also_key: str | None = None,
 ) -> Registered:
-    """Register a new initiative (event "submitted"): diary number, contact apart, receipt, routing."""
+    """Register a new initiative (event "submitted"): diary number, contact apart, receipt, routing.
+    ``idempotency_key`` (and ``also_key``: a webhook request's signature beside the client's key) get the
+    first answer again, kept in the same transaction; a concurrent request under either key loses the
+    race with a Conflict and then finds that answer (``replayed``)."""
     if sub.event != "submitted":
         raise ValidationFailed([Problem("event", "registrering gäller bara event 'submitted'")])
 
     def work(s: Session) -> Registered:
-        prior = _prior_response(s, channel, idempotency_key, request_hash)
+        prior = _prior_response(s, channel, also_key, request_hash) or _prior_response(
+            s, channel, idempotency_key, request_hash
+        )
         if prior is not None:
             body = dict(prior.response)
             return Registered(
@@ -658,7 +673,8 @@ def register(
             "status_url": status_url(d, token),
             "routed": i.case_id is not None,
         }
-        _remember_response(s, channel, idempotency_key, request_hash, 201, response)
+        for key in {idempotency_key, also_key}:
+            _remember_response(s, channel, key, request_hash, 201, response)
         return Registered(i.id, i.diarienummer, now, token, i.case_id, 201, response)
 
     return d.transaction(work)
@@ -699,12 +715,15 @@ def deliver_followup(
     channel: str,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    also_key: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """A follow-up for a registered initiative (an e-förslag reaching its vote threshold, a reply): the
     matching rule's message goes to the initiative's waiting case."""
 
     def work(s: Session) -> tuple[int, dict[str, Any]]:
-        prior = _prior_response(s, channel, idempotency_key, request_hash)
+        prior = _prior_response(s, channel, also_key, request_hash) or _prior_response(
+            s, channel, idempotency_key, request_hash
+        )
         if prior is not None:
             return prior.status_code, dict(prior.response)
         i = s.execute(sa.select(Initiative).where(Initiative.diarienummer == sub.reference)).scalar()
@@ -735,7 +754,8 @@ def deliver_followup(
         )
         _audit(s, i.id, channel, "initiative_followup", {"event": sub.event, "message": rule.message})
         response = {"diarienummer": i.diarienummer, "event": sub.event, "delivered": True}
-        _remember_response(s, channel, idempotency_key, request_hash, 200, response)
+        for key in {idempotency_key, also_key}:
+            _remember_response(s, channel, key, request_hash, 200, response)
         return 200, response
 
     return d.transaction(work)

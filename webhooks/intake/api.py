@@ -12,19 +12,16 @@ import hashlib
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy.orm import Session
+from flask import Blueprint, current_app, jsonify, request
 
-from engine import clock, initiatives
+from engine import initiatives
 from engine.app import Delaktig
 from engine.errors import Conflict, NoMatch, ValidationFailed
-from engine.initiative_models import IdempotencyKey
 from webhooks.guard import MAX_DEPTH, MESSAGE, too_deep, unusable_in
 from webhooks.intake.common import engine, intake_config
 
 bp = Blueprint("webhooks_api", __name__)
 DEFAULT_MAX_BODY = 64 * 1024
-PENDING = 0  # the status kept for a claimed signature while its request is being handled
 
 
 def _error(status: int, code: str, message: str, fields: list[dict] | None = None):
@@ -75,7 +72,7 @@ def receive():
         if first is None and key != by_signature:
             first = initiatives.replayed(d, channel, key, request_hash)
             if first is not None:  # a retry under the key: a copy of it without the key gets the same
-                _keep_signature(d, channel, by_signature, request_hash, *first)
+                initiatives.remember(d, channel, by_signature, request_hash, *first)
     except Conflict as err:
         return _error(409, "idempotency_conflict", str(err))
     if first is not None:
@@ -95,36 +92,34 @@ def receive():
     bad = unusable_in(data)
     if bad:
         return _error(422, "validation_failed", MESSAGE, [{"field": bad, "message": MESSAGE}])
-    if key == by_signature:  # the engine keeps the signature as the key, in the registration's transaction
-        return _register_or_deliver(d, data, channel, key, request_hash)
-    # Under the client's key the engine keeps only that key, so the signature is claimed first (its primary
-    # key makes a concurrent replay lose), then filled with the answer, or given back on a refusal: nothing
-    # is stored on a 4xx.
-    if not _keep_signature(d, channel, by_signature, request_hash, PENDING, {}):
-        return _replay(initiatives.replayed(d, channel, by_signature, request_hash) or (PENDING, {}))
-    response = None
-    try:
-        response = current_app.make_response(_register_or_deliver(d, data, channel, key, request_hash))
-    finally:
-        _settle(d, channel, by_signature, response)
-    return response
+    # The engine keeps the answer under the client's key and under the signature, in one transaction.
+    also = by_signature if key != by_signature else None
+    return _register_or_deliver(d, data, channel, key, request_hash, also)
 
 
-def _register_or_deliver(d: Delaktig, data: Any, channel: str, key: str, request_hash: str):
+def _register_or_deliver(d: Delaktig, data: Any, channel: str, key: str, request_hash: str, also: str | None):
     try:
         sub = initiatives.parse_submission(data)
         if sub.event == "submitted":
-            done = initiatives.register(d, sub, intake_config(), channel, key, request_hash, actor=channel)
+            done = initiatives.register(
+                d, sub, intake_config(), channel, key, request_hash, actor=channel, also_key=also
+            )
+            if done.replayed:  # a copy that came in while the first was being registered
+                return _replay((done.status_code, done.response))
             status, body = done.status_code, done.response
         else:
-            status, body = initiatives.deliver_followup(d, sub, intake_config(), channel, key, request_hash)
+            status, body = initiatives.deliver_followup(
+                d, sub, intake_config(), channel, key, request_hash, also_key=also
+            )
     except ValidationFailed as err:
         fields = [{"field": p.where, "message": p.message} for p in err.problems]
         return _error(422, "validation_failed", str(err), fields)
     except Conflict as err:
-        # A concurrent request with the same key won the race: answer with its response.
+        # A concurrent request with the same key or signature won the race: answer with its response.
         try:
-            first = initiatives.replayed(d, channel, key, request_hash)
+            first = initiatives.replayed(d, channel, also or key, request_hash) or initiatives.replayed(
+                d, channel, key, request_hash
+            )
         except Conflict as again:
             return _error(409, "idempotency_conflict", str(again))
         if first is not None:
@@ -137,42 +132,8 @@ def _register_or_deliver(d: Delaktig, data: Any, channel: str, key: str, request
     return response
 
 
-def _keep_signature(d: Delaktig, channel: str, key: str, request_hash: str, status: int, body: dict) -> bool:
-    """Store the answer for a signature; False when it is kept already (by a concurrent copy)."""
-    row = IdempotencyKey(
-        channel=channel,
-        key=key,
-        request_hash=request_hash,
-        status_code=status,
-        response=body,
-        created_at=clock.now(),
-    )
-    try:
-        d.transaction(lambda s: s.add(row))
-    except Conflict:
-        return False
-    return True
-
-
-def _settle(d: Delaktig, channel: str, key: str, response: Response | None) -> None:
-    """The claimed signature keeps a success's answer for replays; after anything else it is given back."""
-
-    def work(s: Session) -> None:
-        row = s.get(IdempotencyKey, (channel, key))
-        if row is None:
-            return
-        if response is not None and response.status_code < 300:
-            row.status_code, row.response = response.status_code, response.get_json()
-        else:
-            s.delete(row)
-
-    d.transaction(work)
-
-
 def _replay(first: tuple[int, dict]):
     status, body = first
-    if status == PENDING:
-        return _error(409, "in_progress", "En likadan begäran behandlas just nu. Försök igen om en stund.")
     response = jsonify(body)
     response.status_code = status
     response.headers["Idempotent-Replayed"] = "true"
