@@ -27,6 +27,7 @@ from engine.config import Settings
 from engine.db import make_engine, make_sessionmaker, read_session, upgrade, write_transaction
 from engine.errors import (
     AmbiguousMatch,
+    ConcurrentChange,
     Conflict,
     Forbidden,
     InvalidValue,
@@ -161,12 +162,12 @@ class Delaktig(ExternalTasks):
         except IntegrityError as err:
             if not _is_unique_violation(err):
                 raise
-            raise Conflict(
+            raise ConcurrentChange(
                 f"samtidig ändring upptäcktes ({err.orig.__class__.__name__}); försök igen"
             ) from err
         except OperationalError as err:
             if "locked" in str(err).lower() or "deadlock" in str(err).lower():
-                raise Conflict("databasen är upptagen av en samtidig ändring; försök igen") from err
+                raise ConcurrentChange("databasen är upptagen av en samtidig ändring; försök igen") from err
             raise
 
     # --- definitions ----------------------------------------------------------------------------------

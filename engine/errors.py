@@ -32,6 +32,11 @@ class Conflict(DelaktigError):
     """The state moved under the caller: task no longer ready, stale version, claimed by someone else."""
 
 
+class ConcurrentChange(Conflict):
+    """A concurrent transaction got there first (a unique key taken, the database busy). Nothing was
+    written; the caller may run the unit of work again, and then sees what the other one wrote."""
+
+
 class StaleCase(Conflict):
     """The case changed between reading it and writing it (its version moved on). Nothing was written;
     the caller may run the whole unit of work again on fresh data."""

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -13,7 +14,7 @@ from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
 from engine import initiatives
-from engine.errors import Conflict, ValidationFailed
+from engine.errors import ConcurrentChange, Conflict, ValidationFailed
 from webhooks.intake.common import client_address, engine, intake_config
 
 bp = Blueprint("intake", __name__)
@@ -165,17 +166,20 @@ def _register_once(sub, data: dict):
     key = _submission_id()
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     channel = initiatives.FORM_CHANNEL
-    for attempt in range(2):
+    waits = [0.05, 0.2, 0.5]
+    while True:
         try:
             return initiatives.register(
                 engine(), sub, intake_config(), channel, key, digest, actor="medborgare"
             )
+        except ConcurrentChange:
+            if not waits:
+                raise
+            time.sleep(waits.pop(0))  # two posts at once: once the first has committed, this finds its answer
         except Conflict:
-            # Two posts at once: the second loses the race for the key and finds the first's answer when
-            # it tries again; the key already used for other text: registered without it.
-            if attempt == 1:
-                key = None
-    return initiatives.register(engine(), sub, intake_config(), channel, None, digest, actor="medborgare")
+            if key is None:
+                raise
+            key = None  # the form's id already used for other text (back, edit, send): a new initiative
 
 
 @bp.get("/initiativ/status/<token>")
