@@ -124,3 +124,28 @@ def test_sign_in_claim_fix_form_complete_and_see_the_case(app, engine, server, b
     expect(page.get_by_role("link", name="Hoppa till innehållet")).to_be_focused()
     shot(page, "05-inbox-focus", db)
     context.close()
+
+
+def test_a_staff_form_is_sent_once(app, server, browser):
+    """static/staff/forms.js: a second submit of a form while the first is on its way is cancelled, so a
+    double click on "Starta" does not start two cases (the server cannot tell two clicks from two cases).
+    Synthetic submit events do not send the form: they show what the page's handler does with each."""
+    ensure_user(app, "anna")
+    context = browser.new_context(locale="sv-SE")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{server}/logga-in?next=/starta")
+    page.get_by_label("Användarnamn").fill("anna")
+    page.get_by_label("Lösenord").fill(PASSWORD)
+    page.get_by_role("button", name="Logga in").click()
+    expect(page.get_by_role("heading", name="Starta rutin")).to_be_visible()
+    page.wait_for_load_state("load")  # (the deferred script has run)
+    sent = page.evaluate(
+        """() => {
+            const form = document.querySelector("form[action*='/starta/']");
+            const submit = () => form.dispatchEvent(new Event("submit", {cancelable: true, bubbles: true}));
+            return [submit(), submit(), form.getAttribute("aria-busy")];
+        }"""
+    )
+    assert sent == [True, False, "true"]  # the first goes, the second is cancelled
+    context.close()
