@@ -393,7 +393,9 @@ class ExternalTasks:
             raise _refused("errorMessage", "errorMessage ska vara en text")
 
         def act_on(run, task, row) -> None:
-            event = BpmnEvent(DelaktigErrorEventDefinition(error_code, code=error_code), {})
+            thrown = DelaktigErrorEventDefinition(error_code, code=error_code)
+            thrown.error_message = error_message
+            event = BpmnEvent(thrown, {})
             catchers = _error_catchers(task, event)
             if not catchers:
                 raise _refused(

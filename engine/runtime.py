@@ -69,11 +69,14 @@ def _people(element: str, attr: str, written: list[str] | str | None, data: dict
         if name is None:
             out.append(value.strip())
             continue
-        found: Any = data
-        for key in name.split("."):  # ${ansvar.handlaggare}: a key of a Json variable
-            if not isinstance(found, dict) or key.strip() not in found:
-                raise ProcessError(element, f"camunda:{attr} ${{{name}}}: {name} finns inte i ärendet")
-            found = found[key.strip()]
+        first, *path = [key.strip() for key in name.split(".")]
+        if first not in data:
+            raise ProcessError(element, f"camunda:{attr} ${{{name}}}: {first} finns inte i ärendet")
+        found: Any = data[first]
+        for key in path:  # ${ansvar.handlaggare}: a key of a Json variable; of null or missing: null (JUEL)
+            if found is not None and not isinstance(found, dict):
+                raise ProcessError(element, f"camunda:{attr} ${{{name}}}: {first} är inget Json-objekt")
+            found = None if found is None else found.get(key)
         items = found if isinstance(found, list | tuple) else [] if found is None else str(found).split(",")
         out.extend(str(item).strip() for item in items if item is not None and str(item).strip())
     return out

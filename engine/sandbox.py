@@ -48,6 +48,8 @@ from RestrictedPython.Guards import (
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
+from engine import scope
+
 # Spiff's error formatter finds the failing line by looking for this filename in the traceback.
 FILENAME = "<string>"
 MAX_RANGE = 100_000
@@ -290,6 +292,19 @@ class SandboxedEnvironment(TaskDataEnvironment):
             sys.settrace(previous)
 
 
+class CaseScriptEngine(PythonScriptEngine):
+    """What a script task sets or removes reaches the whole case at once (``engine.scope``), as in
+    Camunda's one variable scope: a parallel branch or the next multi-instance instance reached later in
+    the same step starts from it. Spread only after the step, the stale copy another task carried could
+    finish later and win."""
+
+    def execute(self, task, script, external_context=None):
+        before = copy.deepcopy(task.data)
+        result = super().execute(task, script, external_context)
+        scope.share_script_changes(task, before)
+        return result
+
+
 def make_script_engine(time_limit: float = 1.0) -> PythonScriptEngine:
     """The script engine every BpmnWorkflow gets - at creation and again after every load."""
-    return PythonScriptEngine(environment=SandboxedEnvironment(time_limit=time_limit))
+    return CaseScriptEngine(environment=SandboxedEnvironment(time_limit=time_limit))

@@ -53,10 +53,12 @@ def all_tasks(wf) -> list:
 def case_variables(wf) -> dict[str, Any]:
     """The case's current variables: the data of the last completed task (the end event's when done) —
     in the case or in one of its running subprocesses, whose tasks the case's own last task does not see
-    (while an embedded subprocess ran, what its tasks were completed with was missing from the case)."""
+    (while an embedded subprocess ran, what its tasks were completed with was missing from the case);
+    not a multi-instance element variable or ``loopCounter``."""
     done = [w.last_task for w in (wf, *wf.subprocesses.values()) if w.last_task is not None]
     task = max(done, key=lambda t: t.last_state_change) if done else wf.task_tree
-    return {k: v for k, v in task.data.items() if not str(k).startswith("_")}
+    local = local_names(wf)  # a multi-instance element is its instance's, not the case's
+    return {k: v for k, v in task.data.items() if not str(k).startswith("_") and k not in local}
 
 
 def local_names(wf) -> frozenset[str]:
@@ -92,6 +94,22 @@ def spread(wf, values: dict[str, Any], skip: frozenset[str] | None = None) -> No
             if finished and name not in data:
                 continue
             data[name] = deepcopy(value) if isinstance(value, dict | list) else value
+
+
+def share_script_changes(task, before: dict[str, Any]) -> None:
+    """After a script task ran: what it set spreads to the whole case at once, what it removed (``del``)
+    goes from every task (``engine.sandbox.CaseScriptEngine``)."""
+    wf = task.workflow.top_workflow
+    local = local_names(wf)
+    data = task.data
+    changed = {k: v for k, v in data.items() if k not in before or differs(before[k], v)}
+    removed = [k for k in before if k not in data and k not in local and not str(k).startswith("_")]
+    if changed:
+        spread(wf, changed, local)
+    if removed:
+        for other in all_tasks(wf):
+            for name in removed:
+                other.data.pop(name, None)
 
 
 class StepScope:

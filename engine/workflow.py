@@ -37,6 +37,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
 
 from engine import activity_types, clock
+from engine.bpmn.compile import IMPLIED_SPLIT
 from engine.bpmn.parser import DelaktigErrorEventDefinition, DelaktigMessageEventDefinition, current_effects
 from engine.errors import ProcessError
 from engine.sandbox import make_script_engine
@@ -342,7 +343,7 @@ def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -
         task = getattr(err, "task", None)
         where = (
             getattr(getattr(task, "task_spec", None), "bpmn_id", None) or getattr(err, "task_id", None) or "?"
-        )
+        ).removesuffix(IMPLIED_SPLIT)  # an implied gateway's error is its activity's (bpmn.compile)
         detail = getattr(err, "error_type", None)
         message = str(getattr(err, "error_msg", None) or err).strip()
         raise ProcessError(where, f"{message}" + (f" ({detail})" if detail else "")) from err

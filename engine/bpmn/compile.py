@@ -788,12 +788,15 @@ _IMPLICIT = "{urn:delaktig}implicit"  # marks what _implicit_gateways added (no 
 _GATEWAYS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway"}
 
 
+IMPLIED_SPLIT = "__split"  # the id suffix of an implied gateway: errors name the element it follows
+
+
 def _implicit_gateways(root) -> None:
-    """Camunda 7 lets an activity or event have several outgoing flows: unconditional ones are all taken
-    (a parallel split), conditional ones when their condition holds, the activity's ``default`` flow when
-    none does (an inclusive split). SpiffWorkflow refuses such a diagram ("Multiple outgoing flows are not
-    supported"), so the parsed copy gets the gateway Camunda implies, right after the element; the stored
-    diagram stays as drawn."""
+    """Camunda 7 lets an activity have several outgoing flows: those without a condition are always
+    taken, conditional ones when their condition holds, the activity's ``default`` flow when none does.
+    Without conditions the parser connects them all (``parser._SplitMixin``); with conditions the parsed
+    copy gets the inclusive gateway Camunda implies, right after the element (SpiffWorkflow would refuse
+    "Multiple outgoing flows are not supported"). The stored diagram stays as drawn."""
     for scope in root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"):
         flows = list(scope.iterfind(f"{_B}sequenceFlow"))
         for node in [el for el in scope if el.get("id")]:
@@ -806,8 +809,10 @@ def _implicit_gateways(root) -> None:
             conditional = node.get("default") is not None or any(
                 f.find(f"{_B}conditionExpression") is not None for f in out
             )
-            gid, fid = f"{node.get('id')}__split", f"{node.get('id')}__to_split"
-            gateway = etree.Element(f"{_B}{'inclusiveGateway' if conditional else 'parallelGateway'}", id=gid)
+            if not conditional:
+                continue  # a plain parallel split: the parser connects every flow (parser._SplitMixin)
+            gid, fid = f"{node.get('id')}{IMPLIED_SPLIT}", f"{node.get('id')}__to_split"
+            gateway = etree.Element(f"{_B}inclusiveGateway", id=gid)
             gateway.set(_IMPLICIT, "true")
             if node.get("default") is not None:
                 gateway.set("default", node.attrib.pop("default"))
@@ -820,6 +825,10 @@ def _implicit_gateways(root) -> None:
             for f in out:
                 f.set("sourceRef", gid)
                 etree.SubElement(gateway, f"{_B}outgoing").text = f.get("id")
+                if f.find(f"{_B}conditionExpression") is None and f.get("id") != gateway.get("default"):
+                    # Camunda always takes a flow without a condition; the inclusive gateway wants one.
+                    always = etree.SubElement(f, f"{_B}conditionExpression")
+                    always.text = "True"
             node.addnext(gateway)
             gateway.addnext(link)
 

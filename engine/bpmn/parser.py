@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
-from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser
+from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     EndEvent,
@@ -202,7 +203,7 @@ class DelaktigMessageEventDefinition(MessageEventDefinition):
 class DelaktigErrorEventDefinition(ErrorEventDefinition):
     """An error event that fills the catching event's ``camunda:errorCodeVariable`` and
     ``errorMessageVariable`` with the thrown error's code and message, as Camunda 7 does — for an error
-    end event in the diagram as for a worker's ``bpmnError`` (which sets them itself, first)."""
+    end event in the diagram as for a worker's ``bpmnError``."""
 
     code_variable: str | None = None
     message_variable: str | None = None
@@ -215,9 +216,9 @@ class DelaktigErrorEventDefinition(ErrorEventDefinition):
         if not isinstance(payload, dict):
             return
         if self.code_variable:
-            payload.setdefault(self.code_variable, getattr(thrown, "code", None))
-        if self.message_variable:
-            payload.setdefault(self.message_variable, getattr(thrown, "error_message", None))
+            payload[self.code_variable] = getattr(thrown, "code", None)
+        if self.message_variable:  # None when the error has no message, as Camunda sets it
+            payload[self.message_variable] = getattr(thrown, "error_message", None)
 
 
 class _MessageMixin:
@@ -265,6 +266,21 @@ class DelaktigReceiveTaskParser(_MessageMixin, ep.CamundaEventDefinitionParser, 
     stock parser gives it a plain BPMN definition that stores ``payload``/``result_var`` as variables."""
 
 
+class _SplitMixin:
+    """Camunda 7 takes every outgoing flow of an activity or event that has no condition (a parallel split
+    without a gateway). SpiffWorkflow refuses such a node, but connects every output of one it is told
+    handles them — a split with no join behaviour, so a boundary event that fires again splits again.
+    Conditional flows out of an activity get an implied inclusive gateway (``compile._implicit_gateways``)."""
+
+    def handles_multiple_outgoing(self):
+        if super().handles_multiple_outgoing():
+            return True
+        if self.node.get("default") is not None:
+            return False
+        flows = self.process_parser.get_outgoing_sequence_flows(self.bpmn_id)
+        return all(self.parse_condition(flow) is None for flow in flows)
+
+
 class DelaktigParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
@@ -289,3 +305,18 @@ class DelaktigParser(CamundaParser):
         full_tag("task"): (DelaktigTaskParser, PassThroughTask),
         full_tag("manualTask"): (DelaktigTaskParser, PassThroughTask),
     }
+
+
+def _with_splits(classes: dict) -> dict:
+    """Every node parser but the gateways' with ``_SplitMixin``."""
+    out = {}
+    for tag, (parser, spec) in classes.items():
+        if not issubclass(parser, GatewayParser):
+            parser = type(f"{parser.__name__}Split", (_SplitMixin, parser), {})
+        out[tag] = (parser, spec)
+    return out
+
+
+DelaktigParser.OVERRIDE_PARSER_CLASSES = _with_splits(
+    {**BpmnParser.PARSER_CLASSES, **DelaktigParser.OVERRIDE_PARSER_CLASSES}
+)

@@ -70,3 +70,13 @@ def test_an_assignee_from_a_key_of_a_json_variable(d):
     assert open_tasks(d, case.id)[0].assignee == "henrik"
     with pytest.raises(ProcessError):
         d.start_case("nyckel", variables={"ansvar": {}}, actor="system")
+
+
+def test_an_assignee_from_a_key_of_null_or_a_missing_key_is_nobody(d):
+    """JUEL: a property of null, or a key a map lacks, is null; the task is then its group's."""
+    xml = _diagram('camunda:assignee="${ansvar.handlaggare}" camunda:candidateGroups="handlaggare"', "grupp")
+    d.deploy(xml, "g.bpmn", "anna")
+    for value in (None, {}):
+        case = d.start_case("grupp", variables={"ansvar": value}, actor="system")
+        [task] = open_tasks(d, case.id)
+        assert (task.assignee, task.candidate_groups) == (None, ["handlaggare"])

@@ -22,6 +22,8 @@ def cond(fid: str, source: str, target: str, expression: str) -> str:
 
 def finish(d, case_id: str, element: str, data=None, actor: str = "hanna"):
     [t] = [t for t in open_tasks(d, case_id) if t.element_id == element][:1]
+    if actor == "system":
+        return d.complete_task(t.id, actor, data or {}, roles={t.candidate_groups[0]})
     d.claim_task(t.id, actor)
     return d.complete_task(t.id, actor, data or {})
 
@@ -144,3 +146,130 @@ def test_the_last_instance_of_a_multi_instance_subprocess_hands_its_values_to_th
         info = d.complete_task(b.id, "hanna", {"invandning": last})  # was a ProcessError: invandning unknown
         assert [t.element_id for t in open_tasks(d, case.id)] == [expected]  # the last write wins
         assert info.variables["invandning"] is last and "instans" not in info.variables
+
+
+def _script(sid: str, code: str) -> str:
+    return f'<bpmn:scriptTask id="{sid}" scriptFormat="python"><bpmn:script>{code}</bpmn:script></bpmn:scriptTask>'
+
+
+def _ids(d, case_id: str) -> list[str]:
+    return sorted(t.element_id for t in open_tasks(d, case_id))
+
+
+def test_scripts_in_parallel_branches_of_one_step_both_count(d):
+    """Spread only after the step, the branch finishing later carried the old x and undid the other
+    branch's script; and a script did not see what the other branch's script had just set."""
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task("A")
+        + '<bpmn:parallelGateway id="Split" />'
+        + _script("S1", "x = 1")
+        + _script("S2", "z = x + 10")
+        + '<bpmn:parallelGateway id="Join" />'
+        + task("B")
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "A")
+        + flow("F2", "A", "Split")
+        + flow("F3", "Split", "S1")
+        + flow("F4", "Split", "S2")
+        + flow("F5", "S1", "Join")
+        + flow("F6", "S2", "Join")
+        + flow("F7", "Join", "B")
+        + flow("F8", "B", "E"),
+        pid="skript_parallellt",
+    )
+    d.deploy(xml, "s.bpmn", "anna")
+    case = d.start_case("skript_parallellt", variables={"x": 0, "z": 0})
+    info = finish(d, case.id, "A", actor="system")
+    assert info.variables == {"x": 1, "z": 11}
+    assert_reload_stable(d, case.id)
+
+
+def test_a_script_in_a_multi_instance_subprocess_counts_every_instance(d):
+    for sequential, script_first in (("true", False), ("false", False), ("false", True)):
+        pid = f"rakna_{sequential}_{int(script_first)}"
+        count = _script("Rakna", "antal = antal + 1")
+        inner = (
+            count
+            + task("G")
+            + flow("Fs1", "S1", "Rakna")
+            + flow("Fs2", "Rakna", "G")
+            + flow("Fs3", "G", "E1")
+            if script_first
+            else task("G")
+            + count
+            + flow("Fs1", "S1", "G")
+            + flow("Fs2", "G", "Rakna")
+            + flow("Fs3", "Rakna", "E1")
+        )
+        xml = diagram(
+            '<bpmn:startEvent id="S" /><bpmn:subProcess id="Sub">'
+            f'<bpmn:multiInstanceLoopCharacteristics isSequential="{sequential}" '
+            'camunda:collection="${grupper}" camunda:elementVariable="grupp" /><bpmn:startEvent id="S1" />'
+            + inner
+            + '<bpmn:endEvent id="E1" /></bpmn:subProcess>'
+            + task("Efter")
+            + '<bpmn:endEvent id="E" />'
+            + flow("F1", "S", "Sub")
+            + flow("F2", "Sub", "Efter")
+            + flow("F3", "Efter", "E"),
+            pid=pid,
+        )
+        d.deploy(xml, f"{pid}.bpmn", "anna")
+        case = d.start_case(pid, variables={"grupper": ["x", "y", "z"], "antal": 0})
+        while "G" in _ids(d, case.id):
+            info = finish(d, case.id, "G", actor="system")
+            assert "grupp" not in info.variables  # the element is the instance's, not the case's
+        assert info.variables["antal"] == 3, (sequential, script_first)
+
+
+def test_a_non_interrupting_boundary_event_with_two_flows_splits_every_time_it_fires(d):
+    """Through an implied parallel gateway, the second firing waited in the gateway for ever (its join
+    behaviour); a cycle timer's branches were never created."""
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task("A")
+        + '<bpmn:boundaryEvent id="T" attachedToRef="A" cancelActivity="false"><bpmn:timerEventDefinition>'
+        '<bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R2/P1D</bpmn:timeCycle></bpmn:timerEventDefinition>'
+        "</bpmn:boundaryEvent>"
+        + task("X")
+        + task("Y")
+        + '<bpmn:endEvent id="E1" /><bpmn:endEvent id="E2" /><bpmn:endEvent id="E3" />'
+        + flow("F1", "S", "A")
+        + flow("F2", "A", "E1")
+        + flow("F3", "T", "X")
+        + flow("F4", "T", "Y")
+        + flow("F5", "X", "E2")
+        + flow("F6", "Y", "E3"),
+        pid="tva_paminnelser",
+    )
+    d.deploy(xml, "t.bpmn", "anna")
+    case = d.start_case("tva_paminnelser")
+    for _ in range(2):
+        clock.set(clock.now() + timedelta(days=1, minutes=1))
+        d.wake_due_cases()
+    assert _ids(d, case.id) == ["A", "X", "X", "Y", "Y"]
+    assert_reload_stable(d, case.id)
+
+
+def test_an_unconditional_and_a_conditional_flow_out_of_one_task(d):
+    """Camunda always takes the flow without a condition; the implied inclusive gateway refused it at
+    deploy ("Non-default exclusive outgoing sequence flow without condition")."""
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task("A")
+        + task("X")
+        + task("Y")
+        + '<bpmn:endEvent id="E1" /><bpmn:endEvent id="E2" />'
+        + flow("F1", "S", "A")
+        + flow("F2", "A", "X")
+        + cond("F3", "A", "Y", "${v == 1}")
+        + flow("F4", "X", "E1")
+        + flow("F5", "Y", "E2"),
+        pid="blandat",
+    )
+    d.deploy(xml, "b.bpmn", "anna")
+    for v, expected in ((1, ["X", "Y"]), (2, ["X"])):
+        case = d.start_case("blandat")
+        finish(d, case.id, "A", {"v": v}, actor="system")
+        assert _ids(d, case.id) == expected

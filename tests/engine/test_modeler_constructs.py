@@ -792,3 +792,37 @@ def test_several_flows_out_of_a_task_split_as_in_camunda(d):
         d.complete_task(t.id, "system", {"akut": True}, roles={"handlaggare"})
     with d.session() as s:
         assert s.get(Case, akut.id).status == "completed"  # after both end events of the split
+
+
+def test_an_error_without_a_message_sets_the_message_variable_to_null(d):
+    xml = ERROR_END.replace(b' camunda:errorMessage="Underlaget saknas"', b"")
+    d.deploy(xml, "fel.bpmn", "anna")
+    case = d.start_case("felslut", variables={"felmeddelande": "gammalt"})
+    [t] = open_tasks(d, case.id)
+    done = d.complete_task(t.id, "system", {"saknas": True}, roles={"handlaggare"})
+    assert done.variables["felkod"] == "FEL_1" and done.variables["felmeddelande"] is None
+
+
+def test_no_flow_out_of_a_task_that_can_be_taken_is_refused_naming_the_task(d):
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task("Bedom")
+        + task("X")
+        + task("Y")
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Bedom")
+        + '<bpmn:sequenceFlow id="Fx" sourceRef="Bedom" targetRef="X"><bpmn:conditionExpression '
+        'xsi:type="bpmn:tFormalExpression">${v == 1}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+        '<bpmn:sequenceFlow id="Fy" sourceRef="Bedom" targetRef="Y"><bpmn:conditionExpression '
+        'xsi:type="bpmn:tFormalExpression">${v == 2}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+        + flow("F2", "X", "E")
+        + flow("F3", "Y", "E"),
+        pid="ingen_vag",
+    )
+    d.deploy(xml, "i.bpmn", "anna")
+    case = d.start_case("ingen_vag")
+    [t] = open_tasks(d, case.id)
+    with pytest.raises(ProcessError) as refused:
+        d.complete_task(t.id, "system", {"v": 3}, roles={"handlaggare"})
+    assert refused.value.where == "Bedom"  # the drawn element, not the implied gateway
+    assert [x.element_id for x in open_tasks(d, case.id)] == ["Bedom"]
