@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -15,12 +16,11 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
-from engine import activity_types, case_sql, clock, definitions, inbox, users
+from engine import activity_types, case_sql, clock, definitions, inbox, scope, users
 from engine import audit as audit_log
 from engine.audit import AuditWriter
 from engine.camunda_queries import may_work_on
 from engine.case_values import CaseInfo
-from engine.case_values import case_tasks as _case_tasks
 from engine.case_values import check_variables as _check_variables
 from engine.case_values import info as _info
 from engine.config import Settings
@@ -50,7 +50,6 @@ from engine.runtime import (
     start_new_case,
     with_initiator,
 )
-from engine.scope import spread
 from engine.workflow import differs, json_safe, message_definitions, only_start_at
 
 T = TypeVar("T")
@@ -316,10 +315,9 @@ class Delaktig(ExternalTasks):
                 return _info(run)  # nothing to change (a value set again, a variable already gone): no row
             # A name no variable can have ("_types" …) is nothing to remove: never Delaktig's own entries.
             removable = [n for n in deletions if n.isidentifier() and not n.startswith("_")]
-            for task in _case_tasks(run.wf):
+            for task in scope.all_tasks(run.wf):  # finished ones too (scope.all_tasks says why)
                 task.data.update(modifications)
-                for name in removable:
-                    task.data.pop(name, None)
+            scope.remove(run.wf, removable)
             after = {**changed, **dict.fromkeys(gone)}
             old, new = redact({k: before.get(k) for k in after}), redact(after)
             changes = {k: [json_safe(old[k]), json_safe(new[k])] for k in after}
@@ -487,7 +485,7 @@ class Delaktig(ExternalTasks):
 
             def act() -> None:
                 task.set_data(**blanks, **clean)
-                spread(run.wf, {**blanks, **clean})  # the whole case sees them, also later in this step
+                scope.spread(run.wf, {**blanks, **clean})  # the whole case sees them, also later in this step
                 task.run()
 
             run.completed_task_ids.add(row.id)
@@ -517,6 +515,17 @@ class Delaktig(ExternalTasks):
             return _info(run)
 
         return self._retrying(work)
+
+    def transaction_retrying(self, fn: Callable[[Session], T], waits=(0.05, 0.2, 0.5)) -> T:
+        """``transaction``, run again after a ``ConcurrentChange`` (a concurrent transaction took a unique
+        key first; SQLite was busy), once the other has had time to commit: for work that first looks for
+        what such a transaction writes (an idempotency key), so the retry finds it and answers with it."""
+        for wait in waits:
+            try:
+                return self.transaction(fn)
+            except ConcurrentChange:
+                time.sleep(wait)
+        return self.transaction(fn)
 
     def _retrying(self, work: Callable[[Session], T], attempts: int = 5) -> T:
         """Run ``work`` in a transaction; when the case moved on between its read and its write

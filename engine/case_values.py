@@ -50,11 +50,3 @@ def check_variables(variables: dict[str, Any]) -> dict[str, Any]:
     if bad:
         raise ValidationFailed([Problem(str(k), "invalid variable name") for k in bad])
     return variables
-
-
-def case_tasks(wf) -> list:
-    """Every task of the case and its subprocesses, finished ones too, for a change of the case's
-    variables. Not only the waiting steps: a waiting task inherits its parent's data again whenever it is
-    updated (a message reaching a re-armed boundary event, say) and a join merges the data of its inputs,
-    so a value left in any finished task came back — the change undone, a removed variable restored."""
-    return [t for w in (wf, *wf.subprocesses.values()) for t in w.tasks.values()]

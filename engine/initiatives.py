@@ -677,7 +677,7 @@ def register(
             _remember_response(s, channel, key, request_hash, 201, response)
         return Registered(i.id, i.diarienummer, now, token, i.case_id, 201, response)
 
-    return d.transaction(work)
+    return d.transaction_retrying(work)  # a concurrent copy: the retry finds its answer
 
 
 def _prior_response(
@@ -758,7 +758,7 @@ def deliver_followup(
             _remember_response(s, channel, key, request_hash, 200, response)
         return 200, response
 
-    return d.transaction(work)
+    return d.transaction_retrying(work)
 
 
 # --- status -----------------------------------------------------------------------------------------------

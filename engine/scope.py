@@ -46,8 +46,19 @@ def differs(old: Any, new: Any) -> bool:
 
 
 def all_tasks(wf) -> list:
-    """Every task of the case and its subprocesses, finished ones too."""
+    """Every task of the case and its subprocesses, finished ones too. A change of the case's variables
+    reaches finished tasks as well: a waiting task inherits its parent's data again whenever it is updated
+    (a message reaching a re-armed boundary event, say) and a join merges the data of its inputs, so a
+    value left in a finished task came back — the change undone, a removed variable restored."""
     return [t for w in (wf, *wf.subprocesses.values()) for t in w.tasks.values()]
+
+
+def remove(wf, names) -> None:
+    """Variables gone from every task of the case (``all_tasks``)."""
+    if names:
+        for task in all_tasks(wf):
+            for name in names:
+                task.data.pop(name, None)
 
 
 def case_variables(wf) -> dict[str, Any]:
@@ -106,10 +117,7 @@ def share_script_changes(task, before: dict[str, Any]) -> None:
     removed = [k for k in before if k not in data and k not in local and not str(k).startswith("_")]
     if changed:
         spread(wf, changed, local)
-    if removed:
-        for other in all_tasks(wf):
-            for name in removed:
-                other.data.pop(name, None)
+    remove(wf, removed)
 
 
 class StepScope:

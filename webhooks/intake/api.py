@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
 from engine import initiatives
 from engine.app import Delaktig
-from engine.errors import ConcurrentChange, Conflict, NoMatch, ValidationFailed
+from engine.errors import Conflict, NoMatch, ValidationFailed
 from webhooks.guard import MAX_DEPTH, MESSAGE, too_deep, unusable_in
 from webhooks.intake.common import engine, intake_config
 
@@ -99,19 +98,6 @@ def receive():
 
 
 def _register_or_deliver(d: Delaktig, data: Any, channel: str, key: str, request_hash: str, also: str | None):
-    for wait in (0.05, 0.2, 0.5):
-        try:
-            return _register_or_deliver_once(d, data, channel, key, request_hash, also)
-        except ConcurrentChange:
-            # A copy of this request being registered at the same moment (its key taken, SQLite busy):
-            # once it has committed, the next try finds its answer and replays it.
-            time.sleep(wait)
-    return _register_or_deliver_once(d, data, channel, key, request_hash, also, last=True)
-
-
-def _register_or_deliver_once(
-    d: Delaktig, data: Any, channel: str, key: str, request_hash: str, also: str | None, last: bool = False
-):
     try:
         sub = initiatives.parse_submission(data)
         if sub.event == "submitted":
@@ -129,8 +115,7 @@ def _register_or_deliver_once(
         fields = [{"field": p.where, "message": p.message} for p in err.problems]
         return _error(422, "validation_failed", str(err), fields)
     except Conflict as err:
-        if isinstance(err, ConcurrentChange) and not last:
-            raise
+        # (the engine has already tried again after a concurrent copy: ``Delaktig.transaction_retrying``)
         # A concurrent request with the same key or signature won the race: answer with its response.
         try:
             first = initiatives.replayed(d, channel, also or key, request_hash) or initiatives.replayed(

@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import secrets
-import time
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
@@ -166,20 +165,12 @@ def _register_once(sub, data: dict):
     key = _submission_id()
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     channel = initiatives.FORM_CHANNEL
-    waits = [0.05, 0.2, 0.5]
-    while True:
-        try:
-            return initiatives.register(
-                engine(), sub, intake_config(), channel, key, digest, actor="medborgare"
-            )
-        except ConcurrentChange:
-            if not waits:
-                raise
-            time.sleep(waits.pop(0))  # two posts at once: once the first has committed, this finds its answer
-        except Conflict:
-            if key is None:
-                raise
-            key = None  # the form's id already used for other text (back, edit, send): a new initiative
+    try:  # (two posts at once: the engine tries the second again and it finds the first's answer)
+        return initiatives.register(engine(), sub, intake_config(), channel, key, digest, actor="medborgare")
+    except ConcurrentChange:
+        raise
+    except Conflict:  # the form's id already used for other text (back, edit, send): a new initiative
+        return initiatives.register(engine(), sub, intake_config(), channel, None, digest, actor="medborgare")
 
 
 @bp.get("/initiativ/status/<token>")

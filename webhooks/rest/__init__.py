@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from webhooks import signin_throttle
 from webhooks.rest import (  # noqa: F401 (routes)
     definition,
     deployment,
@@ -37,6 +38,7 @@ def engines():
 
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
+    signin_throttle.init_app(app)  # HTTP Basic counts failures with the staff sign-in (same limiters)
     # The API authenticates every request with HTTP Basic, never with the session cookie, so CSRF tokens
     # (which the staff pages' CSRFProtect demands on POST) do not apply to it.
     csrf = app.extensions.get("csrf")

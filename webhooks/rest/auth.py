@@ -88,7 +88,6 @@ def authenticate():
     if credentials is None:
         return _unauthorized("Malformed Authorization header; expected HTTP Basic")
     name, address = credentials[0].strip().lower(), request.remote_addr or ""
-    signin_throttle.init_app(current_app)  # (the staff pages set it up; an API-only app gets it here)
     if not signin_throttle.attempt(name, address):
         current_app.logger.warning(
             "REST sign-in as %r from %s refused: too many failed attempts", name, address
