@@ -478,9 +478,10 @@ class Delaktig(ExternalTasks):
             clean, problems = validate_form(row.form or {}, data, allow_extra=allow_extra)
             if problems:
                 raise ValidationFailed(problems, "Formuläret innehåller fel.")
-            # As a Camunda generated form submits every field: a declared field left out becomes its
-            # default value or None (unless the case already has it), so conditions can test it.
-            blanks = unsubmitted(row.form or {}, clean, task.data)
+            # As Camunda's form submit: a declared field left out becomes its default value, else None
+            # (unless the case already has it), so conditions can test it. A plain completion with extra
+            # variables (REST /complete) runs no form handler in Camunda: it keeps what the case holds.
+            blanks = unsubmitted(row.form or {}, clean, task.data, keep_held=allow_extra)
             before = dict(task.data)
 
             def act() -> None:
@@ -490,10 +491,13 @@ class Delaktig(ExternalTasks):
 
             run.completed_task_ids.add(row.id)
             run.step(act)
-            old, new = redact({k: before.get(k) for k in clean}), redact(clean)
+            # The before -> after of every value the completion set: submitted ones and the defaults.
+            written = {**blanks, **clean}
+            old, new = redact({k: before.get(k) for k in written}), redact(written)
             changes = {
-                k: [json_safe(old[k]), json_safe(new[k])] for k, v in clean.items() if before.get(k) != v
+                k: [json_safe(old[k]), json_safe(new[k])] for k, v in written.items() if before.get(k) != v
             }
+            new = {k: new[k] for k in clean}
             run.record(
                 "task_completed",
                 element_id=row.element_id,

@@ -173,15 +173,19 @@ def field_default(field: dict[str, Any], data: dict[str, Any]) -> Any:
     return found
 
 
-def unsubmitted(form: dict[str, Any], submitted: dict[str, Any], case_data: dict[str, Any]) -> dict[str, Any]:
+def unsubmitted(
+    form: dict[str, Any], submitted: dict[str, Any], case_data: dict[str, Any], keep_held: bool = False
+) -> dict[str, Any]:
     """The values of declared fields the submit left out, as Camunda's FormFieldHandler sets them: the
-    field's ``defaultValue`` (in the field's type; ``${variable}`` evaluated), else None (false for a
-    checkbox) — so conditions can test every field.
-    Fields the case already holds keep their value, and a read-only field is set only from its default."""
+    field's ``defaultValue`` (in the field's type; ``${variable}`` evaluated) even where the case already
+    holds a value, as a form submit does in Camunda; with no default, None (false for a checkbox) where the
+    case holds nothing yet — so conditions can test every field. A read-only field is set only from its
+    default. ``keep_held``: a plain completion (REST ``/complete``, which in Camunda runs no form handler)
+    leaves every value the case holds alone."""
     out: dict[str, Any] = {}
     for field in form.get("fields") or []:
         fid = field["id"]
-        if fid in submitted or fid in case_data:
+        if fid in submitted or (keep_held and fid in case_data):
             continue
         default = field_default(field, case_data)
         if default is not None:
@@ -189,6 +193,8 @@ def unsubmitted(form: dict[str, Any], submitted: dict[str, Any], case_data: dict
             if message is None and value is not None:
                 out[fid] = value
                 continue
+        if fid in case_data:
+            continue
         if "readonly" not in (field.get("constraints") or {}):
             out[fid] = False if field.get("type") == "boolean" else None  # an unticked box
     return out

@@ -290,12 +290,25 @@ def test_form_defaults_apply_to_fields_the_submit_leaves_out(d):
         "rubrik": "Bänkar",
         "kanal": "webb",
         "publicera": True,
-        "antal": 12,  # the case's own value is kept
+        "antal": 5,  # the default replaces the case's 12, as Camunda's form submit does
         "diarienr": "KS-1",
         "handlaggare": "hanna",  # ${starter}
         "starter": "hanna",
         "ovrigt": None,
     }
+    with d.session() as s:
+        row = s.query(AuditEvent).filter_by(case_id=info.id, kind="task_completed").one()
+    assert row.detail["submitted"] == {"rubrik": "Bänkar"}
+    assert row.detail["changes"]["antal"] == [12, 5]
+    assert row.detail["changes"]["kanal"] == [None, "webb"]
+    plain = d.start_case("standard", variables={"antal": 12, "kanal": "brev"})
+    [t] = open_tasks(d, plain.id)
+    kept = d.complete_task(t.id, "system", {"rubrik": "X"}, roles={"handlaggare"}, allow_extra=True)
+    assert (kept.variables["antal"], kept.variables["kanal"], kept.variables["publicera"]) == (
+        12,
+        "brev",
+        True,
+    )
     other = d.start_case("standard")
     [t] = open_tasks(d, other.id)
     assert (

@@ -94,3 +94,34 @@ def test_a_default_value_expression_is_the_case_s_value_in_form_variables(client
     [tid] = case.open_tasks
     fv = client.get(f"/engine-rest/task/{tid}/form-variables", headers=basic("hanna")).json
     assert fv["prio"] == {"type": "String", "value": "hög", "valueInfo": {}}
+
+
+def test_submit_form_sets_a_left_out_field_s_default_and_complete_keeps_the_case_s_value(client, engine):
+    """Camunda's form submit runs the FormFieldHandler: a field left out takes its defaultValue even where
+    the case holds a value. ``/complete`` runs no form handler there, so the case's value stays."""
+    xml = diagram(
+        '<bpmn:startEvent id="S" />'
+        + task(
+            "Granska",
+            inner='<bpmn:extensionElements><camunda:formData><camunda:formField id="prio" type="string" '
+            'defaultValue="normal" /><camunda:formField id="notis" type="string" /></camunda:formData>'
+            "</bpmn:extensionElements>",
+        )
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Granska")
+        + flow("F2", "Granska", "E"),
+        pid="standard_over",
+    )
+    engine.deploy(xml, "s.bpmn", "olle")
+    returned = {}
+    for verb in ("submit-form", "complete"):
+        case = engine.start_case("standard_over", variables={"prio": "hög"}, actor="system")
+        [tid] = case.open_tasks
+        r = client.post(
+            f"/engine-rest/task/{tid}/{verb}",
+            json={"variables": {"notis": {"value": "ok", "type": "String"}}, "withVariablesInReturn": True},
+            headers=basic("hanna"),
+        )
+        assert r.status_code == 200, r.json
+        returned[verb] = r.json["prio"]["value"]
+    assert returned == {"submit-form": "normal", "complete": "hög"}
