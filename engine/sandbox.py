@@ -46,9 +46,11 @@ from RestrictedPython.Guards import (
     safer_getattr_raise,
 )
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from engine import scope
+from engine.bpmn.expressions import RUNTIME, JuelError
 
 # Spiff's error formatter finds the failing line by looking for this filename in the traceback.
 FILENAME = "<string>"
@@ -238,6 +240,9 @@ GUARDS = {
     "_unpack_sequence_": guarded_unpack_sequence,
     "_apply_": _apply,
     "_print_": PrintCollector,  # print() output is collected and dropped instead of failing
+    # JUEL's operators, which translated Camunda expressions call (engine.bpmn.expressions). Globals win
+    # over task data in an expression, so a variable cannot replace them.
+    **RUNTIME,
 }
 
 
@@ -297,6 +302,17 @@ class CaseScriptEngine(PythonScriptEngine):
     Camunda's one variable scope: a parallel branch or the next multi-instance instance reached later in
     the same step starts from it. Spread only after the step, the stale copy another task carried could
     finish later and win."""
+
+    def evaluate(self, task, expression, external_context=None):
+        try:
+            return super().evaluate(task, expression, external_context)
+        except WorkflowTaskException as err:
+            # Spiff's message is only "Error evaluating expression ..."; JUEL's own error says what failed
+            # (which flow's condition returned a text, which value is not a number).
+            if isinstance(err.__context__, JuelError):
+                message = f"{err.__context__} (evaluating {expression})"
+                raise WorkflowTaskException(message, task=task, exception=err.__context__) from err
+            raise
 
     def execute(self, task, script, external_context=None):
         before = copy.deepcopy(task.data)

@@ -17,7 +17,13 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from engine.bpmn.expressions import TranslationError, translate_condition, translate_timer
+from engine.bpmn.expressions import (
+    RUNTIME,
+    TranslationError,
+    translate_condition,
+    translate_timer,
+    without_condition_check,
+)
 from engine.bpmn.parser import DelaktigParser
 from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, NSMAP, parse_bpmn_xml
 from engine.errors import Problem, ValidationFailed
@@ -102,7 +108,9 @@ def _translate(root, problems: list[Problem]) -> None:
             problems.append(Problem(_eid(expr), "the condition is empty; write one, or remove it"))
             continue
         try:
-            expr.text = translate_condition((expr.text or "").strip())
+            expr.text = translate_condition(
+                (expr.text or "").strip(), f"the condition of sequence flow {_eid(expr)}"
+            )
         except TranslationError as err:
             problems.append(Problem(_eid(expr), f"condition {expr.text!r} cannot be used: {err}"))
             continue
@@ -153,7 +161,10 @@ def _translate_multi_instance(root, problems: list[Problem]) -> None:
                 problems.append(Problem(_eid(el), f"the multi-instance {tag} is empty"))
                 continue
             try:
-                el.text = translate_condition(text)
+                # Camunda wants a Boolean from a completionCondition too
+                el.text = translate_condition(
+                    text, f"the {tag} of {_eid(el)}" if tag == "completionCondition" else None
+                )
             except TranslationError as err:
                 problems.append(Problem(_eid(el), f"multi-instance {tag} {text!r} cannot be used: {err}"))
                 continue
@@ -590,7 +601,7 @@ _LITERAL = re.compile(
     r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\b\d+(?:\.\d+)?\b|\bTrue\b|\bFalse\b|\bNone\b"""
 )
 _NAME = re.compile(r"\b[A-Za-z_]\w*\b")
-_RESERVED = {"and", "or", "not", "in", "is", "True", "False", "None", "len", "if", "else"}
+_RESERVED = {"and", "or", "not", "in", "is", "True", "False", "None", "len", "if", "else", *RUNTIME}
 
 
 def _check_gateway(gw, flows, enum_domains, problems: list[Problem]) -> None:
@@ -627,7 +638,7 @@ def _conditions_cover(exprs: list[str], enum_domains: dict[str, list[Any]]) -> b
     with plus "something else" and None) and check that some condition holds for every combination."""
     names: set[str] = set()
     literals: list[Any] = []
-    for expr in exprs:
+    for expr in map(without_condition_check, exprs):  # (the flow id in the check is not a value)
         stripped = _LITERAL.sub(" ", expr)
         names |= {n for n in _NAME.findall(stripped) if n not in _RESERVED}
         for lit in _LITERAL.findall(expr):

@@ -4,31 +4,231 @@ SpiffWorkflow 3.2 evaluates every condition and timer as Python, so JUEL `${a &&
 fails when a case reaches it. We translate at deploy time and refuse what we cannot translate faithfully,
 so the modeller sees the problem (the caller adds the element id) before any case runs.
 
+JUEL converts types where Python does not (`'1' == 1`, `null + 1`, `'false'` as false), so operators
+become calls to the small `juel_*` functions below (EL 2.2 spec 1.7-1.8 and 1.18, as JUEL implements
+them); the script sandbox provides them to every evaluation (`RUNTIME`). What they do, as in JUEL:
+
+- `==`/`!=`: null equals only null; with a number on either side both are converted to numbers (`'1' == 1`
+  is true, `'' == 0` too; a text that is not a number, or a Boolean, is an error: JUEL's ELException);
+  else with a Boolean on either side both to Boolean (`true == 'TRUE'`, Boolean.valueOf: any other text is
+  false); else two texts compare as text. `1 == 1.0` is true.
+- `< > <= >=`: the same value on both sides (both null too) makes `<=`/`>=` true; otherwise null on either
+  side is false; numbers as for `==`, a text with a text (or a Boolean) compares lexically, false < true.
+- `+ - * /` and unary `-`: null counts as 0 (`null + null` is 0), a text is converted to a number (`'5' + 1`
+  is 6), `/` always gives a float (`4 / 2` is 2.0) and never raises: `1 / 0` is Infinity, `0 / 0` NaN.
+- `&&`, `||`, `!`, `?:` convert their operands to Boolean: null and "" are false, a text is true only if it
+  is "true" (any case), a number is an error. The result is always true or false.
+- A gateway condition (and a completionCondition) must return a Boolean, as Camunda requires ("condition
+  expression returns non-Boolean"): anything else, null included, fails the step naming the flow.
+
+What the translation itself does:
+
 - `a.b` -> `a['b']` (a subscript, no method call): task data is JSON, a "bean property" is a dict key; a
   missing key raises at run time, like an undefined variable in Camunda. `a[x]` is kept.
-- `x == null` -> `x is None`. Every binary operation is parenthesised, so JUEL's left-associative
-  `a < b < c` does not become a Python comparison chain.
-- `x > 5` -> `(x is not None and x > 5)`: in JUEL an ordering with null is false (an optional number
-  left empty takes the default flow instead of failing the step).
+- `x == null` -> `x is None` (the same as JUEL, and what the gateway coverage check reads best).
 - `empty x` -> `(x in (None, '', [], {}))`: JUEL's `empty` is true for null, "" and empty collections;
   `(not x)` would also call 0 and false empty.
-- Refused: method/function calls, `%`/`mod` (Java and Python disagree on negative remainders), `+` with a
-  string literal (JUEL adds numbers, Python concatenates), `instanceof`, assignment, text around `${...}`.
-- Left as is: JUEL coerces types in `==` (`true == 'true'`) and `&&` ('false' is false); Python does not.
+- Refused: method/function calls, `%`/`mod` (Java and Python disagree on negative remainders), arithmetic
+  with a text literal that is no number (`'Hej ' + namn`: JUEL adds, it never concatenates), `instanceof`,
+  assignment, text around `${...}`, variable names the sandbox or these functions use.
+
+Still different from JUEL: `a.b` with `a` null fails (JUEL gives null); no 64-bit overflow (Python integers
+are unbounded); `0.0 == -0.0` is true and NaN is never equal to NaN (Java's Double.equals says the
+opposite); a map or list compared with a text is unequal (JUEL compares its toString()), and ordering maps
+or lists is an error; texts compare by code point (Java by UTF-16 unit: differs only beyond U+FFFF).
 """
 
 import ast
 import keyword
 import math
+import operator
 import re
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
-
-_LITERAL_KINDS = ("num", "str", "bool", "null")
 
 
 class TranslationError(ValueError):
     """An expression cannot be translated; the message says why (the caller adds the element id)."""
+
+
+# ---- run time: JUEL's operators, called by the translated code -----------------------------------------
+
+
+class JuelError(ValueError):
+    """JUEL's ELException: a value JUEL would not convert (`'abc' == 1`, `!5`), or a condition that did not
+    return a Boolean. The step fails with this message; never a silent false."""
+
+
+_LONG_RE = re.compile(r"[+-]?[0-9]+")  # Long.valueOf: no spaces, no decimals
+_DOUBLE_RE = re.compile(r"\s*[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*")
+
+
+def _describe(value) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    return f"a {type(value).__name__}"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number(value, as_float: bool) -> int | float:
+    """EL's coercion to Long, or to Double when `as_float` (EL 1.18.3): null and "" are 0."""
+    if value is None or value == "":
+        return 0.0 if as_float else 0
+    if _is_number(value):
+        return float(value) if as_float else value
+    if isinstance(value, str) and (_DOUBLE_RE if as_float else _LONG_RE).fullmatch(value):
+        return float(value) if as_float else int(value)
+    raise JuelError(f"{_describe(value)} is not a number")
+
+
+def _dot_e(value) -> bool:
+    """JUEL computes `+ - *` in Double when an operand is a float or a text with '.', 'e' or 'E'."""
+    return isinstance(value, float) or (isinstance(value, str) and any(c in value for c in ".eE"))
+
+
+def juel_bool(value) -> bool:
+    """EL's coercion to Boolean (1.18.5): null and "" are false, a text is Boolean.valueOf (only "true", in
+    any case, is true), anything else is an error."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.lower() == "true"
+    raise JuelError(f"{_describe(value)} is not a Boolean")
+
+
+def juel_eq(a, b) -> bool:
+    """EL `==` (1.8.2)."""
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    if _is_number(a) or _is_number(b):
+        as_float = isinstance(a, float) or isinstance(b, float)
+        return _number(a, as_float) == _number(b, as_float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return juel_bool(a) == juel_bool(b)
+    if isinstance(a, str) or isinstance(b, str):
+        # JUEL compares a map's or list's toString() with the text: never a text anyone writes.
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def juel_ne(a, b) -> bool:
+    return not juel_eq(a, b)
+
+
+def _text(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    raise JuelError(f"{_describe(value)} cannot be compared with a text")
+
+
+def _order(a, b, compare, same: bool) -> bool:
+    """EL `< > <= >=` (1.8.1); `same` is the answer when both sides are the same value (both null too)."""
+    if a is b:
+        return same
+    if a is None or b is None:
+        return False
+    if _is_number(a) or _is_number(b):
+        as_float = isinstance(a, float) or isinstance(b, float)
+        return compare(_number(a, as_float), _number(b, as_float))
+    if isinstance(a, str) or isinstance(b, str):
+        return compare(_text(a), _text(b))
+    if type(a) is type(b) and isinstance(a, bool | date):  # Java's Comparable: Boolean, Date
+        return compare(a, b)
+    raise JuelError(f"{_describe(a)} and {_describe(b)} cannot be ordered")
+
+
+def juel_lt(a, b) -> bool:
+    return _order(a, b, operator.lt, False)
+
+
+def juel_gt(a, b) -> bool:
+    return _order(a, b, operator.gt, False)
+
+
+def juel_le(a, b) -> bool:
+    return _order(a, b, operator.le, True)
+
+
+def juel_ge(a, b) -> bool:
+    return _order(a, b, operator.ge, True)
+
+
+def _arithmetic(a, b, compute) -> int | float:
+    if a is None and b is None:
+        return 0
+    as_float = _dot_e(a) or _dot_e(b)
+    return compute(_number(a, as_float), _number(b, as_float))
+
+
+def juel_add(a, b) -> int | float:
+    return _arithmetic(a, b, operator.add)
+
+
+def juel_sub(a, b) -> int | float:
+    return _arithmetic(a, b, operator.sub)
+
+
+def juel_mul(a, b) -> int | float:
+    return _arithmetic(a, b, operator.mul)
+
+
+def juel_div(a, b) -> int | float:
+    """EL `/` is always Double division, which never raises: x/0 is ±Infinity and 0/0 is NaN."""
+    if a is None and b is None:
+        return 0
+    x, y = _number(a, True), _number(b, True)
+    if y == 0:
+        # (a new NaN each time: juel_eq's `a is b` must not make two NaNs equal)
+        return float("nan") if x == 0 or math.isnan(x) else math.copysign(math.inf, x) * math.copysign(1, y)
+    return x / y
+
+
+def juel_neg(value) -> int | float:
+    if value is None:
+        return 0
+    if isinstance(value, str) or _is_number(value):
+        return -_number(value, _dot_e(value))
+    raise JuelError(f"{_describe(value)} cannot be negated")
+
+
+def juel_condition(value, where: str) -> bool:
+    """A condition's result: Camunda refuses anything but a Boolean ("condition expression returns
+    non-Boolean", or null), so `'false'` can never be taken as true."""
+    if isinstance(value, bool):
+        return value
+    raise JuelError(f"{where} returned {_describe(value)}, not a Boolean")
+
+
+# What the script sandbox puts in every evaluation's globals.
+RUNTIME = {
+    f.__name__: f
+    for f in [juel_bool, juel_eq, juel_ne, juel_lt, juel_gt, juel_le, juel_ge]
+    + [juel_add, juel_sub, juel_mul, juel_div, juel_neg, juel_condition]
+}
+_CONDITION_RE = re.compile(r"juel_condition\((.*), '[^'\\]*'\)", re.DOTALL)
+
+
+def without_condition_check(code: str) -> str:
+    """The expression inside `juel_condition(..., 'where')`: the gateway coverage check wants its values,
+    not the element name."""
+    m = _CONDITION_RE.fullmatch(code)
+    return m.group(1) if m else code
+
+
+# ---- translation ------------------------------------------------------------------------------------------
 
 
 _JUEL_WORD_OPS = {"eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "instanceof", "empty", "not", "and", "or"}
@@ -41,14 +241,14 @@ _TOKEN_RE = re.compile(
 _MOD = "'%' and 'mod' are not supported (Java and Python disagree on negative remainders)"
 _REFUSED_OPS = {"%": _MOD, "mod": _MOD, "instanceof": "'instanceof' is not supported"}
 _WRAPPED_RE = re.compile(r"\s*[$#]\{(.*)\}\s*", re.DOTALL)  # one ${...} or #{...}
-# JUEL operator spelling -> Python operator, per precedence level (lowest first).
+# JUEL operator spelling -> Python `and`/`or` or the juel_* function, per precedence level (lowest first).
 _BINARY_LEVELS = [
     {"||": "or", "or": "or"},
     {"&&": "and", "and": "and"},
-    {"==": "==", "eq": "==", "!=": "!=", "ne": "!="},
-    {"<": "<", "lt": "<", ">": ">", "gt": ">", "<=": "<=", "le": "<=", ">=": ">=", "ge": ">="},
-    {"+": "+", "-": "-"},
-    {"*": "*", "/": "/", "div": "/"},
+    {"==": "eq", "eq": "eq", "!=": "ne", "ne": "ne"},
+    {"<": "lt", "lt": "lt", ">": "gt", "gt": "gt", "<=": "le", "le": "le", ">=": "ge", "ge": "ge"},
+    {"+": "add", "-": "sub"},
+    {"*": "mul", "/": "div", "div": "div"},
 ]
 
 
@@ -114,7 +314,8 @@ class _Parser:
         then = self.ternary()
         self.expect(":")
         other = self.ternary()
-        return f"({then[0]} if {cond[0]} else {other[0]})", "expr"
+        kind = "bool" if then[1] == other[1] == "bool" else "expr"
+        return f"({then[0]} if {_boolean(cond)} else {other[0]})", kind
 
     def binary(self, level: int) -> tuple[str, str]:
         if level == len(_BINARY_LEVELS):
@@ -123,32 +324,37 @@ class _Parser:
         left = self.binary(level + 1)
         while (op := self.accept(*ops)) is not None:
             right = self.binary(level + 1)
-            left = self._combine(left, ops[op], right)
+            left = self._combine(left, op, ops[op], right)
         if why := _REFUSED_OPS.get(self.peek()[1]):
             self.fail(why)
         return left
 
     @staticmethod
-    def _combine(left: tuple[str, str], op: str, right: tuple[str, str]) -> tuple[str, str]:
-        if op in ("==", "!=") and "null" in (left[1], right[1]):
+    def _combine(left: tuple[str, str], op: str, name: str, right: tuple[str, str]) -> tuple[str, str]:
+        # Every result is a call or parenthesised, so JUEL's left-associative `a < b < c` never becomes a
+        # Python comparison chain. Kind "bool": surely true or false, so no juel_bool() around it.
+        if name in ("and", "or"):
+            return f"({_boolean(left)} {name} {_boolean(right)})", "bool"
+        if name in ("eq", "ne") and "null" in (left[1], right[1]):
             other = right if left[1] == "null" else left
-            return f"({other[0]} {'is' if op == '==' else 'is not'} None)", "expr"
-        if op == "+" and "str" in (left[1], right[1]):
-            raise TranslationError("'+' on strings is not supported (JUEL adds numbers, Python concatenates)")
-        if op in ("<", ">", "<=", ">="):
-            # JUEL: an ordering with null is false (an optional number left empty takes the default
-            # flow); Python would raise comparing None. Literals need no check.
-            guards = [f"{side[0]} is not None" for side in (left, right) if side[1] not in _LITERAL_KINDS]
-            if guards:
-                return f"({' and '.join(guards)} and {left[0]} {op} {right[0]})", "bool"
-        # (a comparison is true or false, never null: "bool", so an ordering over it needs no guard)
-        return f"({left[0]} {op} {right[0]})", "bool" if op in ("==", "!=", "<", ">", "<=", ">=") else "expr"
+            return f"({other[0]} {'is' if name == 'eq' else 'is not'} None)", "bool"
+        if name in ("add", "sub", "mul", "div"):
+            _number_literal(left, op)
+            _number_literal(right, op)
+            return f"juel_{name}({left[0]}, {right[0]})", "expr"
+        return f"juel_{name}({left[0]}, {right[0]})", "bool"
 
     def unary(self) -> tuple[str, str]:
-        if op := self.accept("!", "not", "-"):
-            return f"({'-' if op == '-' else 'not '}{self.unary()[0]})", "expr"
+        if self.accept("!", "not"):
+            return f"(not {_boolean(self.unary())})", "bool"
+        if self.accept("-"):
+            operand = self.unary()
+            if operand[1] == "num":
+                return f"(-{operand[0]})", "num"
+            _number_literal(operand, "-")
+            return f"juel_neg({operand[0]})", "expr"
         if self.accept("empty"):
-            return f"({self.unary()[0]} in (None, '', [], {{}}))", "expr"
+            return f"({self.unary()[0]} in (None, '', [], {{}}))", "bool"
         return self.postfix()
 
     def postfix(self) -> tuple[str, str]:
@@ -197,22 +403,44 @@ class _Parser:
                 self.fail(f"variable name {value!r} is not usable in Python; rename the variable")
             if value.startswith("_"):
                 self.fail(f'variable name {value!r} starts with "_", which the script sandbox refuses')
+            if value in RUNTIME:
+                self.fail(f"variable name {value!r} is reserved for Delaktig's JUEL operators; rename it")
             self.i += 1
             return value, "name"
         self.fail('expected a value, variable or "("')
 
 
-def translate_condition(text: str) -> str:
-    """Translate a Camunda `${...}`/`#{...}` condition to Python; other text is taken as Python source."""
+def _boolean(node: tuple[str, str]) -> str:
+    return node[0] if node[1] == "bool" else f"juel_bool({node[0]})"
+
+
+def _number_literal(node: tuple[str, str], op: str) -> None:
+    """A text literal in arithmetic must be a number (JUEL converts it); `'Hej ' + x` would always fail."""
+    if node[1] != "str":
+        return
+    text = ast.literal_eval(node[0])
+    if text and not _DOUBLE_RE.fullmatch(text):
+        raise TranslationError(
+            f"{text!r} is not a number, and JUEL's {op!r} only computes with numbers (it does not join text)"
+        )
+
+
+def translate_condition(text: str, condition_of: str | None = None) -> str:
+    """Translate a Camunda `${...}`/`#{...}` expression to Python; other text is taken as Python source.
+
+    With `condition_of` (what to call it in a message: "the condition of sequence flow Flow_1") it is a
+    condition, whose result must be a Boolean: anything else fails the step, as in Camunda."""
     wrapped = _WRAPPED_RE.fullmatch(text)
     if wrapped is None:
         if "${" in text or "#{" in text:
             raise TranslationError("write a single ${...}; text around it is not supported")
         return text  # a SpiffWorkflow-native diagram: already Python, the sandbox checks it later
     parser = _Parser(wrapped.group(1))
-    code = parser.ternary()[0]
+    code, kind = parser.ternary()
     if parser.peek()[0] != "end":
         parser.fail("unexpected text after the expression")
+    if condition_of is not None and kind != "bool":
+        code = f"juel_condition({code}, {condition_of!r})"
     compile(code, "<condition>", "eval")  # our own output must always be valid Python
     return code
 

@@ -11,13 +11,23 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.camunda.parser import CamundaParser
 from SpiffWorkflow.util.task import TaskState
 
-from engine.bpmn.expressions import TranslationError, parse_iso_duration, translate_condition, translate_timer
+from engine.bpmn.compile import _conditions_cover
+from engine.bpmn.expressions import (
+    JuelError,
+    TranslationError,
+    parse_iso_duration,
+    translate_condition,
+    translate_timer,
+    without_condition_check,
+)
 from engine.clock import STOCKHOLM
+from engine.sandbox import SandboxedEnvironment, make_script_engine
 from engine.workflow import SPIFF_LOCALTZ, SPIFF_TIMEDELTA_FROM_START  # importing it applies the patches
 
 
 def evaluate(code: str, data: dict):
-    return eval(code, {"__builtins__": {}}, dict(data))  # noqa: S307 - our own translator's output
+    """Through the real script sandbox, which provides the juel_* functions the translation calls."""
+    return SandboxedEnvironment().evaluate(code, dict(data))
 
 
 # ---- conditions: translation and truth values ---------------------------------------------------------
@@ -48,7 +58,7 @@ TRUTH_CASES = [
     ("${n eq 3 || n ne 3}", {"n": 3}, True),
     ("${n >= 2.5}", {"n": 2}, False),
     ("${n * 2 + 1 == 7}", {"n": 3}, True),
-    ("${n / 2 == 1.5}", {"n": 3}, True),  # JUEL `/` is floating point, like Python's
+    ("${n / 2 == 1.5}", {"n": 3}, True),  # JUEL `/` is floating point
     ("${-n < 0}", {"n": 3}, True),
     ("${n == 007}", {"n": 7}, True),
     ("${x == null}", {"x": None}, True),
@@ -85,12 +95,19 @@ def test_translated_condition_has_juel_truth_value(juel, data, expected):
 @pytest.mark.parametrize(
     ("juel", "python"),
     [
-        ("${a && b}", "(a and b)"),
-        ("${x == 'a && b' || !y}", "((x == 'a && b') or (not y))"),
+        ("${a && b}", "(juel_bool(a) and juel_bool(b))"),
+        ("${x == 'a && b' || !y}", "(juel_eq(x, 'a && b') or (not juel_bool(y)))"),
         ("${true}", "True"),
         ("${false || null == x}", "(False or (x is None))"),
-        ("${a.b == 1}", "(a['b'] == 1)"),
-        ("${1 < 2 < 3}", "((1 < 2) < 3)"),  # left-associative, not a Python comparison chain
+        ("${a.b == 1}", "juel_eq(a['b'], 1)"),
+        ("${1 < 2 < 3}", "juel_lt(juel_lt(1, 2), 3)"),  # left-associative, not a Python comparison chain
+        (
+            "${a > 1 && !(b <= 2)}",
+            "(juel_gt(a, 1) and (not (juel_le(b, 2))))",
+        ),  # no juel_bool on a comparison
+        ("${n * 2 + -1}", "juel_add(juel_mul(n, 2), (-1))"),
+        ("${-n}", "juel_neg(n)"),
+        ("${a ? 1 : 2}", "(1 if juel_bool(a) else 2)"),
         ("${empty x}", "(x in (None, '', [], {}))"),
         ("${2.50}", "2.5"),
     ],
@@ -99,9 +116,31 @@ def test_translation_text(juel, python):
     assert translate_condition(juel) == python
 
 
-def test_left_associative_comparison_differs_from_a_python_chain():
-    # JUEL: (3 > 2) > 1 -> true > 1 -> compares 1 > 1 -> false; a Python chain would say True.
-    assert evaluate(translate_condition("${3 > 2 > 1}"), {}) is False
+@pytest.mark.parametrize(
+    ("juel", "python"),
+    [
+        ("${beslut}", "juel_condition(beslut, 'the condition of sequence flow F1')"),
+        ("${a.b}", "juel_condition(a['b'], 'the condition of sequence flow F1')"),
+        ("${a ? b : c}", "juel_condition((b if juel_bool(a) else c), 'the condition of sequence flow F1')"),
+        # Surely true or false: no check needed.
+        ("${a == 1}", "juel_eq(a, 1)"),
+        ("${a && b}", "(juel_bool(a) and juel_bool(b))"),
+        ("${empty a}", "(a in (None, '', [], {}))"),
+        ("${a ? true : false}", "(True if juel_bool(a) else False)"),
+    ],
+)
+def test_a_condition_is_checked_for_a_boolean_unless_it_surely_is_one(juel, python):
+    assert translate_condition(juel, "the condition of sequence flow F1") == python
+    assert without_condition_check(python) == python.removeprefix("juel_condition(").removesuffix(
+        ", 'the condition of sequence flow F1')"
+    )
+
+
+def test_left_associative_comparison_is_not_a_python_chain():
+    # JUEL: (3 > 2) > 1 -> true > 1 -> a Boolean is coerced to a number: ELException. A Python chain would
+    # quietly say True.
+    with pytest.raises(JuelError, match="true is not a number"):
+        evaluate(translate_condition("${3 > 2 > 1}"), {})
 
 
 @pytest.mark.parametrize("python", ["a and b", "x == 'yes'", "len(x) > 0", ""])
@@ -121,8 +160,11 @@ def test_python_condition_without_dollar_brace_is_unchanged(python):
         ("${None}", "not usable in Python"),
         ("${x² > 1}", "not usable in Python"),
         ("${_secret}", 'starts with "_"'),
-        ("${'a' + b}", "'+' on strings"),
-        ('${a + "b"}', "'+' on strings"),
+        ("${'a' + b}", "'a' is not a number, and JUEL's '+' only computes"),
+        ('${a + "b"}', "'b' is not a number"),
+        ("${'Hej ' * 2}", "JUEL's '*'"),
+        ("${-'x'}", "JUEL's '-'"),
+        ("${juel_eq == 1}", "reserved for Delaktig's JUEL operators"),
         ("${a % 2 == 0}", "'%' and 'mod'"),
         ("${a mod 2}", "'%' and 'mod'"),
         ("${a instanceof b}", "'instanceof'"),
@@ -154,6 +196,140 @@ def test_keyword_is_fine_as_a_property_name():
 def test_translation_output_is_a_literal_string_not_injected_code():
     code = translate_condition("${x == '\\'); __import__(\\'os'}")
     assert evaluate(code, {"x": "'); __import__('os"}) is True
+
+
+# ---- JUEL's type coercion (EL 2.2, 1.8 and 1.18), evaluated through the real sandbox ----------------------
+
+JUEL_VALUES = [
+    # (JUEL, data, the value JUEL gives)
+    # `==`/`!=`: a number on either side makes both numbers; 1 == 1.0
+    ("${antal == '1'}", {"antal": 1}, True),
+    ("${antal != '1'}", {"antal": 1}, False),
+    ("${'2.5' == x}", {"x": 2.5}, True),
+    ("${x == ''}", {"x": 0}, True),  # EL coerces "" to 0
+    ("${x == 1}", {"x": 1.0}, True),
+    ("${x == 2}", {"x": "02"}, True),
+    # a Boolean on either side makes both Booleans: Boolean.valueOf, "true" in any case
+    ("${beslut == 'true'}", {"beslut": True}, True),
+    ("${beslut == 'TRUE'}", {"beslut": True}, True),
+    ("${beslut == 'ja'}", {"beslut": True}, False),
+    ("${beslut == 'ja'}", {"beslut": False}, True),  # 'ja' is false
+    ("${beslut == true}", {"beslut": "True"}, True),
+    ("${x == false}", {"x": ""}, True),
+    # null equals only null; texts compare as texts; maps and lists by value
+    ("${a == b}", {"a": None, "b": None}, True),
+    ("${a == b}", {"a": None, "b": 0}, False),
+    ("${a != b}", {"a": "", "b": None}, True),
+    ("${a == 'x'}", {"a": "x"}, True),
+    ("${a == b}", {"a": {"k": 1}, "b": {"k": 1}}, True),
+    ("${a == 'x'}", {"a": {"k": 1}}, False),
+    # orderings: the same value (both null too) makes <= and >= true; null otherwise false
+    ("${a >= b}", {"a": None, "b": None}, True),
+    ("${a <= b}", {"a": None, "b": None}, True),
+    ("${a > b}", {"a": None, "b": None}, False),
+    ("${a < b}", {"a": None, "b": None}, False),
+    ("${a >= b}", {"a": None, "b": 1}, False),
+    ("${a < 10}", {"a": "9"}, True),  # the text becomes a number
+    ("${a < b}", {"a": "9", "b": "10"}, False),  # two texts compare lexically
+    ("${a > 'b'}", {"a": True}, True),  # "true" > "b"
+    ("${a > b}", {"a": True, "b": False}, True),
+    ("${a < 2}", {"a": 1.5}, True),
+    # arithmetic: null is 0, a text a number, `/` always Double
+    ("${belopp + avgift}", {"belopp": 90, "avgift": None}, 90),
+    ("${a + b}", {"a": None, "b": None}, 0),
+    ("${a - b}", {"a": None, "b": 2}, -2),
+    ("${a * b}", {"a": "3", "b": 4}, 12),
+    ("${'5' + 1}", {}, 6),
+    ("${a + 1}", {"a": "1.5"}, 2.5),
+    ("${4 / 2}", {}, 2.0),
+    ("${a div b}", {"a": "9", "b": 2}, 4.5),
+    ("${1 / 0}", {}, float("inf")),
+    ("${-1 / 0}", {}, float("-inf")),
+    ("${a / b}", {"a": None, "b": None}, 0),
+    ("${-a}", {"a": None}, 0),
+    ("${-a}", {"a": "5"}, -5),
+    ("${-a}", {"a": 2.5}, -2.5),
+    # &&, ||, !, ?: coerce to Boolean: null and "" false, a text true only if "true"
+    ("${x && y}", {"x": "true", "y": True}, True),
+    ("${x && y}", {"x": "false", "y": True}, False),
+    ("${x || y}", {"x": None, "y": "TRUE"}, True),
+    ("${!x}", {"x": "false"}, True),
+    ("${!x}", {"x": None}, True),
+    ("${x ? 'ja' : 'nej'}", {"x": "false"}, "nej"),
+    ("${x ? 'ja' : 'nej'}", {"x": ""}, "nej"),
+]
+
+
+@pytest.mark.parametrize(("juel", "data", "expected"), JUEL_VALUES)
+def test_juel_coercion(juel, data, expected):
+    value = evaluate(translate_condition(juel), data)
+    assert value == expected and type(value) is type(expected)
+
+
+def test_zero_by_zero_is_nan():
+    value = evaluate(translate_condition("${a / b}"), {"a": 0, "b": 0})
+    assert value != value  # NaN; and a gateway condition comparing it is false, as in Java
+    assert evaluate(translate_condition("${a / b > 1}"), {"a": 0, "b": 0}) is False
+
+
+@pytest.mark.parametrize(
+    ("juel", "data", "message"),
+    [
+        ("${antal == 'tre'}", {"antal": 1}, "the text 'tre' is not a number"),
+        ("${antal == '1.5'}", {"antal": 1}, "is not a number"),  # Long.valueOf("1.5") fails
+        ("${x == 1}", {"x": True}, "true is not a number"),
+        ("${x == true}", {"x": 1}, "true is not a number"),  # numbers win: true is made a Long
+        ("${x == true}", {"x": {}}, "a dict is not a Boolean"),
+        ("${x < 5}", {"x": "fem"}, "is not a number"),
+        ("${x < y}", {"x": {"a": 1}, "y": {"a": 2}}, "cannot be ordered"),
+        ("${x < 'a'}", {"x": [1]}, "cannot be compared with a text"),
+        ("${x + 1}", {"x": "Hej"}, "the text 'Hej' is not a number"),
+        ("${x + 1}", {"x": True}, "true is not a number"),
+        ("${-x}", {"x": False}, "cannot be negated"),
+        ("${x && y}", {"x": 1, "y": True}, "the number 1 is not a Boolean"),
+        ("${!x}", {"x": 0}, "is not a Boolean"),
+        ("${x ? 1 : 2}", {"x": [True]}, "a list is not a Boolean"),
+    ],
+)
+def test_a_value_juel_does_not_coerce_is_an_error_not_a_silent_false(juel, data, message):
+    with pytest.raises(JuelError, match=message):
+        evaluate(translate_condition(juel), data)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("false", "the text 'false'"), (None, "null"), (1, "the number 1"), ({}, "a dict")],
+)
+def test_a_condition_that_returns_no_boolean_fails_naming_its_flow(value, shown):
+    code = translate_condition("${beslut}", "the condition of sequence flow Fja")
+    with pytest.raises(JuelError) as err:
+        evaluate(code, {"beslut": value})
+    assert str(err.value) == f"the condition of sequence flow Fja returned {shown}, not a Boolean"
+    assert evaluate(code, {"beslut": False}) is False
+
+
+def test_task_data_cannot_replace_the_juel_operators():
+    assert evaluate(translate_condition("${a == '1'}"), {"a": 1, "juel_eq": None}) is True
+
+
+def test_the_gateway_coverage_check_evaluates_translated_conditions():
+    """It enumerates each variable over the literals it is compared with, null, booleans, 0 and "something
+    else" (an object), and needs the juel_* functions and not the flow's name among them."""
+
+    def covers(*juel: str) -> bool:
+        return _conditions_cover(
+            [translate_condition(j, f"the condition of sequence flow F{i}") for i, j in enumerate(juel)], {}
+        )
+
+    assert covers("${x == 'a'}", "${x != 'a'}")
+    assert covers("${n > 5}", "${n <= 5}", "${n == null}")
+    assert covers("${beslut}", "${!beslut}")  # null fails the first: an error at run time, not a stop
+    assert not covers("${x == 'a'}", "${x == 'b'}")
+    assert not covers("${n > 5}", "${n < 5}")
+    assert not covers("${n > 5}", "${n <= 5}")  # null takes neither
+    # Six variables at four values each: 4096 combinations, the limit. Were the text naming the flow in
+    # juel_condition(..., 'the condition of sequence flow F0') taken for one more value: 15625, "not covered".
+    assert covers("${a && b && c && d && e ? f : false}", "${!(a && b && c && d && e && f)}")
 
 
 # ---- timers: translation ------------------------------------------------------------------------------
@@ -366,6 +542,7 @@ def test_raw_juel_condition_parses_but_fails_at_run_time():
 def test_translated_condition_routes_the_gateway(a, b, end):
     condition = xml_escape(translate_condition("${a && b}"))
     workflow = start(gateway_xml(condition), {"a": a, "b": b})
+    workflow.script_engine = make_script_engine()  # provides the juel_* functions the translation calls
     workflow.do_engine_steps()
     assert workflow.is_completed()
     assert end in completed_ids(workflow)
