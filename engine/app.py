@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
-from engine import activity_types, case_sql, clock, definitions, inbox, scope, users
+from engine import activity_types, case_sql, clock, definitions, inbox, scope, task_changes, timers, users
 from engine import audit as audit_log
 from engine.audit import AuditWriter
 from engine.camunda_queries import may_work_on
@@ -34,6 +35,7 @@ from engine.errors import (
     NoMatch,
     NotFound,
     Problem,
+    ProcessError,
     StaleCase,
     ValidationFailed,
 )
@@ -53,6 +55,7 @@ from engine.runtime import (
 from engine.workflow import differs, json_safe, message_definitions, only_start_at
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _check_business_key(key: Any) -> None:
@@ -364,9 +367,12 @@ class Delaktig(ExternalTasks):
         return self._change_variables(target, actor, modifications, deletions, variable_types)
 
     # --- user tasks -----------------------------------------------------------------------------------
-    def _task_for(self, s: Session, task_id: str, actor: str, roles: set[str] | None) -> UserTask:
-        """The open task the actor may work on."""
+    def _task_for(
+        self, s: Session, task_id: str, actor: str, roles: set[str] | None, lock: bool = False
+    ) -> UserTask:
+        """The open task the actor may work on (``lock``: its row locked, FOR UPDATE on PostgreSQL)."""
         q = sa.select(UserTask).where(UserTask.id == str(task_id))
+        q = q.with_for_update() if lock else q
         task = s.execute(q.execution_options(populate_existing=True)).scalar()
         _check_task_access(
             task, task_id, actor, lambda: roles if roles is not None else users.roles_of(s, actor)
@@ -415,34 +421,82 @@ class Delaktig(ExternalTasks):
 
         def work(s: Session) -> None:
             task = self._task_for(s, task_id, actor, roles)
-            before = task.assignee
-            if before is not None and before != actor:
-                raise Conflict(f"Uppgiften är tagen av {before}; bara den personen kan lämna den vidare.")
-            if assignee is not None and assignee != actor:
-                if not users.is_active(s, assignee):
-                    raise ValidationFailed([Problem("userId", f"okänd användare {assignee}")])
-                if not may_work_on(task, assignee, users.roles_of(s, assignee)):
-                    raise ValidationFailed(
-                        [
-                            Problem(
-                                "userId",
-                                f"{assignee} har inte rollen för uppgiften och kan inte tilldelas den",
-                            )
-                        ]
-                    )
-            done = s.execute(
-                sa.update(UserTask)
-                .where(UserTask.id == task.id, sa.text(case_sql.STILL_OPEN))
-                .where(UserTask.assignee.is_(None) if before is None else UserTask.assignee == before)
-                .values(assignee=assignee)
-            )
-            if done.rowcount != 1:
-                raise Conflict("Uppgiften ändrades samtidigt av någon annan; ladda om och försök igen.")
+            before = self._reassign(s, task, actor, assignee)
             self._case_event(
                 s, task.case_id, actor, "task_reassigned", task, {"assignee": [before, assignee]}
             )
 
         self.transaction(work)
+
+    def _reassign(
+        self, s: Session, task: UserTask, actor: str, assignee: str | None, field: str = "userId"
+    ) -> str | None:
+        """``set_assignee``'s rules and write (also ``update_task``'s); returns the assignee before."""
+        before = task.assignee
+        if before is not None and before != actor:
+            raise Conflict(f"Uppgiften är tagen av {before}; bara den personen kan lämna den vidare.")
+        if assignee is not None and assignee != actor:
+            if not users.is_active(s, assignee):
+                raise ValidationFailed([Problem(field, f"okänd användare {assignee}")])
+            if not may_work_on(task, assignee, users.roles_of(s, assignee)):
+                raise ValidationFailed(
+                    [Problem(field, f"{assignee} har inte rollen för uppgiften och kan inte tilldelas den")]
+                )
+        done = s.execute(
+            sa.update(UserTask)
+            .where(UserTask.id == task.id, sa.text(case_sql.STILL_OPEN))
+            .where(UserTask.assignee.is_(None) if before is None else UserTask.assignee == before)
+            .values(assignee=assignee)
+        )
+        if done.rowcount != 1:
+            raise Conflict("Uppgiften ändrades samtidigt av någon annan; ladda om och försök igen.")
+        return before
+
+    # Task details, candidates and comments: engine.task_changes does the work, these check who may.
+    def update_task(
+        self, task_id: str, actor: str, changes: dict[str, Any], roles: set[str] | None = None
+    ) -> None:
+        """Change an open task's ``name``, ``description``, ``priority``, ``due_at``, ``follow_up_at``
+        and (by ``set_assignee``'s rules) ``assignee``: the keys given; the rest stay. Who may: as for
+        changing its variables — its assignee, or while no one holds it a candidate. Audited with the
+        before -> after of what changed ("task_updated"; a new assignee as "task_reassigned")."""
+        task_changes.check_update(changes)
+
+        def work(s: Session) -> None:
+            task = self._task_for(s, task_id, actor, roles, lock=True)
+            if task.assignee is not None and task.assignee != actor:
+                raise Conflict(f"Uppgiften är tagen av {task.assignee}; bara den personen kan ändra den.")
+            fields = {k: v for k, v in changes.items() if k != "assignee"}
+            diff = task_changes.update_fields(s, task, actor, fields)
+            events = [("task_updated", {"name": task.name, "changes": diff})] if diff else []
+            if "assignee" in changes and changes["assignee"] != task.assignee:
+                before = self._reassign(s, task, actor, changes["assignee"], "assignee")
+                events.append(("task_reassigned", {"assignee": [before, changes["assignee"]]}))
+            task_changes.record(s, task, actor, events)
+
+        self.transaction(work)
+
+    def change_candidates(self, task_id: str, actor: str, kind: str, value: str, add: bool) -> None:
+        """Add or remove a candidate ``kind`` ("user" or "group") of an open task, audited. Who may is
+        the caller's rule (the REST API: a process manager), as for ``set_variables``."""
+
+        def work(s: Session) -> None:
+            task = task_changes.open_task(s, task_id)
+            task_changes.change_candidates(s, task, actor, kind, value, add)
+
+        self.transaction(work)
+
+    def add_comment(
+        self, task_id: str, actor: str, message: str, roles: set[str] | None = None
+    ) -> dict[str, Any]:
+        """A comment on an open task by whoever may work on it (also while a colleague holds it: a comment
+        changes nothing), kept as an audit row of the case ("comment")."""
+
+        def work(s: Session) -> dict[str, Any]:
+            task = self._task_for(s, task_id, actor, roles)
+            return task_changes.add_comment(s, task, actor, message)
+
+        return self.transaction(work)
 
     def _case_event(
         self, s: Session, case_id: str, actor: str, kind: str, task: UserTask, detail: dict
@@ -754,6 +808,9 @@ class Delaktig(ExternalTasks):
         return self.transaction(work)
 
     def wake_due_cases(self, now: datetime | None = None, limit: int = 100) -> int:
+        """Wake each due case in its own transaction. A case whose step fails (a diagram error, a bad
+        timer value, a defect) is rolled back, recorded and tried again later (``timers.record_failure``):
+        one broken case must not stop every other case's timers, reminders and deadlines."""
         now = now or clock.now()
         woken = 0
         for case_id in self.due_case_ids(now, limit):
@@ -761,7 +818,20 @@ class Delaktig(ExternalTasks):
                 woken += self.wake_case(case_id, now)
             except Conflict:
                 continue  # someone else is working on it; its next_timer_at tells the next tick
+            except Exception as err:  # noqa: BLE001 — any failure of one case is that case's
+                self._timer_failed(case_id, now, err)
         return woken
+
+    def _timer_failed(self, case_id: str, now: datetime, err: Exception) -> None:
+        log.exception("timers of case %s could not fire", case_id, exc_info=err)
+        if isinstance(err, ProcessError):
+            where, message = err.where, err.problems[0].message
+        else:
+            where, message = None, f"{type(err).__name__}: {err}"
+        try:
+            self.transaction(lambda s: timers.record_failure(s, case_id, now, message, where))
+        except Exception:  # noqa: BLE001 — the database itself may be what failed
+            log.exception("the failure of case %s could not be recorded", case_id)
 
     # --- users ------------------------------------------------------------------------------------------
     def add_user(

@@ -130,6 +130,10 @@ class TaskFilter:
     include_assigned: bool = False
     with_candidate_groups: bool = False
     without_candidate_groups: bool = False
+    with_candidate_users: bool = False
+    without_candidate_users: bool = False
+    involved_user: str | None = None  # assignee or candidate user (Camunda: assignee, owner, identity link)
+    owner: str | None = None  # Delaktig's tasks have no owner: matches none
     due_before: datetime | None = None
     due_after: datetime | None = None
     follow_up_before: datetime | None = None
@@ -208,6 +212,10 @@ _TASK_FLAGS = (  # given when truthy (business_key: whenever not None, as the eq
     "include_assigned",
     "with_candidate_groups",
     "without_candidate_groups",
+    "with_candidate_users",
+    "without_candidate_users",
+    "involved_user",
+    "owner",
     "visible_to",
 )
 
@@ -278,6 +286,21 @@ def _task_where(given: frozenset[str], variables: tuple | None = None) -> list[s
         where.append(has_groups)
     if "without_candidate_groups" in given:
         where.append(~has_groups)
+    has_users = sa.exists().where(TaskCandidate.task_id == UserTask.id, TaskCandidate.kind == "user")
+    if "with_candidate_users" in given:
+        where.append(has_users)
+    if "without_candidate_users" in given:
+        where.append(~has_users)
+    if "involved_user" in given:
+        # Camunda's Task.xml: assignee, owner (none here) or an identity link of the user (a candidate).
+        where.append(
+            sa.or_(
+                UserTask.assignee == sa.bindparam("involved_user", type_=sa.String),
+                _candidate("user", "involved_users"),
+            )
+        )
+    if "owner" in given:
+        where.append(sa.false())
     where += [op(col, sa.bindparam(name)) for name, col, op in _TASK_RANGES if name in given]
     if "visible_to" in given:
         where.append(
@@ -313,6 +336,8 @@ def _task_params(s: Session, f: TaskFilter, given: frozenset[str]) -> dict[str, 
     if "candidate_user" in given:
         params["candidate_user"] = [f.candidate_user]
         params["candidate_user_groups"] = sorted(users.roles_of(s, f.candidate_user)) or [""]
+    if "involved_user" in given:
+        params.update(involved_user=f.involved_user, involved_users=[f.involved_user])
     if "visible_to" in given:
         user, roles = f.visible_to
         params.update(visible_user=user, visible_users=[user], visible_groups=sorted(roles) or [""])

@@ -54,7 +54,7 @@ class InvalidValue(ValidationFailed):
     database's own words, for logs; the message says what kind of value it was."""
 
     def __init__(self, reason: str, detail: str = ""):
-        self.detail = detail
+        self.detail, self.reason = detail, reason
         super().__init__([Problem("", f"Ett värde kan inte användas: {reason}.")])
 
 

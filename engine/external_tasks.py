@@ -15,6 +15,9 @@ audited on the case's chain too, so an auditor sees that the archive was down an
 Rights are the caller's rule (the REST API: an integration or administrator role). The worker id is the
 worker's own name for itself, as in Camunda; only the worker holding the lock may complete, fail or
 extend it.
+
+Messages are English, in Camunda's words: this service's callers are workers speaking Camunda's REST API,
+and their logs and libraries match on Camunda's texts.
 """
 
 from __future__ import annotations
@@ -43,8 +46,10 @@ from engine.runtime import TYPES_KEY, open_case
 from engine.scope import spread
 from engine.workflow import json_safe
 
-MAX_LOCK_MS = 7 * 24 * 3600 * 1000  # a week: longer is a worker that forgot to say it stopped
-MAX_TASKS = 1000
+# Camunda takes any positive long; a lock (or retry timeout) is bounded only where its end would no longer
+# be a date both databases store: a hundred years.
+MAX_LOCK_MS = 100 * 365 * 24 * 3600 * 1000
+MAX_TASKS = 2**31 - 1  # Camunda's int; the REST API caps a fetch lower (REST_FETCH_MAX_TASKS)
 MAX_ERROR_MESSAGE = 666
 FETCH_BATCH = 200  # Camunda's column size: longer messages are cut, as Camunda cuts them
 
@@ -80,9 +85,8 @@ class TopicRequest:
 
     def check(self) -> None:
         if not isinstance(self.topic, str) or not self.topic:
-            raise _refused("topicName", "topicName saknas")
-        if not isinstance(self.lock_ms, int) or not 0 < self.lock_ms <= MAX_LOCK_MS:
-            raise _refused("lockDuration", f"lockDuration ska vara 1–{MAX_LOCK_MS} millisekunder")
+            raise _refused("topicName", "topicName is null")
+        _check_duration("lockDuration", self.lock_ms)
 
     def where(self) -> sa.ColumnElement[bool]:
         test = [ExternalTask.topic == self.topic]
@@ -253,9 +257,34 @@ def _fetchable(now: datetime) -> list[sa.ColumnElement[bool]]:
 
 
 def _check_worker(worker_id: Any) -> str:
+    if worker_id is None:
+        raise _refused("workerId", "workerId is null")
     if not isinstance(worker_id, str) or not worker_id.strip() or len(worker_id) > 255 or "\x00" in worker_id:
-        raise _refused("workerId", "workerId ska vara en text på 1–255 tecken")
+        raise _refused("workerId", "workerId must be a text of 1 to 255 characters")
     return worker_id
+
+
+def _check_duration(name: str, value: Any, minimum: int = 1) -> int:
+    """A duration in milliseconds: positive (``minimum`` 0: or zero), as Camunda's long, and at most
+    ``MAX_LOCK_MS`` (later would not be a date the databases keep)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _refused(name, f"{name} must be a number of milliseconds")
+    if value < minimum:
+        relation = "greater than 0" if minimum > 0 else "greater than or equal to 0"
+        raise _refused(name, f"{name} is not {relation}")
+    if value > MAX_LOCK_MS:
+        raise _refused(name, f"{name} is greater than {MAX_LOCK_MS} milliseconds (100 years)")
+    return value
+
+
+def _check_retries(retries: Any) -> int:
+    if retries is None:
+        raise _refused("retries", "retries is null")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries >= 2**31:
+        raise _refused("retries", "retries must be an integer of at most 2147483647")
+    if retries < 0:
+        raise _refused("retries", "The number of retries cannot be negative")
+    return retries
 
 
 class ExternalTasks:
@@ -264,15 +293,23 @@ class ExternalTasks:
 
     # --- workers: fetch, complete, fail ------------------------------------------------------------------
     def fetch_and_lock(
-        self, worker_id: str, max_tasks: int, topics: list[TopicRequest], use_priority: bool = False
+        self,
+        worker_id: str,
+        max_tasks: int,
+        topics: list[TopicRequest],
+        use_priority: bool = False,
+        newest_first: bool = False,
     ) -> list[ExternalTaskInfo]:
         """Lock up to ``max_tasks`` open, unlocked tasks of ``topics`` (with retries left) for
         ``worker_id``, each for its topic's lock duration, and return them with their case's variables.
-        Two workers fetching at once never get the same task: the lock is taken by an UPDATE that
-        re-checks the task is still free."""
+        Oldest first (``newest_first``: newest first, Camunda's createTime desc), after the highest
+        priority with ``use_priority``. Two workers fetching at once never get the same task: the lock is
+        taken by an UPDATE that re-checks the task is still free."""
         _check_worker(worker_id)
-        if not isinstance(max_tasks, int) or not 0 <= max_tasks <= MAX_TASKS:
-            raise _refused("maxTasks", f"maxTasks ska vara 0–{MAX_TASKS}")
+        if isinstance(max_tasks, bool) or not isinstance(max_tasks, int) or max_tasks > MAX_TASKS:
+            raise _refused("maxTasks", f"maxTasks must be an integer of at most {MAX_TASKS}")
+        if max_tasks < 0:
+            raise _refused("maxTasks", "maxTasks is not greater than or equal to 0")
         for topic in topics:
             topic.check()
         if not topics or max_tasks == 0:
@@ -281,11 +318,15 @@ class ExternalTasks:
         def work(s: Session) -> list[ExternalTaskInfo]:
             now = clock.now()
             order = [ExternalTask.priority.desc()] if use_priority else []
+            if newest_first:
+                order += [ExternalTask.created_at.desc(), ExternalTask.id.desc()]
+            else:
+                order += [ExternalTask.created_at, ExternalTask.id]
             q = (
                 sa.select(ExternalTask, Case.data)
                 .join(Case, Case.id == ExternalTask.case_id)
                 .where(*_fetchable(now), Case.status == "active", sa.or_(*(t.where() for t in topics)))
-                .order_by(*order, ExternalTask.created_at, ExternalTask.id)
+                .order_by(*order)
             )
             postgres = s.get_bind().dialect.name == "postgresql"
             locked: list[ExternalTaskInfo] = []
@@ -388,9 +429,9 @@ class ExternalTasks:
         must not vanish because a worker said "not found"; the worker can report a failure instead."""
         variables = check_variables(dict(variables or {}))
         if not isinstance(error_code, str) or not error_code.strip() or len(error_code) > 200:
-            raise _refused("errorCode", "errorCode ska vara en text på 1–200 tecken")
+            raise _refused("errorCode", "errorCode must be a text of 1 to 200 characters")
         if error_message is not None and not isinstance(error_message, str):
-            raise _refused("errorMessage", "errorMessage ska vara en text")
+            raise _refused("errorMessage", "errorMessage must be a text")
 
         def act_on(run, task, row) -> None:
             thrown = DelaktigErrorEventDefinition(error_code, code=error_code)
@@ -400,8 +441,8 @@ class ExternalTasks:
             if not catchers:
                 raise _refused(
                     "errorCode",
-                    f"ingen felhändelse (error boundary event) på {row.element_id} fångar felkoden "
-                    f"{error_code!r}; rapportera ett fel (failure) i stället",
+                    f"No error boundary event on {row.element_id} catches the error code "
+                    f"'{error_code}'; report a failure instead",
                 )
 
             def act() -> None:
@@ -421,7 +462,7 @@ class ExternalTasks:
             # Nothing interrupted it: not caught after all. (An interrupted multi-instance body drops its
             # instances from the workflow instead of cancelling them.)
             if task.workflow.tasks.get(task.id) is task and task.state == TaskState.STARTED:
-                raise _refused("errorCode", f"felkoden {error_code!r} fångades inte")
+                raise _refused("errorCode", f"The error code '{error_code}' was not caught")
             run.record(
                 "external_task_error",
                 element_id=row.element_id,
@@ -443,7 +484,7 @@ class ExternalTasks:
         _check_worker(worker_id)
 
         def work(s: Session) -> CaseInfo:
-            row = _locked_row(s, task_id, worker_id, "slutföras" if how == "completed" else "ta emot fel")
+            row = _locked_row(s, task_id, worker_id, "complete" if how == "completed" else "bpmnError")
             run = open_case(s, row.case_id, self.specs, actor, AuditWriter())
             task = _spiff_task(run, row)
             run.completed_task_ids.add(row.id)
@@ -481,15 +522,13 @@ class ExternalTasks:
         _check_worker(worker_id)
         for name, value in (("errorMessage", error_message), ("errorDetails", error_details)):
             if value is not None and (not isinstance(value, str) or "\x00" in value):
-                raise _refused(name, f"{name} ska vara en text")
+                raise _refused(name, f"{name} must be a text")
         retries = 0 if retries is None else retries  # as Camunda (an int field): none left, an incident
-        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries < 2**31:
-            raise _refused("retries", "retries ska vara ett heltal ≥ 0")
-        if not isinstance(retry_timeout_ms, int) or not 0 <= retry_timeout_ms <= MAX_LOCK_MS:
-            raise _refused("retryTimeout", f"retryTimeout ska vara 0–{MAX_LOCK_MS} millisekunder")
+        _check_retries(retries)
+        _check_duration("retryTimeout", retry_timeout_ms, minimum=0)
 
         def work(s: Session) -> None:
-            row = _locked_row(s, task_id, worker_id, "markeras som misslyckad")
+            row = _locked_row(s, task_id, worker_id, "failure")
             now = clock.now()
             message = (error_message or "")[:MAX_ERROR_MESSAGE] or None
             _change_row(
@@ -518,18 +557,39 @@ class ExternalTasks:
         """The worker needs longer: the lock runs ``new_duration_ms`` from now. Only an unexpired lock of
         this worker can be extended."""
         _check_worker(worker_id)
-        if not isinstance(new_duration_ms, int) or not 0 < new_duration_ms <= MAX_LOCK_MS:
-            raise _refused("newDuration", f"newDuration ska vara 1–{MAX_LOCK_MS} millisekunder")
+        _check_duration("newDuration", new_duration_ms)
 
         def work(s: Session) -> None:
-            row = _locked_row(s, task_id, worker_id, "få ett längre lås")
+            row = _locked_row(s, task_id, worker_id, "extendLock")
             now = clock.now()
             if row.lock_expires_at is None or row.lock_expires_at <= now:
-                raise _refused("workerId", f"låset på den externa uppgiften {task_id} har redan gått ut")
+                raise _refused("workerId", f"Cannot extend a lock that expired (external task {task_id})")
             s.execute(
                 sa.update(ExternalTask)
                 .where(ExternalTask.id == row.id)
                 .values(lock_expires_at=now + timedelta(milliseconds=new_duration_ms))
+            )
+
+        self.transaction(work)
+
+    def lock_external_task(self, task_id: str, worker_id: str, lock_duration_ms: int, actor: str) -> None:
+        """Lock one task for ``worker_id`` for ``lock_duration_ms`` from now without fetching it (Camunda
+        7.17's ``POST /external-task/{id}/lock``): a task that is unlocked, whose lock has expired, or
+        that this worker holds already (a new duration from now). Another worker's unexpired lock is
+        refused. Audited on the case's chain, as failures and unlocks are."""
+        _check_worker(worker_id)
+        _check_duration("lockDuration", lock_duration_ms)
+
+        def work(s: Session) -> None:
+            row = _open_row(s, task_id)
+            now = clock.now()
+            held = row.lock_expires_at is not None and row.lock_expires_at > now
+            if held and row.worker_id is not None and row.worker_id != worker_id:
+                raise _refused("workerId", _wrong_worker("lock", task_id, worker_id, row.worker_id))
+            detail = {"worker": worker_id, "before": row.worker_id if held else None}
+            until = now + timedelta(milliseconds=lock_duration_ms)
+            _change_row(
+                s, row, actor, "external_task_locked", detail, worker_id=worker_id, lock_expires_at=until
             )
 
         self.transaction(work)
@@ -551,8 +611,7 @@ class ExternalTasks:
         """Set the retries left (0: an incident; more: workers fetch it again). All or nothing.
         ``only_stopped``: only for tasks whose retries ran out (a Conflict otherwise), checked under the
         row lock, so a second click changes nothing."""
-        if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries < 2**31:
-            raise _refused("retries", "retries ska vara ett heltal ≥ 0")
+        _check_retries(retries)
 
         def work(s: Session) -> None:
             for task_id in sorted(set(task_ids)):  # cases locked in id order: no deadlocks
@@ -567,7 +626,7 @@ class ExternalTasks:
     def set_external_priority(self, task_id: str, priority: int, actor: str) -> None:
         """A new priority for fetching with ``usePriority`` (Camunda's ``PUT /external-task/{id}/priority``)."""
         if isinstance(priority, bool) or not isinstance(priority, int) or not -(2**63) <= priority < 2**63:
-            raise _refused("priority", "priority ska vara ett heltal (64 bitar)")
+            raise _refused("priority", "priority must be an integer (64 bits)")
 
         def work(s: Session) -> None:
             row = _open_row(s, task_id)
@@ -660,19 +719,29 @@ def _open_row(s: Session, task_id: str) -> ExternalTask:
     return row
 
 
-def _locked_row(s: Session, task_id: str, worker_id: str, what: str) -> ExternalTask:
+# Camunda's words for a worker acting on a task another worker (or none) holds, by action.
+_WRONG_WORKER = {
+    "complete": "External Task {id} cannot be completed by worker '{worker}'",
+    "failure": "Failure of External Task {id} cannot be reported by worker '{worker}'",
+    "bpmnError": "Bpmn error of External Task {id} cannot be reported by worker '{worker}'",
+    "extendLock": "The lock of the External Task {id} cannot be extended by worker '{worker}'",
+    "lock": "External Task {id} cannot be locked by worker '{worker}'",
+}
+
+
+def _wrong_worker(action: str, task_id: str, worker_id: str, holder: str | None) -> str:
+    # As Camunda's Java string concatenation: no holder is 'null'.
+    held_by = "null" if holder is None else holder
+    start = _WRONG_WORKER[action].format(id=task_id, worker=worker_id)
+    return f"{start}. It is locked by worker '{held_by}'."
+
+
+def _locked_row(s: Session, task_id: str, worker_id: str, action: str) -> ExternalTask:
     """The open task, locked by ``worker_id`` (as Camunda: an expired lock still counts until another
-    worker has fetched the task)."""
+    worker has fetched the task). ``action``: a key of ``_WRONG_WORKER``."""
     row = _open_row(s, task_id)
     if row.worker_id != worker_id:
-        raise _refused(
-            "workerId",
-            f"External Task {task_id} cannot be completed by worker '{worker_id}'. It is locked by worker "
-            f"'{row.worker_id}'."
-            if what == "slutföras"
-            else f"den externa uppgiften {task_id} kan inte {what} av {worker_id!r}: den är låst av "
-            f"{row.worker_id!r}",
-        )
+        raise _refused("workerId", _wrong_worker(action, task_id, worker_id, row.worker_id))
     return row
 
 
@@ -711,7 +780,7 @@ def _enclosing_activity(task):
 def _spiff_task(run, row: ExternalTask):
     task = run.wf.get_task_from_id(uuid.UUID(row.id))
     if task is None or task.state != TaskState.STARTED or not is_external(task.task_spec):
-        raise Conflict(f"den externa uppgiften {row.id} väntar inte längre")
+        raise Conflict(f"External task {row.id} is no longer waiting")
     if run.case.status != "active":
-        raise Conflict("Ärendet är avslutat.")
+        raise Conflict(f"Process instance {run.case.id} has ended")
     return task

@@ -168,6 +168,37 @@ def started_external_tasks(wf) -> dict[str, Any]:
 TYPES_KEY = "_types"  # declared variable types (CaseRun.declare_types), in case.data and the workflow's data
 
 
+# A case's stored state (SpiffWorkflow's tasks and every variable): the 11-task routine needs 7 KB, a
+# rework loop run 40 times 110 KB. Far above that is a script or a client filling a variable without
+# bound; refused so one case cannot grow the database or exceed a column's size (SQLite's 1 GB).
+MAX_CASE_STATE = 16 * 1024 * 1024
+
+
+def storable_state(wf, variables: dict[str, Any]) -> bytes:
+    """The case's state to store, or a ProcessError naming the variable that cannot be stored (a script
+    left a set or bytes in it) or saying the case grew too big. The step is rolled back either way."""
+    try:
+        blob = dump_state(wf)
+    except TypeError as err:
+        for name, value in variables.items():
+            try:
+                orjson.dumps(value)
+            except TypeError:
+                raise ProcessError(
+                    name,
+                    f"the variable holds a {type(value).__name__}, which cannot be stored: variables hold "
+                    "text, numbers, true/false, null, dates, lists and maps",
+                ) from err
+        raise ProcessError("?", f"the case's state cannot be stored: {err}") from err
+    if len(blob) > MAX_CASE_STATE:
+        raise ProcessError(
+            "?",
+            f"the case's data would be {len(blob) / 1048576:.1f} MB; at most "
+            f"{MAX_CASE_STATE // 1048576} MB are stored per case",
+        )
+    return blob
+
+
 class CaseRun:
     """A loaded case inside a transaction. Use ``open_case`` / ``new_case`` to get one."""
 
@@ -331,7 +362,7 @@ class CaseRun:
         if types:
             data[TYPES_KEY] = types
         values: dict[str, Any] = {
-            "state": dump_state(wf),
+            "state": storable_state(wf, variables),
             "data": data,
             "next_timer_at": timers[0][0] if timers else None,
         }

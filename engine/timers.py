@@ -1,7 +1,8 @@
-"""Queries the timer workers need besides ``Delaktig.wake_due_cases``: timers that are about to fire.
+"""Queries the timer workers need besides ``Delaktig.wake_due_cases``: timers that are about to fire, and
+what happens when a case's timer step fails.
 
-Both use the index on ``case.next_timer_at`` with a range, so their cost depends on how many timers are
-due soon, not on how many cases wait.
+The queries use the index on ``case.next_timer_at`` with a range, so their cost depends on how many timers
+are due soon, not on how many cases wait.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from engine import clock
-from engine.models import Case
+from engine import audit, clock
+from engine.models import AuditEvent, Case
 
 
 def upcoming(d, within: float, now: datetime | None = None, limit: int = 1000) -> list[tuple[str, datetime]]:
@@ -36,3 +37,35 @@ def next_timer(d, case_id: str) -> datetime | None:
         return s.execute(
             sa.select(Case.next_timer_at).where(Case.id == case_id, Case.status == "active")
         ).scalar()
+
+
+# After a failed timer step, the case's timers are tried again after these waits (the last one repeats):
+# as Camunda's job executor retries a failed timer job, but never gives up for good — a timer whose
+# failure a later release or a changed variable mends fires on its own.
+RETRY_AFTER = (timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(days=1))
+TIMER_FAILED = "timer_failed"
+
+
+def record_failure(s, case_id: str, now: datetime, error: str, element_id: str | None) -> datetime | None:
+    """A case whose due timers could not fire (its step was rolled back): an audit row says which
+    attempt failed, where and why, and its ``next_timer_at`` moves to the next try, so the timer workers
+    go on with the other cases instead of meeting this one first at every tick. None if the case has
+    moved on meanwhile (another step saved it: its own next_timer_at stands)."""
+    case = s.execute(
+        sa.select(Case.next_timer_at, Case.audit_seq).where(Case.id == case_id, Case.status == "active")
+    ).first()
+    if case is None or case.next_timer_at is None or case.next_timer_at > now:
+        return None
+    last = s.execute(
+        sa.select(AuditEvent.kind, AuditEvent.detail).where(
+            AuditEvent.chain == case_id, AuditEvent.seq == case.audit_seq
+        )
+    ).first()
+    attempt = (
+        (last.detail or {}).get("attempt", 0) + 1 if last is not None and last.kind == TIMER_FAILED else 1
+    )
+    retry_at = now + RETRY_AFTER[min(attempt, len(RETRY_AFTER)) - 1]
+    detail = {"attempt": attempt, "error": error[:500], "retry_at": retry_at.isoformat()}
+    audit.append_case_event(s, case_id, "system", TIMER_FAILED, detail, element_id)
+    s.execute(sa.update(Case).where(Case.id == case_id).values(next_timer_at=retry_at))
+    return retry_at

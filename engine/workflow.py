@@ -17,6 +17,7 @@ from uuid import UUID
 import orjson
 from dateutil.relativedelta import relativedelta
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SPIFF_FORMAT
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
@@ -35,11 +36,12 @@ from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG as CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import TaskState
+from SpiffWorkflow.workflow import Workflow as _SpiffWorkflow
 
 from engine import activity_types, clock
 from engine.bpmn.compile import IMPLIED_SPLIT
 from engine.bpmn.parser import DelaktigErrorEventDefinition, DelaktigMessageEventDefinition, current_effects
-from engine.errors import ProcessError
+from engine.errors import DelaktigError, ProcessError
 from engine.sandbox import make_script_engine
 from engine.scope import StepScope, differs  # noqa: F401  (differs: engine.app, engine.external_tasks)
 
@@ -118,7 +120,22 @@ def _held(method, when_held):
     def wrapper(self, my_task):
         if _timers_held.get() and my_task._get_internal_data("event_value") is not None:
             return when_held(my_task)
-        return method(self, my_task)
+        try:
+            return method(self, my_task)
+        except (SpiffWorkflowException, DelaktigError):
+            raise
+        except Exception as err:  # noqa: BLE001 — SpiffWorkflow raises a bare Exception('Invalid duration')
+            # A timer's ${variable} holding something that is no date, duration or cycle: SpiffWorkflow
+            # raises a bare Python error that names no element (an HTTP 500, a timer worker stopped).
+            value = my_task._get_internal_data("event_value")
+            if value is None:
+                with contextlib.suppress(Exception):
+                    value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            raise WorkflowTaskException(
+                f"the timer's value {value!r} is not an ISO 8601 date, duration or cycle "
+                "(such as 2026-03-01T09:00:00+01:00, P14D or R3/P1D)",
+                task=my_task,
+            ) from err
 
     wrapper.__doc__ = method.__doc__
     return wrapper
@@ -192,6 +209,29 @@ def _rearms(run_hook):
 
 _REARMING = (MessageEventDefinition, SignalEventDefinition)
 BoundaryEvent._run_hook = _rearms(BoundaryEvent._run_hook)
+
+
+def _ends_subprocesses_of_removed_tasks(remove):
+    """A cancelled task drops its unfinished children from the tree without cancelling them: when an
+    interrupting boundary event ends a multi-instance embedded subprocess, its instances (each a
+    subprocess task) were dropped but their subprocesses stayed, active and without a parent task, and
+    every later step of the case failed ("A task with id … was not found"). As in Camunda, a dropped
+    instance's subprocess ends with it: its tasks are cancelled (their timers and messages no longer
+    wait) and it is deleted."""
+
+    def wrapper(self, task_id):
+        top = getattr(self, "top_workflow", None)
+        sub = top.subprocesses.get(task_id) if top is not None else None
+        if sub is not None:
+            top.cancel(sub)
+            top.delete_subprocess(self.tasks[task_id])
+        remove(self, task_id)
+
+    wrapper.__doc__ = remove.__doc__
+    return wrapper
+
+
+_SpiffWorkflow._remove_task = _ends_subprocesses_of_removed_tasks(_SpiffWorkflow._remove_task)
 
 
 class SpeclessWorkflowConverter(BpmnWorkflowConverter):
@@ -346,7 +386,13 @@ def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -
         ).removesuffix(IMPLIED_SPLIT)  # an implied gateway's error is its activity's (bpmn.compile)
         detail = getattr(err, "error_type", None)
         message = str(getattr(err, "error_msg", None) or err).strip()
-        raise ProcessError(where, f"{message}" + (f" ({detail})" if detail else "")) from err
+        raise ProcessError(
+            where, f"{message}" + (f" ({detail})" if detail not in (None, "unknown") else "")
+        ) from err
+    except DelaktigError:
+        raise
+    except Exception as err:  # noqa: BLE001 — a defect must fail the step (rolled back), not the server
+        raise ProcessError("?", f"{type(err).__name__}: {err}") from err
     finally:
         current_effects.reset(token)
     return effects

@@ -16,6 +16,8 @@ from flask import Flask, jsonify, request
 from engine.errors import InvalidValue
 
 MESSAGE = "Texten innehåller ett tecken som inte kan lagras (NUL eller ett ensamt surrogattecken)."
+# The same for the REST API, whose messages are English as Camunda's.
+MESSAGE_EN = "The text contains a character that cannot be stored (NUL or a lone surrogate)."
 
 
 def unusable(text: str) -> bool:
@@ -68,7 +70,7 @@ def unusable_in(value: Any, where: str = "") -> str | None:
 
 def register(app: Flask) -> None:
     app.before_request(_check_request)
-    app.register_error_handler(InvalidValue, lambda err: refusal(str(err), ""))
+    app.register_error_handler(InvalidValue, _invalid_value)
 
 
 def _check_request():
@@ -88,7 +90,17 @@ def _check_request():
             if unusable(key) or unusable(value):
                 where = f"{kind} {key!r}" if not unusable(key) else f"({kind})"
                 break
-    return refusal(MESSAGE, where) if where else None
+    if not where:
+        return None
+    return refusal(MESSAGE_EN if request.path.startswith("/engine-rest") else MESSAGE, where)
+
+
+def _invalid_value(err: InvalidValue):
+    if request.path.startswith("/engine-rest"):
+        from webhooks.rest.errors import invalid_value_text
+
+        return refusal(invalid_value_text(err), "")
+    return refusal(str(err), "")
 
 
 def refusal(message: str, field: str):

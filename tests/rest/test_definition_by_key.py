@@ -30,7 +30,7 @@ BAD_BODY = {"variables": {"antal": {"value": "fyra", "type": "Integer"}}, "okän
 def test_an_unknown_key_is_camundas_rest_exception_404(client, engine, deployed, method, path, body):
     r = getattr(client, method)(path, json=body, headers=H)
     assert r.status_code == 404, r.json
-    assert r.json == {"type": "RestException", "message": MESSAGE}
+    assert r.json == {"type": "RestException", "message": MESSAGE, "code": 0}
     assert cases(engine) == 0
 
 

@@ -82,3 +82,20 @@ def test_unknown_url_is_a_staff_404_page_and_wrong_method_405(staff):
     assert r.status_code == 404 and "Sidan finns inte" in html(r)
     r = s.c.delete("/uppgifter")
     assert r.status_code == 405 and "Metoden är inte tillåten" in html(r)
+
+
+def test_a_timer_that_could_not_fire_is_on_the_case_page_with_its_error(engine, staff):
+    """The timer workers record a case whose timers fail (engine.timers.record_failure) and go on; the
+    auditor and staff see it on the case, with the error, instead of a case that silently waits."""
+    from datetime import timedelta
+
+    from tests.engine.test_failing_steps import AFTER_TIMER_SCRIPT
+
+    clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    engine.deploy(AFTER_TIMER_SCRIPT, "trasig.bpmn", "test")
+    info = engine.start_case("trasig", business_key="KS-9", variables={"antal": 0}, actor="system")
+    assert engine.wake_due_cases(clock.now() + timedelta(days=2)) == 0
+    page = html(staff("rut").get(f"/arenden/{info.id}"))
+    timeline = page[page.index('id="timeline"') :]
+    assert "Tidsfristen kunde inte köras (försöker igen)" in timeline
+    assert "ZeroDivisionError" in timeline and "division by zero" in timeline

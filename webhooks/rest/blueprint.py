@@ -9,12 +9,28 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import DelaktigError
-from webhooks.guard import MAX_DEPTH, MESSAGE, too_deep, unusable_in
+from webhooks.guard import MAX_DEPTH, MESSAGE_EN, too_deep, unusable_in
 from webhooks.rest import auth
 from webhooks.rest.errors import RestError, engine_error, error_response, invalid
 from webhooks.rest.variables import declared_types, parse_variables
 
+ENGINE_NAME = "default"  # the one engine (GET /engine), also addressed as /engine-rest/engine/default/…
+
 bp = Blueprint("rest", __name__, url_prefix="/engine-rest")
+
+
+@bp.url_value_preprocessor
+def _named_engine(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """``/engine-rest/engine/{name}/…`` (the blueprint's second registration): ``default`` is the engine
+    every path means; another name is Camunda's 404, answered before authentication as Camunda's
+    filter does. The views never see the name."""
+    if values is None or "engine_name" not in values:
+        return
+    name = values.pop("engine_name")
+    if name != ENGINE_NAME:
+        raise RestError(404, "InvalidRequestException", f"Process engine {name} not available")
+
+
 bp.before_request(auth.authenticate)
 
 
@@ -82,7 +98,7 @@ def body() -> dict[str, Any]:
         raise invalid(f"The request body nests JSON deeper than {MAX_DEPTH} levels")
     bad = unusable_in(data)
     if bad:
-        raise invalid(f"{MESSAGE} ({bad})")
+        raise invalid(f"{MESSAGE_EN} ({bad})")
     return data
 
 

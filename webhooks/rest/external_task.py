@@ -2,6 +2,11 @@
 extendLock, unlock, retries, queries). The work is ``engine.external_tasks``; this module reads Camunda's
 JSON and writes it back.
 
+``POST /external-task/{id}/lock`` (Camunda 7.17) locks one task for a worker without fetching it.
+
+Limits: lockDuration, newDuration and retryTimeout are any positive number of milliseconds up to 100 years
+(a later date no database keeps); maxTasks is at most ``REST_FETCH_MAX_TASKS`` (default 10 000).
+
 Who: external tasks are done by integration accounts (roles ``REST_EXTERNAL_TASK_ROLES``, default
 ``integration`` and ``admin``); process owners (``REST_MANAGER_ROLES``) may also read them, unlock them
 and set their retries. Long polling (``asyncResponseTimeout``) is honoured up to
@@ -16,17 +21,18 @@ from typing import Any
 
 from flask import Response, current_app, request
 
-from engine.errors import DelaktigError, NotFound, ValidationFailed
+from engine.errors import DelaktigError, InvalidValue, NotFound, ValidationFailed
 from engine.external_tasks import ExternalTaskInfo, ExternalTaskQuery, TopicRequest
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok
-from webhooks.rest.errors import RestError, engine_error, invalid
+from webhooks.rest.errors import RestError, engine_error, invalid, problems, problems_text
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import declared_types, fmt_date, parse_variables, typed_map
 
 DEFAULT_WORKER_ROLES = ("integration", "admin")
 LONG_POLL_MAX_MS = 20_000
+FETCH_MAX_TASKS = 10_000
 POLL_INTERVAL_S = 0.25
 RESOURCE = "ExternalTask"
 TASK_SORT_KEYS = {
@@ -56,12 +62,8 @@ def _error(err: DelaktigError, action: str, task_id: str | None = None) -> RestE
     if isinstance(err, NotFound):
         return RestError(404, "RestException", f"External task with id {task_id} does not exist")
     if isinstance(err, ValidationFailed):
-        return RestError(
-            400,
-            "RestException",
-            str(err) if action == "" else f"{action}: {err}",
-            problems=[{"field": p.where, "message": p.message} for p in err.problems],
-        )
+        text = problems_text(err) if isinstance(err, InvalidValue) else str(err)
+        return RestError(400, "RestException", text if action == "" else f"{action}: {text}", **problems(err))
     return engine_error(err, action, resource=RESOURCE, resource_id=task_id)
 
 
@@ -165,17 +167,24 @@ def _text(item: dict[str, Any], name: str) -> str:
     return value
 
 
-def _sorting(data: dict[str, Any]) -> bool:
-    """Camunda 7.20's fetch sorting offers createTime only; Delaktig fetches oldest first anyway."""
+def _newest_first(data: dict[str, Any]) -> bool:
+    """Camunda 7.20's fetch sorting: ``[{sortBy: "createTime", sortOrder: "asc"|"desc"}]`` (createTime is
+    its only key; after the priority with ``usePriority``). Without it, oldest first."""
     sorting = data.get("sorting")
     if sorting in (None, []):
-        return True
+        return False
     if not isinstance(sorting, list) or not all(isinstance(x, dict) for x in sorting):
         raise invalid("sorting must be a list of {sortBy, sortOrder}")
+    newest = None
     for item in sorting:
-        if item.get("sortBy") != "createTime" or item.get("sortOrder", "asc") != "asc":
-            raise invalid("Delaktig fetches external tasks oldest first: only createTime asc is offered")
-    return True
+        key, order = item.get("sortBy"), item.get("sortOrder", "asc")
+        if key != "createTime":
+            raise invalid(f"Cannot set query parameter 'sortBy' to value '{key}': only createTime is offered")
+        if order not in ("asc", "desc"):
+            raise invalid(f"Cannot set query parameter 'sortOrder' to value '{order}'")
+        if newest is None:  # the first one decides; another createTime after it changes no order
+            newest = order == "desc"
+    return bool(newest)
 
 
 @bp.post("/external-task/fetchAndLock")
@@ -187,10 +196,13 @@ def external_fetch_and_lock():
     if not isinstance(topics_in, list):
         raise invalid("topics must be a list")
     topics = [_topic(t) for t in topics_in]
-    _sorting(data)
+    newest_first = _newest_first(data)
     max_tasks = data.get("maxTasks", 0)  # Camunda's int field: omitted is 0, an empty answer
     if isinstance(max_tasks, bool) or not isinstance(max_tasks, int):
         raise invalid("maxTasks must be a number")
+    cap = int(current_app.config.get("REST_FETCH_MAX_TASKS", FETCH_MAX_TASKS))
+    if max_tasks > cap:
+        raise invalid(f"maxTasks must be at most {cap} (REST_FETCH_MAX_TASKS)")
     timeout = data.get("asyncResponseTimeout") or 0
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 0 <= timeout <= 1_800_000:
         raise invalid("asyncResponseTimeout must be 0–1800000 milliseconds")
@@ -200,7 +212,11 @@ def external_fetch_and_lock():
     while True:
         try:
             found = engine.fetch_and_lock(
-                data.get("workerId"), max_tasks, topics, use_priority=flag(data, "usePriority")
+                data.get("workerId"),
+                max_tasks,
+                topics,
+                use_priority=flag(data, "usePriority"),
+                newest_first=newest_first,
             )
         except DelaktigError as err:
             raise _error(err, "Cannot fetch and lock external tasks") from None
@@ -292,6 +308,20 @@ def external_extend_lock(task_id: str):
     require_worker(task_id)
     try:
         get_engine().extend_external_lock(task_id, data.get("workerId"), _int(data, "newDuration"))
+    except DelaktigError as err:
+        raise _error(err, "", task_id) from None
+    return no_content()
+
+
+@bp.post("/external-task/<task_id>/lock")
+def external_lock(task_id: str):
+    """Camunda 7.17's lock of one task for a worker, without fetching it (the JS and Java clients'
+    ``lock``): 204; another worker's unexpired lock is a 400."""
+    data = body()
+    known_fields(data, {"workerId", "lockDuration"})
+    user = require_worker(task_id)
+    try:
+        get_engine().lock_external_task(task_id, data.get("workerId"), _int(data, "lockDuration"), user.name)
     except DelaktigError as err:
         raise _error(err, "", task_id) from None
     return no_content()
@@ -423,8 +453,8 @@ def _list(from_json: bool):
     p = _params(from_json)
     # No tenants: sorting by tenant leaves the order as it is.
     sorting = [(key, way) for key, way in p.sorting(TASK_SORT_KEYS) if key != "tenantId"]
-    # Paging is in the query string, also for a POST query (Camunda's way).
-    first, limit = Params(request.args).paging() if from_json else p.paging()
+    # Paging is in the query string, also for a POST query (Camunda's way), else in the body.
+    first, limit = p.paging()
     query = _query(p)
     tasks = get_engine().external_tasks(query, sorting, first, limit)
     return ok([task_dto(t) for t in tasks])

@@ -14,7 +14,7 @@ from engine.models import AuditEvent, Case, ProcessDefinition, UserTask
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, ok
-from webhooks.rest.errors import not_found
+from webhooks.rest.errors import RestError, not_found, not_offered
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import fmt_date, typed
 
@@ -111,6 +111,12 @@ def _history_instances_count(p: Params):
     f = _instance_filter(p)
     with get_engine().session() as s:
         return ok({"count": q.instance_count(s, f)})
+
+
+@bp.get("/history/process-instance/report")
+def history_instance_report():
+    """Camunda's duration report: not offered, and said so (not read as an instance id "report")."""
+    raise RestError(404, "InvalidRequestException", not_offered(request.method, request.path))
 
 
 @bp.get("/history/process-instance/<case_id>")

@@ -1,8 +1,10 @@
 """Who a task is for, and which groups a user has: what Camunda 7 tasklists ask before they show a user's
 tasks (``GET /task/{id}/identity-links``, ``GET /identity/groups``, ``GET /user/{id}/profile``).
 
-Read only: users, roles and candidates are managed in Delaktig (``delaktig users``, the diagrams), not
-through the API. A user reads their own groups and profile; process owners and administrators anyone's.
+Read only: users and roles are managed in Delaktig (``delaktig users``), not through the API; a task's
+candidates come from its diagram, and a process manager adds or removes them with ``POST
+/task/{id}/identity-links`` (``task_update``). A user reads their own groups and profile; process owners
+and administrators anyone's.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import functools
 from typing import Any
 
 import orjson
+from flask import request
 
 from engine.variable_filters import VariableCondition, VariableFilterError, VariableQuery
 from webhooks.rest.errors import RestError, invalid
@@ -164,7 +165,15 @@ class Params:
             raise invalid(str(e)) from None
 
     def paging(self) -> tuple[int | None, int | None]:
-        return self.int("firstResult"), self.int("maxResults")
+        """``firstResult`` and ``maxResults``. A POST query reads them from the query string, where
+        Camunda's reference puts them (its body DTOs have no such fields), checked as on GET; a value in
+        the JSON body is still honoured when the query string has none (some clients send both)."""
+        if not self.json:
+            return self.int("firstResult"), self.int("maxResults")
+        query = Params(request.args)
+        from_body = self.int("firstResult"), self.int("maxResults")
+        from_query = query.int("firstResult"), query.int("maxResults")
+        return tuple(q if q is not None else b for q, b in zip(from_query, from_body, strict=True))
 
     def sorting(self, allowed: set[str], always_null: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
         """``sortBy``+``sortOrder`` (query string) or ``sorting: [{sortBy, sortOrder}]`` (JSON body).

@@ -13,8 +13,9 @@ from engine.errors import Conflict, DelaktigError, NotFound
 from engine.forms import field_default
 from engine.models import UserTask
 from webhooks.engine_ext import get_engine
-from webhooks.rest import auth
+from webhooks.rest import auth, hal, task_filters
 from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok, variable_changes
+from webhooks.rest.definition import definition_dto
 from webhooks.rest.errors import engine_error, forbidden, invalid, not_found
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import declared_types, fmt_date, form_typed, parse_variables, typed_map
@@ -71,7 +72,7 @@ NULL_SORT_KEYS = frozenset({"lastUpdated"})
 def _filter(p: Params) -> q.TaskFilter:
     first, maximum = p.paging()
     user = auth.current()
-    return q.TaskFilter(
+    f = q.TaskFilter(
         task_id=p.str("taskId"),
         process_instance_id=p.str("processInstanceId"),
         process_definition_id=p.str("processDefinitionId"),
@@ -109,12 +110,17 @@ def _filter(p: Params) -> q.TaskFilter:
         first_result=first,
         max_results=maximum,
     )
+    return task_filters.extend(p, user, f)  # Tasklist's filters: candidate users, expressions
 
 
 def _list(p: Params):
     f = _filter(p)
+    as_hal = hal.wants_hal()
     with get_engine().session() as s:
-        return ok([task_dto(t) for t in q.task_list(s, f)])
+        tasks = q.task_list(s, f)
+        if as_hal:
+            return hal.task_list(s, tasks, q.task_count(s, f), task_dto, definition_dto)
+        return ok([task_dto(t) for t in tasks])
 
 
 def _count(p: Params):
@@ -163,8 +169,10 @@ def _readable(s, task_id: str) -> UserTask:
 
 @bp.get("/task/<task_id>")
 def task_get(task_id: str):
+    as_hal = hal.wants_hal()
     with get_engine().session() as s:
-        return ok(task_dto(_readable(s, task_id)))
+        task = _readable(s, task_id)
+        return hal.task(s, task, task_dto, definition_dto) if as_hal else ok(task_dto(task))
 
 
 def _task_variables(s, task: UserTask) -> dict[str, Any]:

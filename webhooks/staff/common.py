@@ -130,15 +130,12 @@ def _http_error(err: HTTPException):
     if request.path.startswith("/engine-rest") and err.code is not None and err.code >= 400:
         # Routing errors (no such resource, wrong method) never reach the REST blueprint's own handler;
         # Camunda's clients still expect its JSON error shape.
-        from webhooks.rest.errors import error_response
+        from webhooks.rest.errors import error_response, not_offered
 
         kind = "InvalidRequestException" if err.code < 500 else "RestException"
         message = err.description or err.name
         if err.code == 404:
-            message = (
-                f"Delaktig does not offer {request.method} {request.path} of Camunda's REST API (it has no "
-                "jobs, decisions, tenants or task-local variables); see the README"
-            )
+            message = not_offered(request.method, request.path)
         return error_response(err.code, kind, message)
     if request.path.startswith("/webhooks/") and err.code is not None and err.code >= 400:
         # The intake API's shape (docs/initiatives-webhook.md), also for routing errors.
