@@ -17,7 +17,18 @@ from SpiffWorkflow.task import TaskState
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, StatementError
 from sqlalchemy.orm import Session
 
-from engine import activity_types, case_sql, clock, definitions, inbox, scope, task_changes, timers, users
+from engine import (
+    activity_types,
+    case_sql,
+    clock,
+    definitions,
+    inbox,
+    scope,
+    start_forms,
+    task_changes,
+    timers,
+    users,
+)
 from engine import audit as audit_log
 from engine.audit import AuditWriter
 from engine.camunda_queries import may_work_on
@@ -198,7 +209,11 @@ class Delaktig(ExternalTasks):
         definition_id: str | None = None,
         roles: set[str] | None = None,
         variable_types: dict[str, str | None] | None = None,
+        start_form: bool = False,
     ) -> CaseInfo:
+        """``start_form``: the variables are a submitted start form (Camunda's submit-form): checked
+        against the none start event's form fields (required, types, limits; errors name the field), a
+        field left out takes its default; other variables are kept, as Camunda keeps them."""
         variables = _check_variables(dict(variables or {}))
         _check_business_key(business_key)
 
@@ -224,12 +239,20 @@ class Delaktig(ExternalTasks):
                         )
                     ]
                 )
+            values = variables
+            if start_form:
+                # (the definition row of the hot path carries no XML: the form is read from the resource)
+                form = {"fields": start_forms.start_form(s.get(ProcessDefinition, definition.id))["fields"]}
+                clean, problems = validate_form(form, variables, allow_extra=True)
+                if problems:
+                    raise ValidationFailed(problems, "Startformuläret innehåller fel.")
+                values = {**unsubmitted(form, clean, {}), **clean}
             run = start_new_case(
                 s,
                 self.specs,
                 definition,
                 business_key,
-                variables,
+                values,
                 actor,
                 last=True,
                 variable_types=variable_types,

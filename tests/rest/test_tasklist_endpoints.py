@@ -512,3 +512,49 @@ def test_candidate_user_involved_user_and_expressions(client, engine):
     assert r.status_code == 400
     r = client.get(f"{R}/task?withCandidateUsers=kanske", headers=basic("hanna"))
     assert r.status_code == 400 and "withCandidateUsers" in r.json["message"]
+
+
+def test_submit_form_checks_the_start_form_and_sets_its_defaults(client, engine):
+    """Camunda's submitStartForm runs the start event's form fields: a value of the wrong type or outside
+    its limits is refused naming the field and no case is started; a field left out takes its default;
+    other variables are kept. ``/start`` runs no form, as in Camunda."""
+    required = XML.replace(
+        b'<camunda:formField id="antal" type="long" defaultValue="3" />',
+        b'<camunda:formField id="antal" type="long" defaultValue="3">'
+        b'<camunda:validation><camunda:constraint name="max" config="10" /></camunda:validation>'
+        b"</camunda:formField>"
+        b'<camunda:formField id="arende" type="string"><camunda:validation>'
+        b'<camunda:constraint name="required" /></camunda:validation></camunda:formField>',
+    )
+    _deploy(client, required, "tasklist")
+    url = f"{R}/process-definition/key/tasklist/submit-form"
+    for variables, field in (
+        ({"antal": {"value": 3, "type": "Long"}}, "arende"),
+        ({"arende": {"value": "Bänkar", "type": "String"}, "antal": {"value": 11, "type": "Long"}}, "antal"),
+    ):
+        r = client.post(url, json={"variables": variables}, headers=basic("hanna"))
+        assert r.status_code == 400 and field in r.json["message"], r.json
+    with engine.session() as s:
+        assert s.execute(sa.text('SELECT count(*) FROM "case"')).scalar() == 0
+    r = client.post(
+        url,
+        json={
+            "variables": {
+                "arende": {"value": "Bänkar", "type": "String"},
+                "kommentar": {"value": "extra", "type": "String"},
+            }
+        },
+        headers=basic("hanna"),
+    )
+    assert r.status_code == 200, r.json
+    variables = client.get(f"{R}/process-instance/{r.json['id']}/variables", headers=basic("hanna")).json
+    assert {k: v["value"] for k, v in variables.items()} == {
+        "arende": "Bänkar",
+        "kommentar": "extra",
+        "titel": "Ny ansökan",
+        "antal": 3,
+        "brådskande": False,
+        "från": None,
+    }
+    started = client.post(f"{R}/process-definition/key/tasklist/start", json={}, headers=basic("hanna"))
+    assert started.status_code == 200  # /start: no form, nothing required

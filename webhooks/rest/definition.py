@@ -156,6 +156,7 @@ def _start(definition_id: str | None, key: str | None, fields: set[str] = START_
             actor=user.name,
             roles=set(user.roles),
             variable_types=declared_types(data.get("variables")),
+            start_form=fields is SUBMIT_FIELDS,  # submit-form: checked against the start form's fields
         )
     except DelaktigError as err:
         raise engine_error(
