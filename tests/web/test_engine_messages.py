@@ -1,5 +1,5 @@
 """The engine's Swedish messages (engine.errors, engine.forms) in the page's language: English when the
-user chose English, the engine's own text by default (webhooks.staff.messages)."""
+user chose English, the engine's own text by default (webhooks.engine_messages)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from engine import errors
 from engine.forms import validate_form
 from tests.web.conftest import html
 from tests.web.test_tasks import GOOD, start
-from webhooks.staff import messages
+from webhooks import engine_messages as messages
 
 BAD_FORM = {"kommentar": "", "antal": "500", "mote": "igår", "skal": "annat"}
 

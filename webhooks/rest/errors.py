@@ -15,8 +15,10 @@ from typing import Any
 
 import orjson
 from flask import Response, g
+from flask_babel import force_locale
 
 from engine import errors as e
+from webhooks.engine_messages import translate
 
 
 class RestError(Exception):
@@ -75,17 +77,28 @@ def invalid_value_text(err: e.InvalidValue) -> str:
     return f"A value cannot be used: {reason}."
 
 
+def english(message: object) -> str:
+    """An engine message (Swedish, for the staff pages) in English, through the staff pages' catalog of
+    engine messages (``webhooks.engine_messages``); one it does not list stays as the engine wrote it."""
+    with force_locale("en"):
+        return translate(str(message))
+
+
+def _problem_text(p: e.Problem) -> str:
+    return f"{p.where}: {english(p.message)}" if p.where else english(p.message)
+
+
 def problems_text(err: e.ValidationFailed) -> str:
     if isinstance(err, e.InvalidValue):
         return invalid_value_text(err)
-    return "; ".join(str(p) for p in err.problems) or str(err)
+    return "; ".join(_problem_text(p) for p in err.problems) or english(err)
 
 
 def problems(err: e.ValidationFailed) -> dict[str, Any]:
     """The ``problems`` array Delaktig adds to a 400 (clients ignore fields they do not know)."""
     if isinstance(err, e.InvalidValue):
         return {"problems": [{"field": "", "message": invalid_value_text(err)}]}
-    return {"problems": [{"field": p.where, "message": p.message} for p in err.problems]}
+    return {"problems": [{"field": p.where, "message": english(p.message)} for p in err.problems]}
 
 
 def engine_error(
@@ -100,14 +113,14 @@ def engine_error(
     A refusal carries Camunda's ``userId`` and ``missingAuthorizations`` (``permission`` on ``resource``),
     as every AuthorizationException does."""
     if isinstance(err, e.NotFound):
-        return RestError(404, "NotFoundException", f"{action}: {err}")
+        return RestError(404, "NotFoundException", f"{action}: {english(err)}")
     if isinstance(err, e.Forbidden):
         user = getattr(g.get("rest_user"), "name", None)
-        return forbidden(user, f"{action}: {err}", permission, resource, resource_id)
+        return forbidden(user, f"{action}: {english(err)}", permission, resource, resource_id)
     if isinstance(err, e.ValidationFailed):
         return RestError(400, "InvalidRequestException", f"{action}: {problems_text(err)}", **problems(err))
     if isinstance(err, (e.NoMatch, e.AmbiguousMatch)):
-        return RestError(400, "MismatchingMessageCorrelationException", f"{action}: {err}")
+        return RestError(400, "MismatchingMessageCorrelationException", f"{action}: {english(err)}")
     if isinstance(err, (e.ConcurrentChange, e.StaleCase)):
         # Camunda's OptimisticLockingException (code 1): nothing was written, the client may try again.
         return RestError(
@@ -117,5 +130,5 @@ def engine_error(
             code=1,
         )
     if isinstance(err, e.Conflict):
-        return RestError(500, conflict_type, f"{action}: {err}")
-    return RestError(500, "ProcessEngineException", f"{action}: {err}")
+        return RestError(500, conflict_type, f"{action}: {english(err)}")
+    return RestError(500, "ProcessEngineException", f"{action}: {english(err)}")

@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 from engine import clock, errors
 from engine.models import User
 from webhooks.engine_ext import get_engine
-from webhooks.staff.messages import translate_error
+from webhooks.engine_messages import translate_error
 
 LANGUAGES = {"sv": "Svenska", "en": "English"}
 # API blueprints have their own authentication (HTTP Basic, HMAC signatures): no CSRF token there.
@@ -184,7 +184,7 @@ def load_identity() -> None:
 
 def protect(bp: Blueprint, login: bool = True) -> None:
     """Identity for every request of the blueprint, sign-in where needed, engine errors → pages (their
-    Swedish messages in the page's language: ``webhooks.staff.messages``)."""
+    Swedish messages in the page's language: ``webhooks.engine_messages``)."""
 
     @bp.before_request
     def _identity():

@@ -4,7 +4,7 @@ submitted HTML form back into the data the engine validates.
 Field types used by the routines: string (``multiline`` → textarea), long, boolean, date, enum; constraints
 required, minlength, maxlength, min, max, readonly. The engine validates (``engine.forms``); the browser
 gets the same constraints as hints only (the form has ``novalidate``, so every message is the server's,
-next to its field; ``webhooks.staff.messages`` shows the engine's Swedish text in the page's language).
+next to its field; ``webhooks.engine_messages`` shows the engine's Swedish text in the page's language).
 """
 
 from __future__ import annotations

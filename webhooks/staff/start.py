@@ -9,9 +9,9 @@ from flask_babel import gettext as _
 
 from engine import errors, start_forms
 from engine import inbox as queries
+from webhooks.engine_messages import translate, translate_error
 from webhooks.staff.common import engine, fail, protect, read_session
 from webhooks.staff.forms import build_fields, read_submission
-from webhooks.staff.messages import translate, translate_error
 
 bp = Blueprint("staff_start", __name__)
 protect(bp)

@@ -12,9 +12,9 @@ from flask_babel import gettext as _
 
 from engine import errors
 from engine import inbox as queries
+from webhooks.engine_messages import translate
 from webhooks.staff.common import engine, fail, now, process_error_message, protect, read_session, safe_next
 from webhooks.staff.forms import build_fields, read_submission
-from webhooks.staff.messages import translate
 
 bp = Blueprint("staff_tasks", __name__)
 protect(bp)
