@@ -17,8 +17,13 @@ Errors, consistently:
 
 Spiff wraps all three in a ``WorkflowTaskException`` whose ``error_type`` names the class.
 
-Not covered here: memory (``'x' * 10**10``) and long single C-level operations (``9**9**9``), which no
-tracer can interrupt. Those are the worker's job (``RLIMIT_AS`` and a hard task time limit).
+The time limit cannot interrupt one long C-level operation (``10 ** 10 ** 8``, ``[0] * 10**9``), so the
+operations that can build a huge value in one step are checked before they run (``_pow_``, ``_mul_``,
+``_lshift_``, ``_add_``, ``_mod_`` — the policy rewrites ``**``, ``*``, ``<<``, ``+``, ``%`` and their
+augmented forms into these calls — ``pow()``, the width of ``str.ljust``/``rjust``/``center``/``zfill``/
+``expandtabs``, ``str.replace``, ``list.extend`` and f-string format specs): a value beyond ``MAX_ITEMS``
+items or characters, or an integer beyond ``MAX_INT_BITS`` bits, is refused with a ``PermissionError``
+("the value would be too large") before any work is done.
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from __future__ import annotations
 import ast
 import copy
 import functools
+import math
 import operator
+import re
 import sys
 import time
 import types
@@ -50,11 +57,13 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from engine import scope
-from engine.bpmn.expressions import RUNTIME, JuelError
+from engine.bpmn.expressions import RUNTIME, JuelError, original_expression
 
 # Spiff's error formatter finds the failing line by looking for this filename in the traceback.
 FILENAME = "<string>"
 MAX_RANGE = 100_000
+MAX_ITEMS = 10_000_000  # items of a list/tuple, characters of a text, that one operation may build
+MAX_INT_BITS = 1_000_000  # bits of an integer one operation may build (about 300 000 decimal digits)
 CACHE_SIZE = 4096
 # Injected at the top of every `while` body. `while True: pass` compiles to a jump onto itself, for which
 # Python 3.11 emits no 'line' trace event, so the tracer would never see the loop spin; loading a name
@@ -82,11 +91,38 @@ class _Policy(RestrictingNodeTransformer):
     def visit_ClassDef(self, node):
         self.error(node, "class definitions are not allowed in diagram scripts")
 
+    def visit_BinOp(self, node):
+        node = self.node_contents_visit(node)
+        guard = _GUARDED_OPS.get(type(node.op))
+        if guard is None:
+            return node
+        call = ast.Call(ast.Name(guard, ast.Load()), [node.left, node.right], [])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def visit_FormattedValue(self, node):
+        """``f"{x:>{n}}"``: the format spec is checked (``_format_spec_``) before it is applied."""
+        node = self.node_contents_visit(node)
+        if node.format_spec is not None:
+            checked = ast.Call(ast.Name("_format_spec_", ast.Load()), [node.format_spec], [])
+            node.format_spec = ast.JoinedStr([ast.FormattedValue(checked, -1, None)])
+            ast.copy_location(node.format_spec, node)
+            ast.fix_missing_locations(node)
+        return node
+
     def visit_While(self, node):
         node = self.node_contents_visit(node)
         tick = ast.copy_location(ast.Expr(ast.Name(_LOOP_TICK, ast.Load())), node)
         node.body.insert(0, ast.fix_missing_locations(tick))
         return node
+
+
+_GUARDED_OPS = {
+    ast.Pow: "_pow_",
+    ast.Mult: "_mul_",
+    ast.LShift: "_lshift_",
+    ast.Add: "_add_",
+    ast.Mod: "_mod_",
+}
 
 
 @functools.lru_cache(maxsize=CACHE_SIZE)
@@ -140,9 +176,10 @@ def _guarded_getattr(ob, name, default=_MISSING):
     try:
         # Plain safer_getattr defaults to None, turning a typo into a silent None; stock scripts get an
         # AttributeError, so do these.
-        return safer_getattr_raise(ob, name) if default is _MISSING else safer_getattr(ob, name, default)
+        value = safer_getattr_raise(ob, name) if default is _MISSING else safer_getattr(ob, name, default)
     except NotImplementedError as err:  # safer_getattr's refusal of str.format and string.Formatter
         raise PermissionError(str(err)) from None
+    return _sized_method(ob, name, value)
 
 
 _SUBSCRIPTABLE = (dict, list, tuple, str, bytes, range)
@@ -175,7 +212,193 @@ _INPLACE = {
 }  # fmt: skip
 
 
+# --- size guards: operations that could build a huge value in one C-level step --------------------------
+
+
+def _too_large(what: str) -> PermissionError:
+    return PermissionError(f"the value would be too large ({what}); diagram scripts keep values small")
+
+
+_SEQUENCES = (str, bytes, list, tuple)
+
+
+def _int(value) -> bool:
+    return isinstance(value, int)  # (bool too: True * 'x' is 'x')
+
+
+def _check_bits(bits: int, what: str) -> None:
+    if bits > MAX_INT_BITS:
+        raise _too_large(f"{what}: an integer of about {bits:,} bits, more than {MAX_INT_BITS:,}")
+
+
+def _check_items(n: int, what: str) -> None:
+    if n > MAX_ITEMS:
+        raise _too_large(f"{what}: {n:,} items or characters, more than {MAX_ITEMS:,}")
+
+
+def _pow(a, b, mod=None):
+    if _int(a) and _int(b):
+        if mod is not None:
+            if _int(mod):
+                _check_bits(max(mod.bit_length(), b.bit_length()), "pow() with a modulus")
+        elif b > 0 and abs(a) > 1:
+            _check_bits(int(math.log2(abs(a)) * b) + 1, "**")
+    return pow(a, b) if mod is None else pow(a, b, mod)
+
+
+def _mul(a, b):
+    if isinstance(a, _SEQUENCES) and _int(b):
+        _check_items(len(a) * b, "*")
+    elif isinstance(b, _SEQUENCES) and _int(a):
+        _check_items(len(b) * a, "*")
+    elif _int(a) and _int(b):
+        _check_bits(a.bit_length() + b.bit_length(), "*")
+    return a * b
+
+
+def _lshift(a, b):
+    if _int(a) and _int(b) and a and b > 0:
+        _check_bits(a.bit_length() + b, "<<")
+    return a << b
+
+
+def _add(a, b):
+    if isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES):
+        _check_items(len(a) + len(b), "+")
+    return a + b
+
+
+# %-formatting: [flags][width][.precision], either of them '*' (taken from the arguments)
+_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
+
+
+def _mod(a, b):
+    if isinstance(a, (str, bytes)):
+        text = a.decode("latin-1") if isinstance(a, bytes) else a
+        args = list(b) if isinstance(b, tuple) else [b]
+        position = 0
+        for m in _PERCENT.finditer(text):
+            for part in (m.group(1), m.group(2)):
+                if part == "*":
+                    value = args[position] if position < len(args) else 0
+                    position += 1
+                    if _int(value):
+                        _check_items(abs(value), "a %-format width")
+                elif part:
+                    _check_items(int(part), "a %-format width")
+            if m.group(3) != "%":
+                position += 1
+    return a % b
+
+
+def _format_spec(spec):
+    """An f-string's format spec (``>10``, ``.3f``): no width or precision beyond MAX_ITEMS."""
+    for digits in re.findall(r"\d+", spec if isinstance(spec, str) else ""):
+        _check_items(int(digits), "a format width")
+    return spec
+
+
+def _width_checked(method, name: str, position: int):
+    """str.ljust(width), zfill(width), center(width), rjust(width), expandtabs(tabsize)."""
+
+    def checked(*args, **kwargs):
+        width = args[position] if len(args) > position else kwargs.get("width", kwargs.get("tabsize", 0))
+        if _int(width):
+            size = width
+            if name == "expandtabs":
+                size = width * max(1, method.__self__.count("\t")) + len(method.__self__)
+            _check_items(size, f"{name}()")
+        return method(*args, **kwargs)
+
+    return checked
+
+
+_WIDTH_METHODS = {"ljust": 0, "rjust": 0, "center": 0, "zfill": 0, "expandtabs": 0}
+
+
+def _replace_checked(method):
+    def checked(old, new, count=-1):
+        s = method.__self__
+        if isinstance(old, type(s)) and isinstance(new, type(s)) and len(new) > len(old):
+            times = s.count(old) if old else len(s) + 1
+            if _int(count) and count >= 0:
+                times = min(times, count)
+            _check_items(len(s) + times * (len(new) - len(old)), "replace()")
+        return method(old, new, count)
+
+    return checked
+
+
+def _extend_checked(method):
+    def checked(items):
+        if hasattr(items, "__len__"):
+            _check_items(len(method.__self__) + len(items), "extend()")
+        return method(items)
+
+    return checked
+
+
+def _sized_method(ob, name, value):
+    """The bound methods that can build a huge value from small arguments, checked before they run."""
+    if isinstance(ob, (str, bytes)):
+        if name in _WIDTH_METHODS:
+            return _width_checked(value, name, _WIDTH_METHODS[name])
+        if name == "replace":
+            return _replace_checked(value)
+    elif isinstance(ob, list) and name == "extend":
+        return _extend_checked(value)
+    return value
+
+
+def _sum(iterable, /, start=0):
+    """``sum(lists, [])`` concatenates in one C-level call, copying quadratically: sequences are added
+    here one at a time, each checked."""
+    if not isinstance(start, _SEQUENCES):
+        return sum(iterable, start)
+    total = list(start)
+    for item in iterable:
+        if not isinstance(item, type(start)):
+            raise TypeError(f"can only add {type(start).__name__} to {type(start).__name__}")
+        _check_items(len(total) + len(item), "sum()")
+        total.extend(item)
+    return type(start)(total) if isinstance(start, tuple) else total
+
+
+def check_data_size(data, what: str = "the variables") -> None:
+    """What a script leaves behind, counted as it would be stored (a list shared 1000 times is stored
+    1000 times): refused beyond MAX_ITEMS before the engine spends minutes serialising it."""
+    budget = MAX_ITEMS
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, (str, bytes)):
+            budget -= len(value) + 1
+        elif isinstance(value, dict):
+            budget -= len(value) + 1
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            budget -= len(value) + 1
+            stack.extend(value)
+        else:
+            budget -= 1
+        if budget < 0:
+            raise _too_large(f"{what} hold more than {MAX_ITEMS:,} items or characters")
+
+
+_GUARDED_INPLACE = {"**=": _pow, "*=": _mul, "<<=": _lshift, "+=": _add, "%=": _mod}
+
+
 def _inplacevar(op, x, y):
+    guarded = _GUARDED_INPLACE.get(op)
+    if guarded is not None:
+        if op == "+=" and isinstance(x, list):  # in place, as `+=` on a list is (also other iterables)
+            _check_items(len(x) + (len(y) if hasattr(y, "__len__") else 0), "+=")
+            return operator.iadd(x, y)
+        if op == "*=" and isinstance(x, list) and _int(y):
+            _check_items(len(x) * y, "*=")
+            return operator.imul(x, y)
+        return guarded(x, y)
     try:
         return _INPLACE[op](x, y)
     except KeyError:
@@ -218,9 +441,10 @@ _DROPPED = {"__build_class__", "_getattr_", "setattr", "delattr", "BaseException
 BUILTINS: dict = {name: _refused(name) for name in _STUBS}
 BUILTINS.update({k: v for k, v in safe_builtins.items() if k not in _DROPPED})
 BUILTINS.update(
-    len=len, sum=sum, min=min, max=max, any=any, all=all, sorted=sorted, enumerate=enumerate, zip=zip,
+    len=len, min=min, max=max, any=any, all=all, sorted=sorted, enumerate=enumerate, zip=zip,
     map=map, filter=filter, abs=abs, round=round, list=list, dict=dict, set=set, tuple=tuple, str=str,
     int=int, float=float, bool=bool, isinstance=isinstance, range=_limited_range, getattr=_guarded_getattr,
+    pow=_pow, sum=_sum,
     # Classes, not the module: `datetime.now()` works, and their attributes still go through _getattr_.
     datetime=datetime, date=date, timedelta=timedelta, timezone=timezone,
 )  # fmt: skip
@@ -240,6 +464,13 @@ GUARDS = {
     "_unpack_sequence_": guarded_unpack_sequence,
     "_apply_": _apply,
     "_print_": PrintCollector,  # print() output is collected and dropped instead of failing
+    # Size guards (see the module docstring): the policy rewrites these operators into calls of them.
+    "_pow_": _pow,
+    "_mul_": _mul,
+    "_lshift_": _lshift,
+    "_add_": _add,
+    "_mod_": _mod,
+    "_format_spec_": _format_spec,
     # JUEL's operators, which translated Camunda expressions call (engine.bpmn.expressions). Globals win
     # over task data in an expression, so a variable cannot replace them.
     **RUNTIME,
@@ -269,6 +500,7 @@ class SandboxedEnvironment(TaskDataEnvironment):
         context.update({**(external_context or {}), **copy.copy(self.globals)})
         try:
             self._run(code, context)
+            check_data_size({k: v for k, v in context.items() if k not in self.globals})
         finally:
             self._remove_globals_and_functions_from_context(context, external_context)
         return True
@@ -307,12 +539,18 @@ class CaseScriptEngine(PythonScriptEngine):
         try:
             return super().evaluate(task, expression, external_context)
         except WorkflowTaskException as err:
-            # Spiff's message is only "Error evaluating expression ..."; JUEL's own error says what failed
-            # (which flow's condition returned a text, which value is not a number).
-            if isinstance(err.__context__, JuelError):
-                message = f"{err.__context__} (evaluating {expression})"
-                raise WorkflowTaskException(message, task=task, exception=err.__context__) from err
-            raise
+            # Spiff's message is only "Error evaluating expression ..." with the translated Python; say
+            # what failed (which flow's condition returned a text, which value is not a number, which
+            # variable the case does not have, the sandbox's refusal) about what the modeller wrote.
+            cause = err.__context__
+            shown = original_expression(expression)
+            if isinstance(cause, (JuelError, PermissionError, TimeoutError)):
+                message = f"{cause} (evaluating {shown})"
+            elif type(cause) is NameError and cause.name and not cause.name.startswith("_"):
+                message = f"variable {cause.name!r} is not set (evaluating {shown})"
+            else:
+                raise
+            raise WorkflowTaskException(message, task=task, exception=cause) from err
 
     def execute(self, task, script, external_context=None):
         before = copy.deepcopy(task.data)

@@ -381,9 +381,10 @@ def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -
         scope.share()  # what this step changed reaches every task still to run (engine.scope)
     except SpiffWorkflowException as err:
         task = getattr(err, "task", None)
-        where = (
-            getattr(getattr(task, "task_spec", None), "bpmn_id", None) or getattr(err, "task_id", None) or "?"
-        ).removesuffix(IMPLIED_SPLIT)  # an implied gateway's error is its activity's (bpmn.compile)
+        spec = getattr(task, "task_spec", None) or getattr(err, "task_spec", None)  # (a gateway's error)
+        where = (getattr(spec, "bpmn_id", None) or getattr(err, "task_id", None) or "?").removesuffix(
+            IMPLIED_SPLIT
+        )  # an implied gateway's error is its activity's (bpmn.compile)
         detail = getattr(err, "error_type", None)
         message = str(getattr(err, "error_msg", None) or err).strip()
         raise ProcessError(

@@ -20,6 +20,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from engine.bpmn.expressions import (
     RUNTIME,
     TranslationError,
+    original_expression,
     translate_condition,
     translate_timer,
     without_condition_check,
@@ -95,6 +96,34 @@ def _normalise_flow_refs(root) -> None:
                         anchor[-1].addnext(ref)
                     else:
                         node.insert(0, ref)
+
+
+_PLAIN_CYCLE = re.compile(r"^R(\d*)/(P[^/]+)$", re.IGNORECASE)
+
+
+def _interrupting_cycles(root, problems: list[Problem]) -> None:
+    """An interrupting boundary timer fires once in Camunda 7, at its cycle's first due time, and
+    cancels its activity; SpiffWorkflow kept firing it every cycle and never interrupted. ``R3/PT1H`` on
+    an interrupting boundary event is therefore run as ``PT1H`` (the parsed copy; the stored diagram
+    stays as drawn). A cycle whose first due time is not plain (a start date, an expression) is refused."""
+    for event in root.iter(f"{_B}boundaryEvent"):
+        if event.get("cancelActivity", "true").strip().lower() == "false":
+            continue
+        for cycle in event.iterfind(f"{_B}timerEventDefinition/{_B}timeCycle"):
+            text = (cycle.text or "").strip()
+            m = _PLAIN_CYCLE.match(text)
+            if m is None or m.group(1) == "0":
+                problems.append(
+                    Problem(
+                        event.get("id"),
+                        f"the interrupting boundary timer's timeCycle {text!r} is not supported: an "
+                        "interrupting timer fires once, at its first cycle; write R<n>/<duration> "
+                        "(R3/PT1H), or a timeDuration or timeDate, or make it non-interrupting for reminders",
+                    )
+                )
+                continue
+            cycle.tag = f"{_B}timeDuration"
+            cycle.text = m.group(2)
 
 
 def _translate(root, problems: list[Problem]) -> None:
@@ -247,6 +276,7 @@ def _check_structure(root, problems: list[Problem]) -> None:
                     )
                 )
         flows = {f.get("id"): f for f in process.iter(f"{_B}sequenceFlow")}
+        _check_text_conditions(flows.values(), enum_domains, problems)
         for tag in ("exclusiveGateway", "inclusiveGateway"):
             for gw in process.iter(f"{_B}{tag}"):
                 _check_gateway(gw, flows, enum_domains, problems)
@@ -519,6 +549,144 @@ def _check_external(el, problems: list[Problem]) -> None:
         )
 
 
+def _check_flow_nodes(root, problems: list[Problem]) -> None:
+    """What Camunda 7 refuses at deploy or never does, and SpiffWorkflow would run some other way: two
+    none start events (the second never ran), an end event with an outgoing flow (the flow was taken), a
+    gateway with no way out or a ``default`` that is not one of its flows (the case stood still), a loop
+    marker (Camunda runs no standard loops)."""
+    for scope in root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"):
+        nodes = [el for el in scope if el.get("id")]
+        flows = [f for f in nodes if etree.QName(f).localname == "sequenceFlow"]
+        none_starts = [
+            el
+            for el in nodes
+            if etree.QName(el).localname == "startEvent"
+            and not any(etree.QName(c).localname.endswith("EventDefinition") for c in el)
+        ]
+        if etree.QName(scope).localname == "process" and len(none_starts) > 1:
+            for extra in none_starts[1:]:
+                problems.append(
+                    Problem(
+                        extra.get("id"),
+                        f"the process has {len(none_starts)} none start events "
+                        f"({', '.join(e.get('id') for e in none_starts)}); Camunda 7 refuses more than one "
+                        "(a case would start at only one of them): keep one, or make the others message "
+                        "start events",
+                    )
+                )
+        for node in nodes:
+            local = etree.QName(node).localname
+            outgoing = [f.get("id") for f in flows if f.get("sourceRef") == node.get("id")]
+            if local == "endEvent" and outgoing:
+                problems.append(
+                    Problem(
+                        node.get("id"),
+                        f"an end event ends its path: its outgoing sequence flow {', '.join(outgoing)} "
+                        "would never be taken in Camunda 7; remove it, or use an intermediate event",
+                    )
+                )
+            if local in ("exclusiveGateway", "inclusiveGateway") and not outgoing:
+                problems.append(
+                    Problem(
+                        node.get("id"),
+                        "the gateway has no outgoing sequence flow: a case would stop here "
+                        "(Camunda 7 refuses it too)",
+                    )
+                )
+            default = node.get("default")
+            if default is not None and default not in outgoing:
+                problems.append(
+                    Problem(
+                        node.get("id"),
+                        f"the default flow {default!r} is not an outgoing sequence flow of this element "
+                        f"(its outgoing flows: {', '.join(outgoing) or 'none'})",
+                    )
+                )
+    for loop in root.iter(f"{_B}standardLoopCharacteristics"):
+        problems.append(
+            Problem(
+                _eid(loop.getparent()),
+                "loop markers (standardLoopCharacteristics) are not supported: Camunda 7 does not run "
+                "standard loops; draw the loop back with a gateway, or use a multi-instance marker",
+            )
+        )
+
+
+_BINDINGS = ("latest", "deployment")
+
+
+def _check_call_activities(root, executable, problems: list[Problem]) -> None:
+    """A call activity calls an executable process of the same file, by its id: the version deployed
+    with it (Camunda's ``deployment`` binding; ``latest`` is the same here, the file is deployed as one)."""
+    pids = {p.get("id") for p in executable}
+    for call in root.iter(f"{_B}callActivity"):
+        eid = call.get("id")
+        called = (call.get("calledElement") or "").strip()
+        if not called:
+            problems.append(Problem(eid, "the call activity names no process (calledElement)"))
+        elif "${" in called or "#{" in called:
+            problems.append(
+                Problem(
+                    eid,
+                    f"calledElement {called!r}: expressions are not supported; call an executable "
+                    "process of the same file by its id",
+                )
+            )
+        elif called not in pids:
+            problems.append(
+                Problem(
+                    eid,
+                    f"calledElement {called!r} is not an executable process of this file "
+                    f"(they are: {', '.join(sorted(pids))}); a call activity calls a process of the same file",
+                )
+            )
+        binding = (call.get(f"{_C}calledElementBinding") or "latest").strip()
+        if binding not in _BINDINGS:
+            problems.append(
+                Problem(
+                    eid,
+                    f"camunda:calledElementBinding {binding!r} is not supported: a call activity runs the "
+                    "called process of the same file, as deployed with it (binding latest or deployment)",
+                )
+            )
+        for attr in ("calledElementVersion", "calledElementVersionTag", "calledElementTenantId"):
+            if call.get(f"{_C}{attr}") is not None and binding in _BINDINGS:
+                problems.append(
+                    Problem(
+                        eid,
+                        f"camunda:{attr} is not supported: a call activity runs the called process of "
+                        "the same file, as deployed with it",
+                    )
+                )
+
+
+def _check_message_names(root, problems: list[Problem]) -> None:
+    """Camunda 7 resolves ``${…}`` in a message name when the case reaches the event; Delaktig would wait
+    for the literal text for ever: refused, naming every event that uses the message."""
+    dynamic = {
+        m.get("id"): m.get("name")
+        for m in root.iter(f"{_B}message")
+        if "${" in (m.get("name") or "") or "#{" in (m.get("name") or "")
+    }
+    if not dynamic:
+        return
+    users: dict[str, list[str]] = {mid: [] for mid in dynamic}
+    for el in root.iter(f"{_B}messageEventDefinition", f"{_B}receiveTask"):
+        ref = el.get("messageRef")
+        owner = el.getparent() if el.tag.endswith("EventDefinition") else el
+        if ref in users and etree.QName(owner).localname not in _THROWING:  # (throws only pass on)
+            users[ref].append(_eid(owner))
+    for mid, name in dynamic.items():
+        for where in users[mid]:
+            problems.append(
+                Problem(
+                    where,
+                    f"message {name!r} (message {mid}): message names with expressions are not "
+                    "supported; use a fixed name and correlate by business key or variables",
+                )
+            )
+
+
 def _check_call_mappings(root, problems: list[Problem]) -> None:
     """A call activity runs the called process inside the same case, sharing every variable both ways —
     Camunda's ``camunda:in/out variables="all"`` — and the case's business key. Mappings of single
@@ -611,7 +779,9 @@ def _check_gateway(gw, flows, enum_domains, problems: list[Problem]) -> None:
     if not outgoing:
         outgoing = [f for f in flows.values() if f.get("sourceRef") == gw.get("id")]
     conditions = [f.find(f"{_B}conditionExpression") for f in outgoing]
-    if len(outgoing) < 2 or gw.get("default"):
+    if not outgoing or gw.get("default") is not None:  # (both checked in _check_flow_nodes)
+        return
+    if len(outgoing) == 1 and conditions[0] is None:  # a merge, or a plain pass
         return
     if any(c is None for c in conditions):
         missing = [f.get("id") for f, c in zip(outgoing, conditions, strict=True) if c is None]
@@ -631,6 +801,30 @@ def _check_gateway(gw, flows, enum_domains, problems: list[Problem]) -> None:
                 "add a default flow (a case would otherwise stop here)",
             )
         )
+
+
+_BARE_VARIABLE = re.compile(r"^[$#]\{\s*(?:!|not\s+)?\s*([A-Za-z_]\w*)\s*\}$")
+
+
+def _check_text_conditions(flows, enum_domains, problems: list[Problem]) -> None:
+    """``${godkand}`` over an enum form field: its value is always a text ('true', 'ja'), never a Boolean,
+    so the condition would fail every case that reaches it ("condition expression returns non-Boolean"
+    in Camunda). Refused with the fix."""
+    for f in flows:
+        expr = f.find(f"{_B}conditionExpression")
+        if expr is None:
+            continue
+        m = _BARE_VARIABLE.match(original_expression((expr.text or "").strip()).strip())
+        domain = enum_domains.get(m.group(1)) if m else None
+        if domain and all(isinstance(v, str) for v in domain):
+            name, value = m.group(1), domain[0]
+            problems.append(
+                Problem(
+                    f.get("id"),
+                    f"the condition reads the enum form field {name!r} as a Boolean, but its value is "
+                    f"always a text ({', '.join(map(repr, domain))}): write ${{{name} == {value!r}}}",
+                )
+            )
 
 
 def _conditions_cover(exprs: list[str], enum_domains: dict[str, list[Any]]) -> bool:
@@ -757,10 +951,14 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
         problems.append(Problem(filename, 'no executable process (set isExecutable="true" on the process)'))
         return result
     _normalise_flow_refs(root)
+    _interrupting_cycles(root, problems)
     _translate(root, problems)
     _check_structure(root, problems)
     _check_supported(root, problems)
     _check_camunda_details(root, problems)
+    _check_flow_nodes(root, problems)
+    _check_call_activities(root, executable, problems)
+    _check_message_names(root, problems)
     _drop_data_associations(root)
     messages = {m.get("id"): m.get("name") or m.get("id") for m in root.iterfind(f"{_B}message")}
     for process in executable:

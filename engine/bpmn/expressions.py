@@ -442,7 +442,22 @@ def translate_condition(text: str, condition_of: str | None = None) -> str:
     if condition_of is not None and kind != "bool":
         code = f"juel_condition({code}, {condition_of!r})"
     compile(code, "<condition>", "eval")  # our own output must always be valid Python
+    if len(_ORIGINALS) >= _MAX_ORIGINALS:
+        _ORIGINALS.clear()
+    _ORIGINALS[code] = text
     return code
+
+
+# Translated code → the modeller's expression, for run-time error messages (filled again whenever a
+# definition is compiled, also after a restart).
+_ORIGINALS: dict[str, str] = {}
+_MAX_ORIGINALS = 100_000
+
+
+def original_expression(code: str) -> str:
+    """The expression as the modeller wrote it (``${belopp > 1000}``) for translated ``code``; else the
+    code itself (a Python condition is its own original)."""
+    return _ORIGINALS.get((code or "").strip(), code)
 
 
 # ---- timers ------------------------------------------------------------------------------------------

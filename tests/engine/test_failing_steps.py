@@ -122,7 +122,7 @@ SCRIPT = diagram(
     [
         ("mangd = {1, 2}", "mangd", "set"),
         ("rad = b'abc'", "rad", "bytes"),
-        (f"text = 'a' * {MAX_CASE_STATE + 1}", "?", "MB"),
+        (f"text = 'ä' * {MAX_CASE_STATE // 2 + 1}", "?", "MB"),  # (UTF-8: 2 bytes each)
     ],
 )
 def test_a_script_value_that_cannot_be_stored_fails_the_step_and_changes_nothing(d, script, where, says):
