@@ -23,8 +23,11 @@ them); the script sandbox provides them to every evaluation (`RUNTIME`). What th
 
 What the translation itself does:
 
-- `a.b` -> `a['b']` (a subscript, no method call): task data is JSON, a "bean property" is a dict key; a
-  missing key raises at run time, like an undefined variable in Camunda. `a[x]` is kept.
+- `a.b` and `a[x]` -> `juel_get(a, 'b')`, `juel_get(a, x)` (no method call): task data is JSON, a "bean
+  property" is a dict key. As in JUEL, a property of null, a missing key and a list index out of range are
+  null; only an undefined variable itself is an error (as in Camunda).
+- Two texts that are both ISO-8601 dates or timestamps (Delaktig's Date variables) compare as instants in
+  `==` and the orderings (a date alone is Swedish midnight), as Camunda compares two Dates.
 - `x == null` -> `x is None` (the same as JUEL, and what the gateway coverage check reads best).
 - `empty x` -> `(x in (None, '', [], {}))`: JUEL's `empty` is true for null, "" and empty collections;
   `(not x)` would also call 0 and false empty.
@@ -32,7 +35,7 @@ What the translation itself does:
   with a text literal that is no number (`'Hej ' + namn`: JUEL adds, it never concatenates), `instanceof`,
   assignment, text around `${...}`, variable names the sandbox or these functions use.
 
-Still different from JUEL: `a.b` with `a` null fails (JUEL gives null); no 64-bit overflow (Python integers
+Still different from JUEL: no 64-bit overflow (Python integers
 are unbounded); `0.0 == -0.0` is true and NaN is never equal to NaN (Java's Double.equals says the
 opposite); a map or list compared with a text is unequal (JUEL compares its toString()), and ordering maps
 or lists is an error; texts compare by code point (Java by UTF-16 unit: differs only beyond U+FFFF).
@@ -117,6 +120,8 @@ def juel_eq(a, b) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return juel_bool(a) == juel_bool(b)
     if isinstance(a, str) or isinstance(b, str):
+        if (moments := _instants(a, b)) is not None:
+            return moments[0] == moments[1]
         # JUEL compares a map's or list's toString() with the text: never a text anyone writes.
         return type(a) is type(b) and a == b
     return a == b
@@ -124,6 +129,54 @@ def juel_eq(a, b) -> bool:
 
 def juel_ne(a, b) -> bool:
     return not juel_eq(a, b)
+
+
+def juel_get(base, key):
+    """EL's `a.b` and `a[b]` (1.6): a property of null is null; a map's missing key is null; a list's
+    index is converted to a number (`a['0']`) and one out of range is null; anything else has no
+    properties (an error, as JUEL's PropertyNotFoundException)."""
+    if base is None:
+        return None
+    if isinstance(base, dict):
+        try:
+            return base.get(key)
+        except TypeError:  # an unhashable key (a list): no such key
+            return None
+    if isinstance(base, list | tuple):
+        if isinstance(key, bool) or not (_is_number(key) or isinstance(key, str)):
+            raise JuelError(f"{_describe(key)} cannot index a list")
+        index = _number(key, False) if isinstance(key, str) else key
+        if isinstance(index, float):
+            index = int(index)
+        return base[index] if 0 <= index < len(base) else None
+    raise JuelError(f"{_describe(base)} has no property {key!r}")
+
+
+# A date variable is an ISO-8601 text in Delaktig (a java.util.Date in Camunda): two of them compare as the
+# instants they are, not as text ("2026-05-01" and "2026-05-01T00:00:00+02:00" are the same Swedish
+# midnight; texts with different offsets are not ordered by their letters).
+_ISO_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
+_STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def _instant(text: str) -> datetime | None:
+    if not _ISO_DATE.fullmatch(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=_STOCKHOLM)
+
+
+def _instants(a, b) -> tuple[datetime, datetime] | None:
+    if isinstance(a, str) and isinstance(b, str):
+        x, y = _instant(a), _instant(b)
+        if x is not None and y is not None:
+            return x, y
+    return None
 
 
 def _text(value) -> str:
@@ -143,6 +196,8 @@ def _order(a, b, compare, same: bool) -> bool:
     if _is_number(a) or _is_number(b):
         as_float = isinstance(a, float) or isinstance(b, float)
         return compare(_number(a, as_float), _number(b, as_float))
+    if (moments := _instants(a, b)) is not None:
+        return compare(*moments)
     if isinstance(a, str) or isinstance(b, str):
         return compare(_text(a), _text(b))
     if type(a) is type(b) and isinstance(a, bool | date):  # Java's Comparable: Boolean, Date
@@ -215,7 +270,7 @@ def juel_condition(value, where: str) -> bool:
 # What the script sandbox puts in every evaluation's globals.
 RUNTIME = {
     f.__name__: f
-    for f in [juel_bool, juel_eq, juel_ne, juel_lt, juel_gt, juel_le, juel_ge]
+    for f in [juel_bool, juel_eq, juel_ne, juel_lt, juel_gt, juel_le, juel_ge, juel_get]
     + [juel_add, juel_sub, juel_mul, juel_div, juel_neg, juel_condition]
 }
 _CONDITION_RE = re.compile(r"juel_condition\((.*), '[^'\\]*'\)", re.DOTALL)
@@ -368,11 +423,11 @@ class _Parser:
                 self.i += 1
                 if self.peek()[1] == "(":
                     self.fail(f"method calls are not supported (.{name}(...))")
-                node = f"{node[0]}[{name!r}]", "expr"
+                node = f"juel_get({node[0]}, {name!r})", "expr"
             elif self.accept("["):
                 index = self.ternary()
                 self.expect("]")
-                node = f"{node[0]}[{index[0]}]", "expr"
+                node = f"juel_get({node[0]}, {index[0]})", "expr"
             elif self.peek()[1] == "(":
                 self.fail(f"function calls are not supported ({node[0]}(...))")
             elif start[0] == "name" and self.peek()[1] == ":" and self.peek(2)[1] == "(":

@@ -99,7 +99,7 @@ def test_translated_condition_has_juel_truth_value(juel, data, expected):
         ("${x == 'a && b' || !y}", "(juel_eq(x, 'a && b') or (not juel_bool(y)))"),
         ("${true}", "True"),
         ("${false || null == x}", "(False or (x is None))"),
-        ("${a.b == 1}", "juel_eq(a['b'], 1)"),
+        ("${a.b == 1}", "juel_eq(juel_get(a, 'b'), 1)"),
         ("${1 < 2 < 3}", "juel_lt(juel_lt(1, 2), 3)"),  # left-associative, not a Python comparison chain
         (
             "${a > 1 && !(b <= 2)}",
@@ -120,7 +120,7 @@ def test_translation_text(juel, python):
     ("juel", "python"),
     [
         ("${beslut}", "juel_condition(beslut, 'the condition of sequence flow F1')"),
-        ("${a.b}", "juel_condition(a['b'], 'the condition of sequence flow F1')"),
+        ("${a.b}", "juel_condition(juel_get(a, 'b'), 'the condition of sequence flow F1')"),
         ("${a ? b : c}", "juel_condition((b if juel_bool(a) else c), 'the condition of sequence flow F1')"),
         # Surely true or false: no check needed.
         ("${a == 1}", "juel_eq(a, 1)"),
@@ -257,6 +257,20 @@ JUEL_VALUES = [
     ("${!x}", {"x": None}, True),
     ("${x ? 'ja' : 'nej'}", {"x": "false"}, "nej"),
     ("${x ? 'ja' : 'nej'}", {"x": ""}, "nej"),
+    # properties and indexes (EL 1.6): of null, a missing key, an index out of range: null (probe 9)
+    ("${a[1] == null}", {"a": [1]}, True),
+    ("${a[-1] == null}", {"a": [1]}, True),
+    ("${a['0'] == 1}", {"a": [1]}, True),  # the index is converted to a number
+    ("${m.b == null}", {"m": {"a": 1}}, True),
+    ("${x.y.z == null}", {"x": None}, True),
+    ("${kontakt.ort}", {"kontakt": {"ort": "Lund"}}, "Lund"),
+    # two Date variables (ISO texts) compare as instants, as Camunda compares two Dates (probe 9)
+    ("${mote >= frist}", {"mote": "2026-05-01", "frist": "2026-05-01T00:00:00.000+02:00"}, True),
+    ("${mote == frist}", {"mote": "2026-05-01", "frist": "2026-04-30T22:00:00Z"}, True),
+    # the autumn hour: 02:30+02:00 is before 02:15+01:00, whatever their letters say
+    ("${a < b}", {"a": "2026-10-25T02:30:00+02:00", "b": "2026-10-25T02:15:00+01:00"}, True),
+    ("${a < b}", {"a": "2026-05-01", "b": "2026-05-02"}, True),
+    ("${a == b}", {"a": "2026-05-01", "b": "ett datum"}, False),  # only when both are dates
 ]
 
 
@@ -288,6 +302,8 @@ def test_zero_by_zero_is_nan():
         ("${-x}", {"x": False}, "cannot be negated"),
         ("${x && y}", {"x": 1, "y": True}, "the number 1 is not a Boolean"),
         ("${!x}", {"x": 0}, "is not a Boolean"),
+        ("${s.length > 1}", {"s": "abc"}, "has no property 'length'"),
+        ("${a[x] == 1}", {"a": [1], "x": [0]}, "cannot index a list"),
         ("${x ? 1 : 2}", {"x": [True]}, "a list is not a Boolean"),
     ],
 )
@@ -355,7 +371,7 @@ def test_the_gateway_coverage_check_evaluates_translated_conditions():
         ("timeCycle", "R/P1D", "'R/P1D'"),
         ("timeCycle", "R2/P1D/2026-02-01T00:00:00", "'R2/P1D/2026-02-01T00:00:00+01:00'"),
         ("timeDate", "${paminnelse}", "paminnelse"),
-        ("timeDuration", "${svar.frist}", "svar['frist']"),
+        ("timeDuration", "${svar.frist}", "juel_get(svar, 'frist')"),
         ("timeDuration", "'P14D'", "'P14D'"),  # SpiffWorkflow-native: already Python
         ("timeDuration", '"PT1H"', '"PT1H"'),
         ("timeDuration", "'P%dD' % dagar", "'P%dD' % dagar"),
