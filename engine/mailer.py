@@ -8,6 +8,9 @@ messages the servers throw away (the rows are still claimed, and are sent again,
 expires), and a worker killed after the commit has already made the sends durable. The window that
 remains — between our commit and writing five bytes per connection — is microseconds, not an SMTP round
 trip plus a database commit; and one commit per group (not per mail) is what makes 10,000 mails a minute.
+Two outcomes stay open: if the database connection is lost while that COMMIT is under way, after the
+dots went out, the rows are sent again (at least once in that window); and if the connection to the SMTP
+server drops after the dot before its reply, the row is ``uncertain`` (``Uncertain``), not resent.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +58,61 @@ class LeaseLost(Exception):
 
 
 class PermanentFailure(Exception):
-    """The server refused for good (5xx): retrying will not help."""
+    """Retrying will not help: the server refused this recipient or message (a 5xx to RCPT, DATA or
+    the final dot), or the address or message cannot be built at all."""
 
 
 class RelayUnavailable(smtplib.SMTPException):
-    """The relay itself could not be used — no connection, a certificate that does not verify, AUTH
-    refused. Nothing is wrong with the message: it waits and is tried again (a 535 for a mistyped relay
-    password must not fail every mail for good)."""
+    """The relay itself could not be used — no connection, no answer within the timeout, a certificate
+    that does not verify, AUTH or MAIL FROM refused. Nothing is wrong with the message: it waits and is
+    tried again until the retry horizon (a 530 for a missing relay password is the operator's to fix and
+    must not fail every mail for good). The relay stops its run at the first one: the next message would
+    wait for the same dead server."""
+
+
+class Uncertain(Exception):
+    """The final dot went out but no reply came (the connection dropped): the server may have the
+    message. Sending it again may deliver it twice, so it is not retried by itself."""
+
+
+# Replies that mean "this relay wants authentication" even when they come as 5xx: the operator's
+# configuration, not the message, is wrong.
+_RELAY_CODES = frozenset({530, 535, 538})
+
+
+def envelope_address(address: str) -> str:
+    """The address as it goes on the wire (envelope and header): the domain in IDNA (malmö.se →
+    xn--malm-8qa.se), which every server accepts. A non-ASCII local part would need SMTPUTF8 and a
+    malformed address cannot be delivered at all: both fail the row at once instead of being retried."""
+    from engine.mail import EMAIL  # here, not at the top: engine.mail imports the models
+
+    address = (address or "").strip()
+    if not EMAIL.match(address):
+        raise PermanentFailure(f"ogiltig e-postadress: {address!r}")
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise PermanentFailure(f"adressen {address!r} har tecken utanför ASCII före @ (kräver SMTPUTF8)")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError as err:
+        raise PermanentFailure(f"ogiltig domän i {address!r}: {err}") from err
+    return f"{local}@{domain}"
+
+
+def sender_header(sender: str) -> str:
+    """``Malmö stad <noreply@malmo.se>`` as a valid From header: only the display name is encoded
+    (RFC 2047), the address stays a plain address (a receiver must be able to read it, DMARC too). A
+    comma in an unquoted name (``Västerås stad, kommunledning <…>``) is taken as part of the name. A
+    sender that is no address is the operator's to fix: ``RelayUnavailable``, so mail waits, not fails."""
+    bracketed = re.fullmatch(r"\s*(.*?)\s*<([^<>]*)>\s*", sender or "")
+    if bracketed:
+        name, address = bracketed.group(1).strip('"').strip(), bracketed.group(2)
+    else:
+        name, address = parseaddr(sender or "")
+    try:
+        return formataddr((name, envelope_address(address)), charset="utf-8")
+    except PermanentFailure as err:
+        raise RelayUnavailable(f"DELAKTIG_MAIL_FROM {sender!r}: {err}") from err
 
 
 def render(template: str, **context: Any) -> tuple[str, str]:
@@ -75,12 +126,17 @@ def render(template: str, **context: Any) -> tuple[str, str]:
 def message_id(dedupe_key: str, sender: str) -> str:
     """Stable per outbox row, so a receiving system can also recognise a repeat."""
     domain = parseaddr(sender)[1].partition("@")[2] or "delaktig.local"
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        domain = "delaktig.local"
     return f"<{hashlib.sha256(dedupe_key.encode()).hexdigest()[:40]}@{domain}>"
 
 
 def build_message(sender: str, payload: dict[str, Any], dedupe_key: str) -> Message:
     """A MIME message (text, plus HTML as an alternative). The compat32 classes: the modern
-    ``Message`` header parsing costs milliseconds per mail, which shows at 10,000 reminders."""
+    ``Message`` header parsing costs milliseconds per mail, which shows at 10,000 reminders. Raises
+    ``PermanentFailure`` for an address that cannot be sent to."""
     text = MIMEText(payload.get("body") or "", "plain", "utf-8")
     if payload.get("html"):
         msg: Message = MIMEMultipart("alternative")
@@ -88,8 +144,8 @@ def build_message(sender: str, payload: dict[str, Any], dedupe_key: str) -> Mess
         msg.attach(MIMEText(payload["html"], "html", "utf-8"))
     else:
         msg = text
-    msg["From"] = sender
-    msg["To"] = payload["to"]
+    msg["From"] = sender_header(sender)
+    msg["To"] = envelope_address(payload["to"])
     msg["Subject"] = Header(payload.get("subject") or "Meddelande från Delaktig", "utf-8")
     msg["Date"] = format_datetime(clock.now().astimezone(UTC))
     msg["Message-ID"] = message_id(dedupe_key, sender) if dedupe_key else make_msgid()
@@ -128,7 +184,9 @@ class CaptureMailer:
 
     parallel = 50
 
-    def send_many(self, items: list[tuple[int, Message]], commit: Commit) -> dict[int, Exception | None]:
+    def send_many(
+        self, items: list[tuple[int, Message]], commit: Commit, before_each=None
+    ) -> dict[int, Exception | None]:
         by_id = dict(items)
 
         def store(s: Session, ids: set[int]) -> None:
@@ -258,11 +316,13 @@ class SMTPMailer:
             conn = self._connect(slot)
         except smtplib.SMTPResponseException as err:  # EHLO, STARTTLS or AUTH refused
             raise RelayUnavailable(f"{self.host}:{self.port}: {err.smtp_code} {err.smtp_error!r}") from err
+        except (OSError, smtplib.SMTPException) as err:  # refused, timed out (no greeting), TLS
+            raise RelayUnavailable(f"{self.host}:{self.port}: {type(err).__name__}: {err}") from err
         sender = parseaddr(str(msg["From"]))[1]
         to = parseaddr(str(msg["To"]))[1]
         code, resp = conn.mail(sender)
-        if code != 250:
-            raise smtplib.SMTPSenderRefused(code, resp, sender)
+        if code != 250:  # the relay's policy on our sender (530 auth required, 550 not allowed to relay)
+            raise RelayUnavailable(f"MAIL FROM {sender}: {code} {resp!r}")
         code, resp = conn.rcpt(to)
         if code not in (250, 251):
             raise smtplib.SMTPRecipientsRefused({to: (code, resp)})
@@ -276,7 +336,8 @@ class SMTPMailer:
         conn.send(data)
 
     def _failure(self, slot: int, err: Exception) -> Exception:
-        """Classify a staging error and leave the connection usable (RSET) or closed."""
+        """Classify a staging error and leave the connection usable (RSET) or closed. Only a 5xx to this
+        recipient or message is permanent; 4xx, 530/535 (authentication) and transport errors are not."""
         if isinstance(err, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
             try:
                 self.conns[slot].rset()
@@ -287,21 +348,38 @@ class SMTPMailer:
                 if isinstance(err, smtplib.SMTPRecipientsRefused)
                 else [err.smtp_code]
             )
-            if codes and min(codes) >= 500:
+            if codes and min(codes) >= 500 and not set(codes) & _RELAY_CODES:
                 return PermanentFailure(f"{codes[0]} {err}")
+            if set(codes) & _RELAY_CODES:
+                return RelayUnavailable(f"{codes[0]} {err}")
             return err
         self._drop(slot)
         return err
 
-    def send_many(self, items: list[tuple[int, Message]], commit: Commit) -> dict[int, Exception | None]:
+    def send_many(
+        self,
+        items: list[tuple[int, Message]],
+        commit: Commit,
+        before_each: Callable[[], None] | None = None,
+    ) -> dict[int, Exception | None]:
+        """``before_each`` runs before each message is staged: the relay renews its lease there, so a
+        slow server (seconds per RCPT) cannot make the claim expire under us."""
         results: dict[int, Exception | None] = {}
         staged: list[tuple[int, int]] = []
+        down: RelayUnavailable | None = None
         for slot, (key, msg) in enumerate(items):
+            if down is not None:  # the relay is down: the next connection would wait just as long
+                results[key] = down
+                continue
+            if before_each is not None:
+                before_each()
             try:
                 self._stage(slot, msg)
                 staged.append((key, slot))
             except Exception as err:  # noqa: BLE001 - per message: the relay retries or fails it
                 results[key] = self._failure(slot, err)
+                if isinstance(results[key], RelayUnavailable):
+                    down = results[key]
         if not staged:
             return results
         dotted: list[tuple[int, int]] = []
@@ -317,8 +395,8 @@ class SMTPMailer:
                     self.conns[slot].send(b".\r\n")
                     dotted.append((key, slot))
                 except (smtplib.SMTPException, OSError) as err:
-                    self._drop(slot)
-                    results[key] = AfterCommitRefusal(0, str(err).encode())
+                    self._drop(slot)  # the dot did not go out: the server discards it, send again
+                    results[key] = AfterCommitRefusal(0, f"punkten kunde inte skickas: {err}".encode())
 
         try:
             done = commit([key for key, _ in staged], None, release)
@@ -336,13 +414,19 @@ class SMTPMailer:
                 code, resp = self.conns[slot].getreply()
             except (smtplib.SMTPException, OSError) as err:
                 self._drop(slot)
-                code, resp = 0, str(err).encode()
+                results[key] = Uncertain(f"ingen kvittens efter meddelandet ({type(err).__name__}: {err})")
+                continue
+            if code == -1:  # smtplib's "connection closed" reply: no answer to our dot either
+                self._drop(slot)
+                results[key] = Uncertain(f"ingen kvittens efter meddelandet ({resp!r})")
+                continue
             results[key] = None if code == 250 else AfterCommitRefusal(code, resp)
         return results
 
 
 class AfterCommitRefusal(smtplib.SMTPResponseException):
-    """The server refused the message after the row was already marked sent (rare: content rejected)."""
+    """The server answered the final dot with a refusal after the row was already marked sent: a 5xx
+    (content rejected) fails the row, a 4xx — or code 0, the dot could not be written — sends it again."""
 
 
 def from_env() -> SMTPMailer | CaptureMailer:

@@ -1,7 +1,12 @@
-"""The outbox relay: deliver pending ``outbox`` rows through a mailer, exactly once as far as SMTP allows.
+"""The outbox relay: deliver pending ``outbox`` rows through a mailer, once as far as SMTP allows.
 
 States: pending → sending (claimed, with a lease in ``next_attempt_at``) → sent | pending (retry with
-exponential backoff) | failed (after the last attempt, or refused for good). Claiming takes the rows with
+exponential backoff) | failed (a 5xx for this recipient or message, an address that cannot be sent to,
+or still undelivered after the retry horizon) | uncertain (the final dot went out, the reply never came:
+perhaps delivered, so not sent again by itself) | cancelled (a reminder whose task was closed before it
+could be sent). Delivery is at least once in one narrow window: if the database connection is lost
+while the mark-sent COMMIT is on its way, after the dots went out, the rows come back and are sent again
+(the stable Message-ID lets a receiver recognise the repeat). Claiming takes the rows with
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any number of workers share the queue without waiting on
 each other; a row whose lease ran out (its worker died mid-batch) is claimed again. Marking a row sent is
 guarded by the lease value, so a worker that lost its lease can never mark (or finish sending) a row that
@@ -26,8 +31,16 @@ from engine import clock
 from engine.audit import append_case_event, append_case_events
 from engine.db import write_transaction
 from engine.errors import Conflict, NotFound
-from engine.mailer import AfterCommitRefusal, LeaseLost, PermanentFailure, build_message
-from engine.models import Outbox
+from engine.mailer import (
+    AfterCommitRefusal,
+    LeaseLost,
+    PermanentFailure,
+    RelayUnavailable,
+    Uncertain,
+    build_message,
+    sender_header,
+)
+from engine.models import Outbox, UserTask
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +49,23 @@ def _env_float(name: str, default: float) -> float:
     return float(os.environ.get(name) or default)
 
 
-def max_attempts() -> int:
-    return int(_env_float("DELAKTIG_OUTBOX_MAX_ATTEMPTS", 8))
-
-
 def backoff(attempts: int) -> timedelta:
-    """Delay before attempt ``attempts + 1``: base · 2^(attempts−1), at most six hours."""
+    """Delay before attempt ``attempts + 1``: base · 2^(attempts−1), at most ``DELAKTIG_OUTBOX_BACKOFF_MAX``
+    (30 minutes), so mail goes out at most that long after a relay outage ends."""
     base = _env_float("DELAKTIG_OUTBOX_BACKOFF", 30.0)
-    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), 6 * 3600))
+    cap = _env_float("DELAKTIG_OUTBOX_BACKOFF_MAX", 1800.0)
+    return timedelta(seconds=min(base * 2 ** min(max(attempts - 1, 0), 40), cap))
+
+
+def gives_up(attempts: int) -> bool:
+    """True when a temporary failure after ``attempts`` attempts is final: the waits so far span the
+    retry horizon (``DELAKTIG_OUTBOX_RETRY_HOURS``, 72 hours: a relay down over a long weekend still
+    delivers). ``DELAKTIG_OUTBOX_MAX_ATTEMPTS``, when set, caps the attempts instead."""
+    if os.environ.get("DELAKTIG_OUTBOX_MAX_ATTEMPTS"):
+        return attempts >= int(os.environ["DELAKTIG_OUTBOX_MAX_ATTEMPTS"])
+    horizon = timedelta(hours=_env_float("DELAKTIG_OUTBOX_RETRY_HOURS", 72.0))
+    waited = sum((backoff(i) for i in range(1, attempts + 1)), timedelta())
+    return waited >= horizon
 
 
 def lease() -> timedelta:
@@ -66,6 +88,7 @@ class RelayResult:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    relay_down: bool = False  # the run stopped because the relay itself could not be used
 
 
 def claim(d, now: datetime | None = None, limit: int = 50) -> list[Claimed]:
@@ -191,7 +214,7 @@ def _commit_then_release(d, work, release) -> set[int]:
 
 def _mark_retry(d, row: Claimed, error: str, permanent: bool) -> str:
     attempts = row.attempts + 1
-    status = "failed" if permanent or attempts >= max_attempts() else "pending"
+    status = "failed" if permanent or gives_up(attempts) else "pending"
 
     def work(s: Session) -> None:
         s.execute(
@@ -213,21 +236,101 @@ def _mark_retry(d, row: Claimed, error: str, permanent: bool) -> str:
     return status
 
 
-def _mark_refused_after_commit(d, row: Claimed, error: str) -> None:
-    """The server refused the final dot after we had marked the row sent: make it visible as failed."""
+def _mark_after_dot(d, row: Claimed, outcome: Exception) -> str:
+    """The row was marked sent, then the final dot did not end in a 250. A 5xx fails it; a 4xx (or a dot
+    that could not be written) sends it again with backoff; no reply at all makes it ``uncertain``."""
+    if isinstance(outcome, Uncertain):
+        status, error, kind = "uncertain", str(outcome), "mail_uncertain"
+    else:
+        code = outcome.smtp_code
+        error = f"{code} {outcome.smtp_error!r}"
+        status, kind = ("failed", "mail_failed") if code >= 500 else ("pending", "mail_deferred")
+    attempts = row.attempts + 1  # mark_sent counted this attempt already
+    if status == "pending" and gives_up(attempts):
+        status, kind = "failed", "mail_failed"
 
     def work(s: Session) -> None:
-        s.execute(
-            sa.update(Outbox)
-            .where(Outbox.id == row.id, Outbox.status == "sent")
-            .values(status="failed", last_error=error[:2000], sent_at=None)
-        )
+        values: dict[str, Any] = {"status": status, "last_error": error[:2000]}
+        if status != "uncertain":
+            values.update(sent_at=None, next_attempt_at=clock.now() + backoff(attempts))
+        s.execute(sa.update(Outbox).where(Outbox.id == row.id, Outbox.status == "sent").values(**values))
         if row.case_id:
-            append_case_event(
-                s, row.case_id, "system", "mail_failed", {"to": row.payload.get("to"), "error": error[:500]}
-            )
+            detail = {"to": row.payload.get("to"), "error": error[:500]}
+            append_case_event(s, row.case_id, "system", kind, detail)
 
     d.transaction(work)
+    return status
+
+
+def _still_due(d, rows: list[Claimed]) -> list[Claimed]:
+    """Just before a group goes to SMTP: cancel reminders whose task is no longer open (completed while
+    the mail waited — a few seconds, or a whole relay outage), with a note on the case; return the rest."""
+    task_ids = {r.payload["task_id"] for r in rows if r.payload.get("reminder") and r.payload.get("task_id")}
+    if not task_ids:
+        return rows
+    with d.session() as s:
+        open_ids = set(
+            s.execute(sa.select(UserTask.id).where(UserTask.id.in_(task_ids), UserTask.state == "open"))
+            .scalars()
+            .all()
+        )
+    stale = [r for r in rows if r.payload.get("reminder") and r.payload.get("task_id") not in open_ids]
+    if not stale:
+        return rows
+
+    def work(s: Session) -> None:
+        for row in stale:
+            done = s.execute(
+                sa.update(Outbox)
+                .where(_owned(row))
+                .values(
+                    status="cancelled", last_error="Uppgiften är inte längre öppen: påminnelsen skickas inte."
+                )
+            ).rowcount
+            if done and row.case_id:
+                detail = {"to": row.payload.get("to"), "reminder": row.payload["reminder"]}
+                append_case_event(
+                    s, row.case_id, "system", "reminder_cancelled", detail, None, row.payload["task_id"]
+                )
+
+    d.transaction(work)
+    gone = {r.id for r in stale}
+    return [r for r in rows if r.id not in gone]
+
+
+class _Lease:
+    """Keeps a claim's lease alive while it is being sent: renewed when a third of it has passed, so a
+    slow server (seconds per message) cannot let another worker take the rows over mid-send."""
+
+    def __init__(self, d, rows: list[Claimed]):
+        self.d, self.rows = d, rows
+        self.length = lease()
+        self.renewed = clock.now()
+        self.until = rows[0].lease_until if rows else None
+
+    def renew(self) -> None:
+        now = clock.now()
+        if now - self.renewed < self.length / 3:
+            return
+        old, until = self.until, now + self.length
+        ids = [r.id for r in self.rows if r.lease_until == old]
+
+        def work(s: Session) -> set[int]:
+            return set(
+                s.execute(
+                    sa.update(Outbox)
+                    .where(Outbox.id.in_(ids), Outbox.status == "sending", Outbox.next_attempt_at == old)
+                    .values(next_attempt_at=until)
+                    .returning(Outbox.id)
+                    .execution_options(synchronize_session=False)
+                ).scalars()
+            )
+
+        kept = self.d.transaction(work) if ids else set()
+        for row in self.rows:  # rows already finished keep their old value and so match nothing
+            if row.id in kept:
+                row.lease_until = until
+        self.renewed, self.until = now, until
 
 
 def _groups(rows: list[Claimed], size: int) -> list[dict[int, Claimed]]:
@@ -248,20 +351,43 @@ def _groups(rows: list[Claimed], size: int) -> list[dict[int, Claimed]]:
 
 
 def relay_batch(d, mailer, now: datetime | None = None, limit: int = 50) -> RelayResult:
-    """Claim up to ``limit`` due rows and send them in groups (one commit per group)."""
+    """Claim up to ``limit`` due rows and send them in groups (one commit per group). When the relay
+    itself is unavailable (no connection, no answer, authentication), the run stops at once and every
+    row still claimed records that error and waits for its next attempt: the outage shows in
+    ``last_error`` and ``attempts``, and a dead server costs one timeout per run, not one per mail."""
     rows = claim(d, now, limit)
     result = RelayResult(claimed=len(rows))
     if not rows:
         return result
     sender = d.settings.mail_from
+    keep = _Lease(d, rows)
+    down: RelayUnavailable | None = None
+    try:
+        sender_header(sender)
+    except RelayUnavailable as err:  # a misconfigured sender: every row waits, with the error shown
+        down, result.relay_down = err, True
     with mailer:
         for group in _groups(rows, max(1, getattr(mailer, "parallel", 1))):
-            items = [(row.id, build_message(sender, row.payload, row.dedupe_key)) for row in group.values()]
+            if down is not None:
+                for row in group.values():
+                    _count(result, _mark_retry(d, row, f"RelayUnavailable: {down}", permanent=False))
+                continue
+            keep.renew()
+            items = []
+            for row in _still_due(d, list(group.values())):
+                try:
+                    items.append((row.id, build_message(sender, row.payload, row.dedupe_key)))
+                except Exception as err:  # noqa: BLE001 - deterministic: the same error every time
+                    _mark_retry(d, row, f"{type(err).__name__}: {err}", permanent=True)
+                    result.failed += 1
+            if not items:
+                continue
             outcomes = mailer.send_many(
                 items,
                 lambda ids, extra, release, group=group: mark_sent(
                     d, [group[i] for i in ids], extra, release
                 ),
+                before_each=keep.renew,
             )
             for row_id, outcome in outcomes.items():
                 row = group[row_id]
@@ -269,17 +395,25 @@ def relay_batch(d, mailer, now: datetime | None = None, limit: int = 50) -> Rela
                     result.sent += 1
                 elif isinstance(outcome, LeaseLost):
                     log.warning("outbox %s: lease lost, another worker sends it", row.id)
-                elif isinstance(outcome, AfterCommitRefusal):
-                    _mark_refused_after_commit(d, row, f"{outcome.smtp_code} {outcome.smtp_error!r}")
-                    result.failed += 1
+                elif isinstance(outcome, AfterCommitRefusal | Uncertain):
+                    status = _mark_after_dot(d, row, outcome)
+                    result.failed += status != "pending"
+                    result.retried += status == "pending"
                 elif isinstance(outcome, PermanentFailure):
                     _mark_retry(d, row, str(outcome), permanent=True)
                     result.failed += 1
-                else:  # any transport error: retry later with backoff
-                    status = _mark_retry(d, row, f"{type(outcome).__name__}: {outcome}", permanent=False)
-                    result.failed += status == "failed"
-                    result.retried += status == "pending"
+                else:  # any transport error or 4xx: retry later with backoff
+                    if isinstance(outcome, RelayUnavailable):
+                        down, result.relay_down = outcome, True
+                    _count(
+                        result, _mark_retry(d, row, f"{type(outcome).__name__}: {outcome}", permanent=False)
+                    )
     return result
+
+
+def _count(result: RelayResult, status: str) -> None:
+    result.failed += status == "failed"
+    result.retried += status == "pending"
 
 
 def pending_count(d, now: datetime | None = None) -> int:
@@ -294,26 +428,48 @@ def pending_count(d, now: datetime | None = None) -> int:
 
 # --- admin ----------------------------------------------------------------------------------------------
 def failed(d, limit: int = 200) -> list[Outbox]:
+    """Mail that needs a person: failed for good, or ``uncertain`` (perhaps delivered)."""
     with d.session() as s:
         rows = s.execute(
-            sa.select(Outbox).where(Outbox.status == "failed").order_by(Outbox.id.desc()).limit(limit)
+            sa.select(Outbox)
+            .where(Outbox.status.in_(("failed", "uncertain")))
+            .order_by(Outbox.id.desc())
+            .limit(limit)
         ).scalars()
         return list(rows)
 
 
-def retry(d, outbox_id: int, actor: str) -> None:
-    """An administrator sends a failed mail again: back to pending, attempts from zero."""
+def waiting(d) -> tuple[int, str | None]:
+    """Mail that has failed temporarily and waits for its next attempt, and the newest error among it:
+    a relay outage shows on the administrators' page before any mail fails for good."""
+    retrying = sa.and_(Outbox.status.in_(("pending", "sending")), Outbox.attempts > 0)
+    with d.session() as s:
+        count = s.execute(sa.select(sa.func.count()).select_from(Outbox).where(retrying)).scalar_one()
+        error = s.execute(
+            sa.select(Outbox.last_error).where(retrying).order_by(Outbox.next_attempt_at.desc()).limit(1)
+        ).scalar()
+    return count, error
+
+
+def retry(d, outbox_id: int, actor: str, accept_duplicate: bool = False) -> None:
+    """An administrator sends a failed mail again: back to pending, attempts from zero. An ``uncertain``
+    row may already have been delivered, so it is sent again only when ``accept_duplicate`` says the
+    administrator accepts that the recipient may get it twice."""
 
     def work(s: Session) -> None:
         row = s.get(Outbox, outbox_id)
         if row is None:
             raise NotFound(f"utskicket {outbox_id} finns inte")
-        if row.status != "failed":
+        if row.status not in ("failed", "uncertain"):
             raise Conflict("Bara misslyckade utskick kan skickas om.")
+        if row.status == "uncertain" and not accept_duplicate:
+            raise Conflict(
+                "Utskicket kan redan ha kommit fram. Bekräfta att mottagaren kan få det två gånger."
+            )
         s.execute(
             sa.update(Outbox)
-            .where(Outbox.id == outbox_id, Outbox.status == "failed")
-            .values(status="pending", attempts=0, next_attempt_at=clock.now())
+            .where(Outbox.id == outbox_id, Outbox.status == row.status)
+            .values(status="pending", attempts=0, next_attempt_at=clock.now(), sent_at=None)
         )
         if row.case_id:
             append_case_event(

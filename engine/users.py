@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import Conflict, Problem, ValidationFailed
+from engine.mail import EMAIL
 from engine.models import Role, User, UserRole
 
 _hasher = PasswordHasher()
@@ -43,6 +44,17 @@ def add_user(
             problems.append(Problem("role", f"Rollnamnet {role!r} får bara innehålla a–z, 0–9, _ och -."))
     if password is not None and len(password) < 8:
         problems.append(Problem("password", "Lösenordet måste ha minst 8 tecken."))
+    email = (email or "").strip() or None
+    if email is not None and not EMAIL.match(email):
+        # Checked here, not first at sending: a mistyped address would otherwise fail every reminder.
+        problems.append(
+            Problem("email", f"{email!r} är ingen giltig e-postadress (till exempel namn@kommun.se).")
+        )
+    elif email is not None and not email.rpartition("@")[0].isascii():
+        # malmö.se is sent as xn--malm-8qa.se; å, ä, ö before the @ would need SMTPUTF8, which we lack.
+        problems.append(
+            Problem("email", f"{email!r}: å, ä, ö och liknande går inte före @ i en e-postadress.")
+        )
     if problems:
         raise ValidationFailed(problems)
     if session.execute(sa.select(User.id).where(User.name == name)).first():

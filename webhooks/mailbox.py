@@ -1,16 +1,19 @@
 """Mail pages: the mailbox of the embedded mode (mail captured instead of sent: all of it for
-administrators, one's own for everyone else) and, for administrators, the permanently failed mails with
-a "send again" action. Reads only; the retry is one engine call."""
+administrators, one's own for everyone else) and, for administrators, the mails that need a person —
+failed for good, or uncertain (the connection dropped after the message: perhaps delivered) — with a
+"send again" action, which for an uncertain mail asks for confirmation that it may arrive twice. Reads
+only; the retry is one engine call."""
 
 from __future__ import annotations
 
 from email.utils import getaddresses
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, flash, g, redirect, render_template_string, url_for
+from flask import Blueprint, Flask, abort, flash, g, redirect, render_template_string, request, url_for
 from flask_babel import gettext as _
 
 from engine import outbox
+from engine.errors import Conflict
 from engine.models import User
 from engine.reminder_models import CapturedMail
 from webhooks.engine_ext import get_engine
@@ -40,12 +43,23 @@ FAILED = """{% extends "base.html" %}
 {% block title %}Misslyckade utskick{% endblock %}
 {% block content %}
 <h1>Misslyckade utskick</h1>
+{% if waiting %}
+<p class="card"><strong>{{ waiting }} utskick väntar på ett nytt försök</strong> (de skickas automatiskt i upp
+  till tre dygn). Senaste fel: {{ waiting_error }}</p>
+{% endif %}
 {% for r in rows %}
 <article class="card">
   <h2>{{ r.payload.get("subject") }}</h2>
+  {% if r.status == "uncertain" %}
+  <p><strong>Osäkert:</strong> anslutningen bröts efter att brevet skickats, så det kan ha kommit fram.</p>
+  {% endif %}
   <p>Till: {{ r.payload.get("to") }} · {{ r.attempts }} försök · {{ r.last_error }}</p>
   <form method="post" action="{{ url_for('mailbox.retry', outbox_id=r.id) }}">
     <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
+    {% if r.status == "uncertain" %}
+    <label><input type="checkbox" name="dubblett" value="ja" required>
+      Jag förstår att mottagaren kan få brevet två gånger.</label>
+    {% endif %}
     <button type="submit">Skicka igen</button>
   </form>
 </article>
@@ -92,13 +106,20 @@ def _addressed_to(mail_to: str, address: str) -> bool:
 @bp.get("/admin/utskick")
 def failed():
     _require_admin()
-    return render_template_string(FAILED, rows=outbox.failed(get_engine()))
+    waiting, waiting_error = outbox.waiting(get_engine())
+    return render_template_string(
+        FAILED, rows=outbox.failed(get_engine()), waiting=waiting, waiting_error=waiting_error
+    )
 
 
 @bp.post("/admin/utskick/<int:outbox_id>/skicka-igen")
 def retry(outbox_id: int):
     _require_admin()
-    outbox.retry(get_engine(), outbox_id, g.user)
+    try:
+        outbox.retry(get_engine(), outbox_id, g.user, accept_duplicate=request.form.get("dubblett") == "ja")
+    except Conflict as err:  # an uncertain mail without the confirmation, or already sent again
+        flash(str(err))
+        return redirect(url_for("mailbox.failed"))
     flash("Utskicket skickas igen.")
     return redirect(url_for("mailbox.failed"))
 

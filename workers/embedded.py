@@ -2,8 +2,9 @@
 transport over a SQLite file, with mail captured to the database (the mailbox page shows it).
 
 Same tasks, same engine calls as production; only the broker URL and the mailer differ. Run as
-``python -m workers.embedded``; it starts two child processes and stops both when either ends or when it
-is told to stop.
+``python -m workers.embedded``; it starts three child processes (a worker for the ``timers`` queue, a
+small one for ``mail``, the beat) and stops all when any ends or when it is told to stop. The mail
+worker is separate so that mail can never hold the threads that fire timers (docs/workers.md).
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ def child_env() -> dict[str, str]:
 def commands() -> list[list[str]]:
     celery = [sys.executable, "-m", "celery", "-A", "workers"]
     return [
-        # Threads: one process, small memory; the engine is thread-safe (a session per call).
-        [*celery, "worker", "--pool=threads", "--concurrency=4", "--loglevel=INFO", "-n", "embedded@%h"],
+        # Threads: one process each, small memory; the engine is thread-safe (a session per call).
+        [*celery, "worker", "--pool=threads", "--concurrency=4", "--loglevel=INFO", "-n", "embedded@%h"]
+        + ["-Q", "timers"],
+        [*celery, "worker", "--pool=threads", "--concurrency=2", "--loglevel=INFO", "-n", "embedded-mail@%h"]
+        + ["-Q", "mail"],
         [*celery, "beat", "--loglevel=INFO"],
     ]
 

@@ -117,7 +117,7 @@ def wake_case(case_id: str, now: str | None = None) -> bool:
 @app.task(name="delaktig.relay_outbox")
 def relay_outbox(now: str | None = None) -> int:
     result = outbox.relay_batch(engine(), mailer_from_env(), _now(now), limit=RELAY_BATCH)
-    if result.claimed >= RELAY_BATCH:
+    if result.claimed >= RELAY_BATCH and not result.relay_down:
         relay_outbox.delay(now)  # a full batch: more are waiting, let any free worker continue
     return result.sent
 
@@ -160,3 +160,11 @@ def run_schedules(now: str | None = None) -> list[str]:
 @app.task(name="delaktig.start_routine")
 def start_routine(schedule_key: str, actor: str = "system") -> str:
     return schedules.start_now(engine(), routine_config.load(), schedule_key, actor).case_id
+
+
+# --- signals ------------------------------------------------------------------------------------------------
+@app.task(name="delaktig.deliver_signals")
+def deliver_signals() -> int:
+    """BPMN signals a case threw that its own process did not deliver right after the commit (a crash, a
+    busy receiver): ``engine.signals``. Idempotent: no case gets one signal twice."""
+    return len(engine().deliver_pending_signals())

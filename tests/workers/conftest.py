@@ -51,7 +51,16 @@ class Inbox:
         self.refuse_until = 0.0
         self.refuse_first = 0  # answer 451 to the first N recipients
         self.delay = 0.0
+        self.mail_reply = ""  # e.g. "530 5.7.0 Authentication required": refuse every MAIL FROM
+        self.data_reply = ""  # e.g. "451 4.3.0 Later": refuse the final dot (after storing nothing)
+        self.drop_after_data = 0  # store the next N messages, then drop the connection without a reply
         self.lock = threading.Lock()
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from, envelope.mail_options = address, list(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.delay:  # slow the conversation down before the message, never after its final dot
@@ -63,9 +72,14 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
         # Like an MTA: the message is ours once its final dot arrived, whatever happens to the client.
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
+            if self.drop_after_data > 0:
+                self.drop_after_data -= 1
+                server.transport.abort()  # stored, but the client never hears the 250
         return "250 Message accepted for delivery"
 
     def ids(self) -> list[str]:
@@ -94,6 +108,80 @@ def smtp_env(smtp, monkeypatch):
     monkeypatch.setenv("DELAKTIG_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("DELAKTIG_SMTP_PORT", str(smtp.port))
     return smtp
+
+
+class Blackhole:
+    """Accepts TCP connections and never answers: an SMTP relay behind a dead firewall or a hung MTA."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(200)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.conns.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+@pytest.fixture
+def blackhole():
+    server = Blackhole()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of our own on a free port, so stopping (or killing) it touches nobody else's Redis."""
+    import shutil
+
+    binary = shutil.which("redis-server")
+    port = free_port()
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    log = open(tmp_path / "redis.log", "ab")  # noqa: SIM115 - closed at the end
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+        proc: subprocess.Popen | None = None
+
+        def start(self):
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+            wait_for(lambda: _ping(self.url), 10, what="redis-server")
+
+        def stop(self):
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+        def kill9(self):
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    server = Server()
+    server.start()
+    yield server
+    if server.proc.poll() is None:
+        server.stop()
+    log.close()
+
+
+def _ping(url: str) -> bool:
+    import redis
+
+    try:
+        return redis.Redis.from_url(url, socket_timeout=0.5).ping()
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def deploy(d, *names: str) -> None:

@@ -14,8 +14,8 @@ def compose() -> dict:
 
 def test_compose_has_the_production_services_with_health_checks():
     services = compose()["services"]
-    assert {"db", "redis", "web", "worker", "beat", "mailpit", "migrate"} <= set(services)
-    for name in ("db", "redis", "web", "worker", "beat", "mailpit"):
+    assert {"db", "redis", "web", "worker", "mail-worker", "beat", "mailpit", "migrate"} <= set(services)
+    for name in ("db", "redis", "web", "worker", "mail-worker", "beat", "mailpit"):
         check = services[name]["healthcheck"]
         assert check["test"][0] in ("CMD", "CMD-SHELL") and len(check["test"]) > 1, name
         assert check["interval"] and check["retries"] >= 3, name
@@ -28,7 +28,7 @@ def test_compose_has_the_production_services_with_health_checks():
 
 def test_app_services_wait_for_healthy_db_redis_and_migrations():
     services = compose()["services"]
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "mail-worker", "beat"):
         deps = services[name]["depends_on"]
         assert deps["db"]["condition"] == "service_healthy"
         assert deps["redis"]["condition"] == "service_healthy"

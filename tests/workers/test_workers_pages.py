@@ -74,6 +74,7 @@ def test_admin_sees_failed_mail_and_sends_it_again(d, db_url, smtp, monkeypatch)
     app, client = client_for(d, db_url, "admin")
     text = client.get("/admin/utskick").get_data(as_text=True)
     assert "Kvitto INI-8" in text and "451" in text
+    assert "väntar på ett nytt försök" not in text  # failed for good, not waiting
     (row_id,) = [r.id for r in outbox.failed(d)]
     assert client.post(f"/admin/utskick/{row_id}/skicka-igen").status_code == 302
     with d.session() as s:
@@ -81,4 +82,37 @@ def test_admin_sees_failed_mail_and_sends_it_again(d, db_url, smtp, monkeypatch)
     smtp.refuse_until = 0
     assert outbox.relay_batch(d, mailer).sent == 1 and smtp.to() == ["q@example.se"]
     assert "Inga misslyckade utskick" in client.get("/admin/utskick").get_data(as_text=True)
+    app.extensions["delaktig"].dispose()
+
+
+def test_uncertain_mail_is_shown_and_sent_again_only_with_confirmation(d, db_url, smtp):
+    deploy(d, "skicka")
+    d.add_user("admin", "pw-admin-12", ["admin"])
+    d.start_case("test_skicka", business_key="INI-5", variables={"email": "q@example.se"})
+    smtp.drop_after_data = 1  # the server keeps the mail, the client never hears the 250
+    outbox.relay_batch(d, SMTPMailer("127.0.0.1", smtp.port, timeout=5))
+    (row,) = outbox.failed(d)
+    assert row.status == "uncertain"
+    app, client = client_for(d, db_url, "admin")
+    text = client.get("/admin/utskick").get_data(as_text=True)
+    assert "Osäkert" in text and "kan få brevet två gånger" in text
+    page = client.post(f"/admin/utskick/{row.id}/skicka-igen", follow_redirects=True)
+    assert "två gånger" in page.get_data(as_text=True)  # refused without the confirmation
+    with d.session() as s:
+        assert s.execute(sa.select(Outbox.status).where(Outbox.id == row.id)).scalar() == "uncertain"
+    client.post(f"/admin/utskick/{row.id}/skicka-igen", data={"dubblett": "ja"})
+    with d.session() as s:
+        assert s.execute(sa.select(Outbox.status).where(Outbox.id == row.id)).scalar() == "pending"
+    app.extensions["delaktig"].dispose()
+
+
+def test_relay_outage_shows_on_the_admin_page_before_anything_fails(d, db_url):
+    deploy(d, "skicka")
+    d.add_user("admin", "pw-admin-12", ["admin"])
+    d.start_case("test_skicka", business_key="INI-6", variables={"email": "q@example.se"})
+    outbox.relay_batch(d, SMTPMailer("127.0.0.1", 1, timeout=1))  # nothing listens on port 1
+    app, client = client_for(d, db_url, "admin")
+    text = client.get("/admin/utskick").get_data(as_text=True)
+    assert "1 utskick väntar på ett nytt försök" in text and "Connection refused" in text
+    assert "Inga misslyckade utskick" in text
     app.extensions["delaktig"].dispose()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
-from conftest import deploy, free_port, wait_for, worker_env
+from conftest import deploy, wait_for, worker_env
 
 from engine import clock
 from engine.models import AuditEvent, Case, Outbox, UserTask
@@ -142,55 +139,6 @@ def test_timer_fires_within_two_seconds_of_its_due_time(pg_d, pg_url, redis_db, 
     fired = {e.case_id: e.at for e in _audit(d, "timer_fired")}
     lateness = [(fired[i] - due).total_seconds() for i, due in zip(ids, dues, strict=True)]
     assert all(0 <= late <= 2 for late in lateness), lateness
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A redis-server of our own on a free port, so stopping it touches nobody else's Redis."""
-    binary = shutil.which("redis-server")
-    port = free_port()
-    args = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-    ]
-    log = open(tmp_path / "redis.log", "ab")  # noqa: SIM115
-
-    class Server:
-        url = f"redis://127.0.0.1:{port}/0"
-        proc: subprocess.Popen | None = None
-
-        def start(self):
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-            import redis
-
-            wait_for(lambda: _ping(redis, self.url), 10, what="redis-server")
-
-        def stop(self):
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-    server = Server()
-    server.start()
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
-    log.close()
-
-
-def _ping(redis, url) -> bool:
-    try:
-        return redis.Redis.from_url(url, socket_timeout=0.5).ping()
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def test_redis_stopped_web_work_is_accepted_and_mail_goes_out_when_it_is_back(
