@@ -92,6 +92,17 @@ def message_event(spec: Any, message: str) -> tuple[str | None, dict[str, str | 
     return event(spec)
 
 
+def signal_event(spec: Any, signal: str) -> tuple[str | None, dict[str, str | None]]:
+    """``event`` of the element that catches ``signal`` for a waiting task spec (an event-based
+    gateway's: the catch event behind it)."""
+    definitions = _gateway_definitions(spec)
+    if definitions is not None:
+        for out, definition in zip(spec.outputs, definitions, strict=False):
+            if isinstance(definition, SignalEventDefinition) and definition.name == signal:
+                return event(out, definition)
+    return event(spec)
+
+
 def fired_event(task: Any) -> tuple[str | None, dict[str, str | None]]:
     """``event`` of a timer that has fired: its own element, or the catch event its gateway went on to."""
     if task is None:
@@ -118,7 +129,24 @@ def message_start_event(spec: Any, message_name: str) -> Any:
     """The top-level process's start event for the message ``message_name``, or None."""
     for task_spec in spec.task_specs.values():
         definition = getattr(task_spec, "event_definition", None)
-        if isinstance(task_spec, StartEventMixin) and getattr(definition, "name", None) == message_name:
+        if (
+            isinstance(task_spec, StartEventMixin)
+            and isinstance(definition, MessageEventDefinition)
+            and definition.name == message_name
+        ):
+            return task_spec
+    return None
+
+
+def signal_start_event(spec: Any, signal_name: str) -> Any:
+    """The top-level process's start event for the signal ``signal_name``, or None."""
+    for task_spec in spec.task_specs.values():
+        definition = getattr(task_spec, "event_definition", None)
+        if (
+            isinstance(task_spec, StartEventMixin)
+            and isinstance(definition, SignalEventDefinition)
+            and definition.name == signal_name
+        ):
             return task_spec
     return None
 

@@ -24,6 +24,7 @@ from engine import (
     definitions,
     inbox,
     scope,
+    signals,
     start_forms,
     task_changes,
     timers,
@@ -51,11 +52,12 @@ from engine.errors import (
     ValidationFailed,
 )
 from engine.external_tasks import ExternalTasks
-from engine.forms import unsubmitted, validate_form
+from engine.forms import unsubmitted, validate_form, without_required
 from engine.models import Case, MessageStart, MessageSubscription, ProcessDefinition, User, UserTask
 from engine.personal import redact
 from engine.rowio import RowIO, finish_rows
 from engine.runtime import (
+    THROWN_SIGNALS,
     TYPES_KEY,
     case_variables,
     new_case,
@@ -73,6 +75,17 @@ def _check_business_key(key: Any) -> None:
     if key is not None and (not isinstance(key, str) or len(key) > 200 or "\x00" in key):
         raise ValidationFailed(
             [Problem("businessKey", "ärendenumret (business key) ska vara en text på högst 200 tecken")]
+        )
+
+
+def _keeps_someone(task) -> None:
+    """A task given back must stay someone's to take: with no candidate group or user (a diagram's
+    ``camunda:assignee`` only, or candidates removed since) it would be in no inbox and nobody could
+    claim it (probe 9)."""
+    if not (task.candidate_groups or task.candidate_users):
+        raise Conflict(
+            "Uppgiften har ingen kandidat (grupp eller användare) och kan inte lämnas tillbaka; "
+            "tilldela den någon annan i stället."
         )
 
 
@@ -141,6 +154,9 @@ class Delaktig(ExternalTasks):
         self.db = make_engine(self.settings.database_url, **engine_kwargs)
         self.Session = make_sessionmaker(self.db)
         self.specs = definitions.SpecCache()
+        # Signals a step throws reach the other cases right after its commit (engine.signals); off, only
+        # deliver_pending_signals (the periodic worker) delivers them.
+        self.deliver_signals_after_commit = True
 
     @classmethod
     def from_env(cls) -> Delaktig:
@@ -151,7 +167,10 @@ class Delaktig(ExternalTasks):
         return self.db.dialect.name
 
     def upgrade(self) -> None:
+        had_signals = signals.migration_applied(self.settings.database_url)
         upgrade(self.settings.database_url)
+        if not had_signals:  # cases waiting at a signal catch event since before migration 0007
+            signals.index_waiting_cases(self)
 
     def dispose(self) -> None:
         self.db.dispose()
@@ -171,7 +190,7 @@ class Delaktig(ExternalTasks):
                 result = fn(s)
                 # Rows a case run left queued (``save(last=True)``) go with the COMMIT.
                 finish_rows(s)
-                return result
+                thrown = s.info.pop(THROWN_SIGNALS, None)
         except IntegrityError as err:
             if not _is_unique_violation(err):
                 raise
@@ -182,6 +201,11 @@ class Delaktig(ExternalTasks):
             if "locked" in str(err).lower() or "deadlock" in str(err).lower():
                 raise ConcurrentChange("databasen är upptagen av en samtidig ändring; försök igen") from err
             raise
+        if thrown:
+            # Signals the committed steps threw: the other cases and signal start events get them now
+            # (best effort; the sweep, deliver_pending_signals, delivers what is left).
+            signals.after_commit(self, thrown)
+        return result
 
     # --- definitions ----------------------------------------------------------------------------------
     def lint(self, xml: bytes, filename: str = "diagram.bpmn") -> list[Problem]:
@@ -429,6 +453,7 @@ class Delaktig(ExternalTasks):
                 raise Conflict(
                     f"Uppgiften är tagen av {task.assignee}; bara den personen kan lämna tillbaka den."
                 )
+            _keeps_someone(task)
             s.execute(sa.update(UserTask).where(UserTask.id == task.id).values(assignee=None))
             self._case_event(s, task.case_id, actor, "task_unclaimed", task, {"assignee": [actor, None]})
 
@@ -458,6 +483,8 @@ class Delaktig(ExternalTasks):
         before = task.assignee
         if before is not None and before != actor:
             raise Conflict(f"Uppgiften är tagen av {before}; bara den personen kan lämna den vidare.")
+        if assignee is None:
+            _keeps_someone(task)
         if assignee is not None and assignee != actor:
             if not users.is_active(s, assignee):
                 raise ValidationFailed([Problem(field, f"okänd användare {assignee}")])
@@ -521,6 +548,130 @@ class Delaktig(ExternalTasks):
 
         return self.transaction(work)
 
+    # --- delegation (Camunda's delegate / resolve) -------------------------------------------------------
+    def delegate_task(self, task_id: str, actor: str, to_user: str, roles: set[str] | None = None) -> None:
+        """Hand the task one holds to a colleague to work on and give back (Camunda's "Delegate Task"): the
+        delegate becomes its assignee, the delegator its owner (who stays owner when a delegate delegates
+        it on) and its delegation state PENDING. By the rules of reassigning (``_reassign``): only its
+        assignee may, and the delegate must be an active user — but, unlike an assignee, need not have the
+        task's role: delegating is how a colleague outside it is asked to help, and while the task is
+        theirs they may work on it and read its case (as its assignee). Audited as "task_delegated" with
+        the before → after of assignee, owner and delegation state."""
+        if not isinstance(to_user, str) or not to_user.strip() or len(to_user) > 100:
+            raise ValidationFailed([Problem("userId", "ange vem uppgiften ska delegeras till")])
+
+        def work(s: Session) -> None:
+            task = self._task_for(s, task_id, actor, roles, lock=True)
+            if task.assignee != actor:
+                if task.assignee:
+                    raise Conflict(
+                        f"Uppgiften är tagen av {task.assignee}; bara den personen kan delegera den."
+                    )
+                raise Conflict("Ta uppgiften innan du delegerar den.")
+            pending = task.delegation_state == "PENDING"
+            owner = task.owner if pending and task.owner else actor
+            if to_user == actor:
+                raise ValidationFailed([Problem("userId", "du har redan uppgiften; välj en kollega")])
+            if to_user == owner:
+                raise ValidationFailed(
+                    [Problem("userId", f"{to_user} delegerade uppgiften; lämna tillbaka den i stället")]
+                )
+            if not users.is_active(s, to_user):
+                raise ValidationFailed([Problem("userId", f"okänd användare {to_user}")])
+            detail = {"name": task.name, "assignee": [actor, to_user]}
+            if task.owner != owner:
+                detail["owner"] = [task.owner, owner]
+            if not pending:
+                detail["delegation_state"] = [task.delegation_state, "PENDING"]
+            done = s.execute(
+                sa.update(UserTask)
+                .where(UserTask.id == task.id, UserTask.assignee == actor, sa.text(case_sql.STILL_OPEN))
+                .values(assignee=to_user, owner=owner, delegation_state="PENDING")
+            )
+            if done.rowcount != 1:
+                raise Conflict("Uppgiften ändrades samtidigt av någon annan; ladda om och försök igen.")
+            self._case_event(s, task.case_id, actor, "task_delegated", task, detail)
+
+        self.transaction(work)
+
+    @staticmethod
+    def _check_resolvable(task: UserTask, actor: str) -> None:
+        if task.delegation_state != "PENDING":
+            raise Conflict("Uppgiften är inte delegerad och kan inte lämnas tillbaka.")
+        if task.assignee != actor:
+            raise Conflict(
+                f"Uppgiften är delegerad till {task.assignee}; bara den personen kan lämna tillbaka den."
+                if task.assignee
+                else "Ta uppgiften innan du lämnar tillbaka den."
+            )
+
+    def resolve_task(
+        self,
+        task_id: str,
+        actor: str,
+        variables: dict[str, Any] | None = None,
+        roles: set[str] | None = None,
+        allow_extra: bool = True,
+        variable_types: dict[str, str | None] | None = None,
+    ) -> CaseInfo:
+        """Give a delegated task back to its owner (Camunda's "Resolve Task"): by its delegate (the
+        assignee of a PENDING task) only. The variables are checked against the task's form as a
+        completion checks them — but no field is required (``forms.without_required``: the owner
+        completes it) — (``allow_extra``: names outside the form too, as REST /complete takes them)
+        and set on the case — the task is not completed and nothing else moves (no gateway, no timer) —
+        the assignee becomes the owner again and the delegation state RESOLVED, all in one step audited
+        as "task_resolved" with the before → after of each value and of the assignee."""
+        data = dict(variables or {})
+
+        def work(s: Session) -> CaseInfo:
+            # Checked before the case is loaded (a refusal costs no workflow), and again once the case and
+            # the task row are locked: a concurrent resolve, completion or reassignment is seen.
+            task = self._task_for(s, task_id, actor, roles)
+            self._check_resolvable(task, actor)
+            form = without_required(task.form or {})  # the owner completes it: then all are asked for
+            clean, problems = validate_form(form, data, allow_extra=allow_extra)
+            if problems:
+                raise ValidationFailed(problems, "Formuläret innehåller fel.")
+            run = open_case(s, task.case_id, self.specs, actor, AuditWriter())
+            task = self._task_for(s, task_id, actor, roles, lock=True)
+            self._check_resolvable(task, actor)
+            if run.case.status != "active":
+                raise Conflict("Ärendet är avslutat; dess uppgifter ändras inte längre.")
+            before = case_variables(run.wf)
+            changed = {k: v for k, v in clean.items() if k not in before or differs(before[k], v)}
+            for t in scope.all_tasks(run.wf):  # the whole case sees them (as set_variables does)
+                t.data.update(changed)
+            old, new = redact({k: before.get(k) for k in changed}), redact(changed)
+            owner = task.owner  # (read before the UPDATE below refreshes the loaded row)
+            done = s.execute(
+                sa.update(UserTask)
+                .where(
+                    UserTask.id == task.id,
+                    UserTask.assignee == actor,
+                    UserTask.delegation_state == "PENDING",
+                    sa.text(case_sql.STILL_OPEN),
+                )
+                .values(assignee=owner, delegation_state="RESOLVED")
+            )
+            if done.rowcount != 1:
+                raise Conflict("Uppgiften ändrades samtidigt av någon annan; ladda om och försök igen.")
+            run.record(
+                "task_resolved",
+                element_id=task.element_id,
+                task_id=task.id,
+                detail={
+                    "name": task.name,
+                    "assignee": [actor, owner],
+                    "delegation_state": ["PENDING", "RESOLVED"],
+                    "changes": {k: [json_safe(old[k]), json_safe(new[k])] for k in changed},
+                },
+            )
+            run.declare_types(variable_types)
+            run.save(last=True)
+            return _info(run)
+
+        return self._retrying(work)
+
     def _case_event(
         self, s: Session, case_id: str, actor: str, kind: str, task: UserTask, detail: dict
     ) -> None:
@@ -547,6 +698,9 @@ class Delaktig(ExternalTasks):
             _check_task_access(row, task_id, actor, lambda: roles if roles is not None else their_roles)
             if row.assignee and row.assignee != actor:
                 raise Conflict(f"Uppgiften är tagen av {row.assignee}.")
+            if row.delegation_state == "PENDING":
+                # As Camunda: a delegated task goes back to its owner (resolve), who completes it.
+                raise Conflict("En delegerad uppgift kan inte slutföras; lämna tillbaka den i stället.")
             run = open_case(s, row.case_id, self.specs, actor, AuditWriter(), case=case)
             task = run.wf.get_task_from_id(uuid.UUID(row.id))
             # SpiffWorkflow's task.run() has no state guard: a double submit would re-run a completed task.
@@ -798,6 +952,32 @@ class Delaktig(ExternalTasks):
         run.declare_types(variable_types)
         run.save()
         return _info(run)
+
+    # --- signals ----------------------------------------------------------------------------------------
+    def broadcast_signal(
+        self,
+        name: str,
+        variables: dict[str, Any] | None = None,
+        actor: str = "system",
+        roles: set[str] | None = None,
+        variable_types: dict[str, str | None] | None = None,
+    ) -> signals.SignalResult:
+        """Throw signal ``name`` to every case waiting for it and start every process (latest version)
+        whose start event is a signal start event of that name, as Camunda's ``POST /signal`` — each in
+        its own transaction (``engine.signals``); ``variables`` are set on each case it reaches, and are
+        the start variables of the cases it starts. A person (any ``actor`` but the engine's own) needs
+        the rights of ``deliver_message`` for every receiver: to take part in each waiting case and to
+        start each process; one refusal refuses all, and nothing is written. Nobody waiting is no error.
+        A receiver whose step fails is recorded (a "signal_failed" audit row) and reported in the result;
+        the others still get the signal."""
+        variables = _check_variables(dict(variables or {}))
+        return signals.broadcast(self, name, variables, actor, roles, variable_types)
+
+    def deliver_pending_signals(self, limit: int = 100) -> list[signals.SignalResult]:
+        """Deliver the signals still pending (thrown by a step whose in-process delivery did not happen or
+        did not finish: a crash, a busy receiver), oldest first. Idempotent: a receiver never gets one
+        pending signal twice. The periodic worker calls it."""
+        return signals.deliver_pending(self, limit)
 
     # --- timers -----------------------------------------------------------------------------------------
     def due_case_ids(self, now: datetime | None = None, limit: int = 100) -> list[str]:

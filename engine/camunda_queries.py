@@ -132,8 +132,9 @@ class TaskFilter:
     without_candidate_groups: bool = False
     with_candidate_users: bool = False
     without_candidate_users: bool = False
-    involved_user: str | None = None  # assignee or candidate user (Camunda: assignee, owner, identity link)
-    owner: str | None = None  # Delaktig's tasks have no owner: matches none
+    involved_user: str | None = None  # assignee, owner or candidate user (Camunda's Task.xml)
+    owner: str | None = None  # who delegated the task (delegate / resolve)
+    delegation_state: str | None = None  # PENDING | RESOLVED
     due_before: datetime | None = None
     due_after: datetime | None = None
     follow_up_before: datetime | None = None
@@ -180,6 +181,8 @@ _TASK_EQ = (
     ("task_definition_key", UserTask.element_id),
     ("assignee", UserTask.assignee),
     ("priority", UserTask.priority),
+    ("owner", UserTask.owner),
+    ("delegation_state", UserTask.delegation_state),
 )
 # Camunda compares a task's name without regard to case: UPPER(NAME_) = UPPER(#{name}) and … LIKE
 # UPPER(#{nameLike}) in its Task.xml (CAM-6363, CAM-6165). Both sides in the database's lower()
@@ -215,7 +218,6 @@ _TASK_FLAGS = (  # given when truthy (business_key: whenever not None, as the eq
     "with_candidate_users",
     "without_candidate_users",
     "involved_user",
-    "owner",
     "visible_to",
 )
 
@@ -292,15 +294,14 @@ def _task_where(given: frozenset[str], variables: tuple | None = None) -> list[s
     if "without_candidate_users" in given:
         where.append(~has_users)
     if "involved_user" in given:
-        # Camunda's Task.xml: assignee, owner (none here) or an identity link of the user (a candidate).
+        # Camunda's Task.xml: assignee, owner or an identity link of the user (a candidate).
         where.append(
             sa.or_(
                 UserTask.assignee == sa.bindparam("involved_user", type_=sa.String),
+                UserTask.owner == sa.bindparam("involved_owner", type_=sa.String),
                 _candidate("user", "involved_users"),
             )
         )
-    if "owner" in given:
-        where.append(sa.false())
     where += [op(col, sa.bindparam(name)) for name, col, op in _TASK_RANGES if name in given]
     if "visible_to" in given:
         where.append(
@@ -337,7 +338,9 @@ def _task_params(s: Session, f: TaskFilter, given: frozenset[str]) -> dict[str, 
         params["candidate_user"] = [f.candidate_user]
         params["candidate_user_groups"] = sorted(users.roles_of(s, f.candidate_user)) or [""]
     if "involved_user" in given:
-        params.update(involved_user=f.involved_user, involved_users=[f.involved_user])
+        params.update(
+            involved_user=f.involved_user, involved_owner=f.involved_user, involved_users=[f.involved_user]
+        )
     if "visible_to" in given:
         user, roles = f.visible_to
         params.update(visible_user=user, visible_users=[user], visible_groups=sorted(roles) or [""])
@@ -678,6 +681,7 @@ class HistoryTaskFilter:
     business_key: str | None = None
     task_definition_key: str | None = None
     assignee: str | None = None
+    owner: str | None = None
     finished: bool | None = None
     sorting: Sorting = field(default_factory=list)
     # (user, roles): only cases that user may read (engine.inbox.readable_cases); None: all.
@@ -694,6 +698,7 @@ HISTORY_TASK_SORT = {
     "endTime": UserTask.completed_at,
     "taskName": UserTask.name,
     "assignee": UserTask.assignee,
+    "owner": UserTask.owner,
     "dueDate": UserTask.due_at,
     "followUpDate": UserTask.follow_up_at,
     "priority": UserTask.priority,
@@ -714,6 +719,7 @@ def _history_task_where(f: HistoryTaskFilter) -> list:
         UserTask.definition_id: f.process_definition_id,
         UserTask.element_id: f.task_definition_key,
         UserTask.assignee: f.assignee,
+        UserTask.owner: f.owner,
     }
     where = [col == value for col, value in eq.items() if value is not None]
     if f.business_key is not None:
@@ -752,6 +758,8 @@ INSTANT_KINDS = {
     "case_completed": "noneEndEvent",
     "timer_fired": "timer",
     "message_received": "messageEvent",
+    "signal_received": "intermediateSignalCatch",
+    "signal_thrown": "intermediateSignalThrow",
     "mail_queued": "sendTask",
 }
 

@@ -18,7 +18,10 @@ _CASE_COLUMNS = (
     "next_timer_at, started_by, started_at, ended_at, end_reason, audit_seq, audit_hash"
 )
 _C_CASE_COLUMNS = ", ".join(f"c.{c.strip()}" for c in _CASE_COLUMNS.split(","))
-_TASK_COLUMNS = "t.id, t.case_id, t.element_id, t.name, t.state, t.assignee, t.candidate_groups, t.candidate_users, t.form"
+_TASK_COLUMNS = (
+    "t.id, t.case_id, t.element_id, t.name, t.state, t.assignee, t.candidate_groups, t.candidate_users, t.form, "
+    "t.delegation_state"
+)
 _ROLES_SQLITE = (
     "(SELECT json_group_array(ur.role_name) FROM user_role ur JOIN app_user u ON u.id = ur.user_id "
     "WHERE u.name = :actor AND u.active)"
@@ -123,6 +126,22 @@ INSERT_SUBSCRIPTION = Statement(
     "INSERT INTO message_subscription (case_id, message_name, element_id) "
     "VALUES (:case_id, :message_name, :element_id)"
 )
+DELETE_SIGNAL_SUBSCRIPTIONS = Statement("DELETE FROM signal_subscription WHERE case_id = :case_id")
+INSERT_SIGNAL_SUBSCRIPTION = Statement(
+    "INSERT INTO signal_subscription (case_id, signal_name, element_id) "
+    "VALUES (:case_id, :signal_name, :element_id)"
+)
+# A signal a case threw, for the other cases and the signal start events (engine.signals), and which of
+# them a pending signal reached (a second delivery of the same one is a unique violation).
+INSERT_PENDING_SIGNAL = Statement(
+    "INSERT INTO pending_signal (id, name, variables, variable_types, source_case_id, element_id, actor, "
+    "created_at, attempts) VALUES (:id, :name, :variables, :variable_types, :source_case_id, :element_id, "
+    ":actor, :created_at, 0)"
+)
+INSERT_SIGNAL_DELIVERY = Statement(
+    "INSERT INTO signal_delivery (pending_signal_id, target, outcome, case_id, at, error) "
+    "VALUES (:pending_signal_id, :target, :outcome, :case_id, :at, :error)"
+)
 INSERT_OUTBOX = Statement(
     "INSERT INTO outbox (dedupe_key, kind, case_id, payload, status, attempts, next_attempt_at, created_at) "
     "VALUES (:dedupe_key, :kind, :case_id, :payload, :status, :attempts, :next_attempt_at, :created_at)"
@@ -177,6 +196,7 @@ class OpenTask:
     candidate_groups: list[str]
     candidate_users: list[str]
     form: dict[str, Any]
+    delegation_state: str | None = None  # PENDING: delegated, to be resolved (not completed)
 
 
 def load_definition_roles(
@@ -217,7 +237,7 @@ def load_task_case_roles(
         row = io.fetch_one(LOAD_TASK_CASE, {"task_id": task_id}, guarded=True)
     if row is None:
         return None
-    t, c, roles = row[:9], row[9:-1], row[-1]
+    t, c, roles = row[:10], row[10:-1], row[-1]
     task = OpenTask(
         t[0],
         t[1],
@@ -228,5 +248,6 @@ def load_task_case_roles(
         io.read_json(t[6]) or [],
         io.read_json(t[7]) or [],
         io.read_json(t[8]) or {},
+        t[9],
     )
     return task, case_from_row(io, c), set(io.read_json(roles) or [])

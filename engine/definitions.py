@@ -15,6 +15,7 @@ from engine.audit import AuditWriter, close_chain, deploy_chain
 from engine.bpmn.compile import compile_bpmn, compile_or_raise
 from engine.errors import NotFound, Problem, ValidationFailed
 from engine.models import Deployment, MessageStart, ProcessDefinition, Resource
+from engine.signal_models import SignalStart
 
 
 @dataclass(frozen=True)
@@ -179,12 +180,17 @@ def _store_definitions(session, audit, chain, deployment, resource, compiled, la
             deployment_id=deployment.id,
             deployed_by=deployed_by,
             deployed_at=now,
-            meta={"message_starts": compiled.message_starts.get(pid, [])},
+            meta={
+                "message_starts": compiled.message_starts.get(pid, []),
+                "signal_starts": compiled.signal_starts.get(pid, []),
+            },
         )
         session.add(definition)
         session.flush()
         for name in compiled.message_starts.get(pid, []):
             session.add(MessageStart(definition_id=definition.id, message_name=name))
+        for name in compiled.signal_starts.get(pid, []):
+            session.add(SignalStart(definition_id=definition.id, signal_name=name))
         audit.append(
             chain,
             now,

@@ -154,6 +154,21 @@ def validate_form(
     return (clean if not problems else {}), problems
 
 
+def without_required(form: dict[str, Any]) -> dict[str, Any]:
+    """``form`` with no field required: what a delegate's resolve is checked against (types, limits,
+    choices, read-only and unknown fields as for a completion), since the owner, not the delegate,
+    completes the task — and the completion then asks for every required field."""
+    out = dict(form)
+    if form.get("fields"):
+        out["fields"] = [
+            {**f, "constraints": {k: v for k, v in (f.get("constraints") or {}).items() if k != "required"}}
+            for f in form["fields"]
+        ]
+    if isinstance(form.get("schema"), dict) and "required" in form["schema"]:
+        out["schema"] = {k: v for k, v in form["schema"].items() if k != "required"}
+    return out
+
+
 DEFAULT_EXPRESSION = re.compile(r"^\s*[$#]\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\s*$")
 
 

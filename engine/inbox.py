@@ -49,6 +49,8 @@ DONE_KINDS = (
     "task_completed",
     "timer_fired",
     "message_received",
+    "signal_received",
+    "signal_thrown",
     "mail_queued",
     "external_task_completed",
     "external_task_error",

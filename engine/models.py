@@ -164,6 +164,10 @@ class UserTask(Base):
     form: Mapped[dict[str, Any]] = mapped_column(default=dict)
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    # Delegation (Camunda's delegate/resolve; migration task_0001): who delegated the task and gets it
+    # back, and PENDING while the delegate has it / RESOLVED once given back (None: never delegated).
+    owner: Mapped[str | None] = mapped_column(sa.String(100))
+    delegation_state: Mapped[str | None] = mapped_column(sa.String(10))
 
 
 class TaskCandidate(Base):
@@ -263,7 +267,7 @@ class Outbox(Base):
     kind: Mapped[str] = mapped_column(sa.String(30))  # email
     case_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(sa.String(20), default="pending")  # pending | sent | failed
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")  # see engine.outbox (states)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(sa.Text)

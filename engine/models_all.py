@@ -6,5 +6,6 @@ Areas keep their tables in their own module (``engine/<area>_models.py``); add o
 from engine import (
     initiative_models,  # noqa: F401
     reminder_models,  # noqa: F401
+    signal_models,  # noqa: F401
 )
 from engine.models import Base  # noqa: F401

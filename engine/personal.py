@@ -44,3 +44,23 @@ def _inner(value: Any) -> Any:
     if isinstance(value, list):
         return [_inner(v) for v in value]
     return value
+
+
+def _personal_values(variables: Any, out: set[str]) -> set[str]:
+    if isinstance(variables, dict):
+        for k, v in variables.items():
+            if is_personal(k) and not isinstance(v, dict | list) and v not in (None, ""):
+                out.add(str(v))
+            else:
+                _personal_values(v, out)
+    elif isinstance(variables, list):
+        for v in variables:
+            _personal_values(v, out)
+    return out
+
+
+def scrub(text: str, variables: dict[str, Any]) -> str:
+    """``text`` (an error message quoting a value, say) without the values of the case's personal data."""
+    for value in sorted(_personal_values(variables, set()), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    return text

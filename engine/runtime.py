@@ -39,8 +39,11 @@ from engine.workflow import (
     message_definitions,
     new_workflow,
     run_engine,
+    signal_definitions,
     waiting_timers,
 )
+
+THROWN_SIGNALS = "delaktig_thrown_signals"  # session.info: pending signals this transaction wrote
 
 
 def _resolve(value: str | None, data: dict[str, Any]) -> str | None:
@@ -110,6 +113,16 @@ def waiting_messages(wf) -> list[tuple[str, str]]:
     out = []
     for task in list(wf.event_manager.tasks.values()):
         for definition in message_definitions(task):
+            out.append((definition.name, task.task_spec.bpmn_id or task.task_spec.name))
+    return sorted(set(out))
+
+
+def waiting_signals(wf) -> list[tuple[str, str]]:
+    """(signal name, element id) of every waiting signal catch event (intermediate catch, boundary event,
+    event-based gateway)."""
+    out = []
+    for task in list(wf.event_manager.tasks.values()):
+        for definition in signal_definitions(task):
             out.append((definition.name, task.task_spec.bpmn_id or task.task_spec.name))
     return sorted(set(out))
 
@@ -212,6 +225,7 @@ class CaseRun:
         self.chain = Chain(case.id, case.id, case.audit_seq or 0, case.audit_hash or GENESIS)
         self._ready_before = ready_user_tasks(wf) if wf is not None else {}
         self._messages_before = waiting_messages(wf) if wf is not None else []
+        self._signals_before = waiting_signals(wf) if wf is not None else []
         self._external_before = started_external_tasks(wf) if wf is not None else {}
         self.is_new = wf is None
         self.ready_after: dict[str, Any] | None = None
@@ -250,8 +264,42 @@ class CaseRun:
                     actor="system",
                     detail={"due": effect["due"], **effect["activity"]},
                 )
+            elif effect["type"] == "signal":
+                self._queue_signal(effect)
             else:
                 self._queue_mail(effect)
+
+    def _queue_signal(self, effect: dict[str, Any]) -> None:
+        """A signal this step threw: its own catch events took it already (SpiffWorkflow, in the step);
+        a ``pending_signal`` row in this transaction takes it to the other cases and to the signal start
+        events after the commit (``engine.signals``). No variables travel with it, as in Camunda 7 without
+        ``camunda:in`` on the throw event."""
+        io, pending_id = self.io, str(uuid.uuid4())
+        io.queue(
+            q.INSERT_PENDING_SIGNAL,
+            {
+                "id": pending_id,
+                "name": effect["name"],
+                "variables": io.json({}),
+                "variable_types": io.json({}),
+                "source_case_id": self.case.id,
+                "element_id": effect["element_id"],
+                "actor": self.actor,
+                "created_at": io.when(clock.now()),
+            },
+        )
+        self.session.info.setdefault(THROWN_SIGNALS, []).append(pending_id)
+        self.record(
+            "signal_thrown",
+            element_id=effect["element_id"],
+            task_id=effect["task_id"],
+            detail={
+                "signal": effect["name"],
+                "activity_type": effect["activity_type"],
+                "activity_name": effect["activity_name"],
+                "pending_signal_id": pending_id,
+            },
+        )
 
     def _queue_mail(self, effect: dict[str, Any]) -> None:
         io = self.io
@@ -354,6 +402,18 @@ class CaseRun:
                     [
                         {"case_id": case.id, "message_name": name, "element_id": el}
                         for name, el in messages_after
+                    ],
+                )
+            )
+        signals_after = waiting_signals(wf)
+        if signals_after != self._signals_before:
+            later.append((q.DELETE_SIGNAL_SUBSCRIPTIONS, {"case_id": case.id}))
+            later.append(
+                (
+                    q.INSERT_SIGNAL_SUBSCRIPTION,
+                    [
+                        {"case_id": case.id, "signal_name": name, "element_id": el}
+                        for name, el in signals_after
                     ],
                 )
             )

@@ -126,10 +126,11 @@ def change_candidates(s: Session, task: UserTask, actor: str, kind: str, value: 
         raise ValidationFailed([Problem(field, f"okänd roll {value}")])
     after = [*before, value] if add else [v for v in before if v != value]
     others = list(task.candidate_groups if kind == "user" else task.candidate_users) or []
-    if not add and not after and not others and task.assignee is None:
-        # As a diagram's task without anyone (refused when the task is created): nobody could do it.
+    if not add and not after and not others:
+        # As a diagram's task without anyone (refused when the task is created): nobody could take it,
+        # also once its assignee gives it back.
         raise ValidationFailed(
-            [Problem(field, "uppgiften måste ha kvar någon som kan utföra den (kandidat eller tilldelad)")]
+            [Problem(field, "uppgiften måste ha kvar minst en kandidat (grupp eller användare)")]
         )
     done = s.execute(
         sa.update(UserTask)

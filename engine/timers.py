@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from engine import audit, clock
 from engine.models import AuditEvent, Case
+from engine.personal import scrub
 
 
 def upcoming(d, within: float, now: datetime | None = None, limit: int = 1000) -> list[tuple[str, datetime]]:
@@ -52,7 +53,9 @@ def record_failure(s, case_id: str, now: datetime, error: str, element_id: str |
     go on with the other cases instead of meeting this one first at every tick. None if the case has
     moved on meanwhile (another step saved it: its own next_timer_at stands)."""
     case = s.execute(
-        sa.select(Case.next_timer_at, Case.audit_seq).where(Case.id == case_id, Case.status == "active")
+        sa.select(Case.next_timer_at, Case.audit_seq, Case.data).where(
+            Case.id == case_id, Case.status == "active"
+        )
     ).first()
     if case is None or case.next_timer_at is None or case.next_timer_at > now:
         return None
@@ -65,7 +68,13 @@ def record_failure(s, case_id: str, now: datetime, error: str, element_id: str |
         (last.detail or {}).get("attempt", 0) + 1 if last is not None and last.kind == TIMER_FAILED else 1
     )
     retry_at = now + RETRY_AFTER[min(attempt, len(RETRY_AFTER)) - 1]
-    detail = {"attempt": attempt, "error": error[:500], "retry_at": retry_at.isoformat()}
+    # An error may quote a value (a JUEL error, a script's own message): personal data never reaches
+    # the append-only log (engine.personal).
+    detail = {
+        "attempt": attempt,
+        "error": scrub(error, case.data or {})[:500],
+        "retry_at": retry_at.isoformat(),
+    }
     audit.append_case_event(s, case_id, "system", TIMER_FAILED, detail, element_id)
     s.execute(sa.update(Case).where(Case.id == case_id).values(next_timer_at=retry_at))
     return retry_at

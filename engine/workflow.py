@@ -40,7 +40,12 @@ from SpiffWorkflow.workflow import Workflow as _SpiffWorkflow
 
 from engine import activity_types, clock
 from engine.bpmn.compile import IMPLIED_SPLIT
-from engine.bpmn.parser import DelaktigErrorEventDefinition, DelaktigMessageEventDefinition, current_effects
+from engine.bpmn.parser import (
+    DelaktigErrorEventDefinition,
+    DelaktigMessageEventDefinition,
+    DelaktigSignalEventDefinition,
+    current_effects,
+)
 from engine.errors import DelaktigError, ProcessError
 from engine.sandbox import make_script_engine
 from engine.scope import StepScope, differs  # noqa: F401  (differs: engine.app, engine.external_tasks)
@@ -258,6 +263,7 @@ def _build_serializer() -> BpmnWorkflowSerializer:
     config[BpmnWorkflow] = SpeclessWorkflowConverter
     config[DelaktigMessageEventDefinition] = MessageEventDefinitionConverter
     config[DelaktigErrorEventDefinition] = config[ErrorEventDefinition]
+    config[DelaktigSignalEventDefinition] = config[SignalEventDefinition]
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 
@@ -306,6 +312,11 @@ def waiting_definitions(task) -> list:
 def message_definitions(task) -> list:
     """The message event definitions among those a waiting task listens for."""
     return [d for d in waiting_definitions(task) if type(d).__name__.endswith("MessageEventDefinition")]
+
+
+def signal_definitions(task) -> list:
+    """The signal event definitions among those a waiting task listens for."""
+    return [d for d in waiting_definitions(task) if isinstance(d, SignalEventDefinition)]
 
 
 def waiting_timers(wf) -> list[tuple[_dt.datetime, str]]:
@@ -378,6 +389,12 @@ def run_engine(wf: BpmnWorkflow, action=None, now: _dt.datetime | None = None) -
                 action()
         fire_due_timers(wf, now, effects)
         wf.do_engine_steps()  # (nothing due by now is left waiting: no refresh of timers needed first)
+        # A signal no catch event of the case took waits there for an outer caller; Delaktig's callers
+        # get every thrown signal as an effect (engine.signals), so the case keeps none.
+        if wf.bpmn_events:
+            wf.bpmn_events = [
+                e for e in wf.bpmn_events if not isinstance(e.event_definition, SignalEventDefinition)
+            ]
         scope.share()  # what this step changed reaches every task still to run (engine.scope)
     except SpiffWorkflowException as err:
         task = getattr(err, "task", None)

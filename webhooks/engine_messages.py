@@ -42,6 +42,18 @@ TEMPLATES = (
     N_("Uppgiften är inte längre redo att slutföras (någon hann före)."),
     N_("Uppgiften slutfördes samtidigt av någon annan."),
     N_("Formuläret innehåller fel."),
+    # engine.app: delegation (delegate_task, resolve_task)
+    N_("Uppgiften är tagen av %(who)s; bara den personen kan delegera den."),
+    N_("Ta uppgiften innan du delegerar den."),
+    N_("Uppgiften är inte delegerad och kan inte lämnas tillbaka."),
+    N_("Uppgiften är delegerad till %(who)s; bara den personen kan lämna tillbaka den."),
+    N_("Ta uppgiften innan du lämnar tillbaka den."),
+    N_("En delegerad uppgift kan inte slutföras; lämna tillbaka den i stället."),
+    N_("Uppgiften ändrades samtidigt av någon annan; ladda om och försök igen."),
+    N_("ange vem uppgiften ska delegeras till"),
+    N_("du har redan uppgiften; välj en kollega"),
+    N_("%(who)s delegerade uppgiften; lämna tillbaka den i stället"),
+    N_("okänd användare %(who)s"),
     # engine.app, engine.runtime, engine.audit, engine.rowio: cases, starting, races
     N_("Ärendet %(case)s finns inte."),
     N_("Ärendet är redan avslutat."),
@@ -65,6 +77,23 @@ TEMPLATES = (
     N_("Formulärdata måste vara ett objekt."),
     N_("Okänt fält för den här uppgiften."),
     N_("Ogiltigt variabelnamn."),
+    # engine.task_changes and the task rules of engine.app: task details, candidates, comments
+    N_("kan inte ändras på en uppgift"),
+    N_("ska vara en text på högst %(n)s tecken"),
+    N_("ska vara ett heltal"),
+    N_("ligger utanför tillåtet intervall"),
+    N_("ska vara en tidpunkt med tidszon"),
+    N_("ska vara ett användarnamn"),
+    N_("ska vara en text på 1–100 tecken"),
+    N_("okänd roll %(role)s"),
+    N_("uppgiften måste ha kvar minst en kandidat (grupp eller användare)"),
+    N_("en kommentar behöver en text"),
+    N_("får vara högst %(n)s tecken"),
+    N_("%(who)s har inte rollen för uppgiften och kan inte tilldelas den"),
+    N_(
+        "Uppgiften har ingen kandidat (grupp eller användare) och kan inte lämnas tillbaka; tilldela den någon annan i stället."
+    ),
+    N_("Uppgiften är tagen av %(who)s; bara den personen kan lämna den vidare."),
 )
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")

@@ -47,6 +47,7 @@ class Compiled:
     process_ids: list[str] = field(default_factory=list)
     names: dict[str, str | None] = field(default_factory=dict)
     message_starts: dict[str, list[str]] = field(default_factory=dict)
+    signal_starts: dict[str, list[str]] = field(default_factory=dict)
     parser: DelaktigParser | None = None
     problems: list[Problem] = field(default_factory=list)
 
@@ -433,40 +434,45 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
             problems.append(Problem(lane.get("id"), "the lane name is longer than 200 characters"))
 
 
-_SIGNAL_CATCHERS = ("intermediateCatchEvent", "boundaryEvent")
-_SIGNAL_THROWERS = ("intermediateThrowEvent", "endEvent")
+def signal_names(root) -> dict[str, str]:
+    """``bpmn:signal`` id → the signal's name (its id when it has none), as Camunda names it."""
+    return {el.get("id"): el.get("name") or el.get("id") for el in root.iter(f"{_B}signal")}
 
 
 def _check_signals(root, problems: list[Problem]) -> None:
-    """Signals travel within a case: one element throws, another of the same case catches. Delaktig has
-    no ``POST /signal`` and no broadcast between cases, so a signal start event, or a catch event whose
-    signal nothing in the diagram throws, would wait for ever — refused instead."""
-    signals = {el.get("id"): el.get("name") or el.get("id") for el in root.iter(f"{_B}signal")}
-    thrown = set()
-    for sd in root.iter(f"{_B}signalEventDefinition"):
-        if etree.QName(sd.getparent()).localname in _SIGNAL_THROWERS:
-            thrown.add(signals.get(sd.get("signalRef"), sd.get("signalRef")))
+    """Signals are broadcast, as in Camunda 7: a throw event (or ``POST /signal``) reaches every waiting
+    catch event of every case and starts every process whose start event is a signal start event with
+    that name (``engine.signals``). Refused: a name with an expression (Camunda resolves it when the
+    case gets there; Delaktig indexes names as written, so it would wait for the literal text for ever),
+    a ``signalRef`` naming no ``bpmn:signal``, and ``camunda:in`` on a signal throw (Delaktig passes no
+    variables with a thrown signal; Camunda does only with it)."""
+    signals = signal_names(root)
     for sd in root.iter(f"{_B}signalEventDefinition"):
         event = sd.getparent()
-        kind = etree.QName(event).localname
-        name = signals.get(sd.get("signalRef"), sd.get("signalRef"))
-        if kind == "startEvent":
+        ref = sd.get("signalRef")
+        if sd.find(f"{_B}extensionElements/{_C}in") is not None:
             problems.append(
                 Problem(
                     _eid(event),
-                    "signal start events never start a case in Delaktig (signals travel only within a "
-                    "case; there is no POST /signal); use a message start event",
+                    "camunda:in on a signal event: Delaktig passes no variables with a thrown signal "
+                    "(POST /signal can send variables)",
                 )
             )
-        elif kind in _SIGNAL_CATCHERS and name not in thrown:
+        if ref is None or ref not in signals:
+            problems.append(
+                Problem(_eid(event), f"the signal event refers to no bpmn:signal ({ref!r}); pick a signal")
+            )
+            continue
+        name = signals[ref]
+        if "${" in name or "#{" in name:
             problems.append(
                 Problem(
                     _eid(event),
-                    f"no element of this diagram throws the signal {name!r}: signals travel only within a "
-                    "case in Delaktig (there is no POST /signal), so this event would wait for ever; use a "
-                    "message event",
+                    f"signal {name!r}: signal names with expressions are not supported; use a fixed name",
                 )
             )
+        elif len(name) > 200:
+            problems.append(Problem(_eid(event), "the signal name is longer than 200 characters"))
 
 
 def _check_message_events(root, problems: list[Problem]) -> None:
@@ -950,6 +956,11 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
     if not executable:
         problems.append(Problem(filename, 'no executable process (set isExecutable="true" on the process)'))
         return result
+    # Camunda 7 runs only the executable processes and deploys the rest as drawn: a pool sketched for
+    # documentation ("Medborgaren") is neither checked nor parsed. (The stored diagram keeps it.)
+    for process in root.iterfind(f"{_B}process"):
+        if process not in executable:
+            root.remove(process)
     _normalise_flow_refs(root)
     _interrupting_cycles(root, problems)
     _translate(root, problems)
@@ -961,6 +972,7 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
     _check_message_names(root, problems)
     _drop_data_associations(root)
     messages = {m.get("id"): m.get("name") or m.get("id") for m in root.iterfind(f"{_B}message")}
+    signals = signal_names(root)
     for process in executable:
         pid = process.get("id")
         result.process_ids.append(pid)
@@ -971,6 +983,14 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
             if md is not None and md.get("messageRef") in messages:
                 starts.append(messages[md.get("messageRef")])
         result.message_starts[pid] = starts
+        result.signal_starts[pid] = sorted(
+            {
+                signals[sd.get("signalRef")]
+                for ev in process.iterfind(f"{_B}startEvent")
+                for sd in ev.iterfind(f"{_B}signalEventDefinition")
+                if sd.get("signalRef") in signals
+            }
+        )
     if problems:
         return result
     parser = DelaktigParser()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
+from SpiffWorkflow.bpmn.parser import event_parsers as bpmn_ep
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser
 from SpiffWorkflow.bpmn.parser.task_parsers import GatewayParser
@@ -27,7 +28,7 @@ from SpiffWorkflow.bpmn.specs.defaults import (
     ReceiveTask,
     StartEvent,
 )
-from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions import ErrorEventDefinition, SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins import BpmnSpecMixin
 from SpiffWorkflow.camunda.parser import event_parsers as ep
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
@@ -221,7 +222,36 @@ class DelaktigErrorEventDefinition(ErrorEventDefinition):
             payload[self.message_variable] = getattr(thrown, "error_message", None)
 
 
+class DelaktigSignalEventDefinition(SignalEventDefinition):
+    """A signal: thrown, it reaches the catch events of its own case in the same step (SpiffWorkflow's own
+    throw) and is noted as an effect, which the case run writes as a ``pending_signal`` row in the same
+    transaction — the other cases and the signal start events get it after the commit
+    (``engine.signals``), as Camunda 7 broadcasts a signal to every process instance."""
+
+    def throw(self, my_task):
+        effects = current_effects.get()
+        if effects is not None:
+            effects.append(
+                {
+                    "type": "signal",
+                    "name": self.name,
+                    "task_id": str(my_task.id),
+                    "element_id": my_task.task_spec.bpmn_id,
+                    "activity_name": my_task.task_spec.bpmn_name,
+                    # Camunda's activity type (engine.activity_types): an end event or a throw event
+                    "activity_type": "signalEndEvent"
+                    if isinstance(my_task.task_spec, EndEvent)
+                    else "intermediateSignalThrow",
+                }
+            )
+        super().throw(my_task)
+
+
 class _MessageMixin:
+    def parse_signal_event(self, signal_event):
+        d = super().parse_signal_event(signal_event)
+        return DelaktigSignalEventDefinition(d.name, description=d.description)
+
     def parse_message_event(self, message_event):
         d = super().parse_message_event(message_event)
         return DelaktigMessageEventDefinition(d.name, d.correlation_properties, d.expression, d.result_var)
@@ -250,6 +280,26 @@ class _InitiatorMixin:
         spec = super().create_task()
         spec.initiator = self.node.get(f"{_C}initiator") or None
         return spec
+
+
+class _SignalEndMixin:
+    def create_task(self):
+        """SpiffWorkflow's end event parser reads no ``signalEventDefinition``: a signal end event ran as a
+        none end event and threw nothing. Camunda 7 throws the signal, as an intermediate throw event
+        does."""
+        event_definition = self.get_event_definition(
+            [
+                bpmn_ep.MESSAGE_EVENT_XPATH,
+                bpmn_ep.CANCEL_EVENT_XPATH,
+                bpmn_ep.ERROR_EVENT_XPATH,
+                bpmn_ep.ESCALATION_EVENT_XPATH,
+                bpmn_ep.TERMINATION_EVENT_XPATH,
+                bpmn_ep.SIGNAL_EVENT_XPATH,
+            ]
+        )
+        task = self._create_task(event_definition)
+        task.connect(self.spec.end)
+        return task
 
 
 def _event_parser(base, *mixins):
@@ -289,7 +339,7 @@ class DelaktigParser(CamundaParser):
         full_tag("serviceTask"): (DelaktigImplementationParser, ExternalTask),
         full_tag("businessRuleTask"): (DelaktigImplementationParser, ExternalTask),
         full_tag("startEvent"): (_event_parser(ep.CamundaStartEventParser, _InitiatorMixin), StartEvent),
-        full_tag("endEvent"): (_event_parser(ep.CamundaEndEventParser), EndEvent),
+        full_tag("endEvent"): (_event_parser(ep.CamundaEndEventParser, _SignalEndMixin), EndEvent),
         full_tag("intermediateCatchEvent"): (
             _event_parser(ep.CamundaIntermediateCatchEventParser),
             IntermediateCatchEvent,

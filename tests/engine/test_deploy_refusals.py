@@ -457,3 +457,46 @@ def test_a_timer_reading_an_unset_variable_names_it(d):
     with pytest.raises(ProcessError) as failed:
         d.start_case("tid")
     assert failed.value.where == "Tid" and "variable 'dueDate' is not set" in str(failed.value)
+
+
+_COLLABORATION = (
+    '<bpmn:collaboration id="C"><bpmn:participant id="P1" name="Kommunen" processRef="kommunen" />'
+    '<bpmn:participant id="P2" name="Medborgaren" processRef="medborgaren" /></bpmn:collaboration>'
+)
+
+
+@pytest.mark.parametrize(
+    "sketch",
+    [
+        '<bpmn:startEvent id="MS" /><bpmn:task id="MT" /><bpmn:exclusiveGateway id="MG" />'
+        + flow("MF1", "MS", "MT")
+        + flow("MF2", "MT", "MG"),
+        '<bpmn:startEvent id="MS1" /><bpmn:startEvent id="MS2" /><bpmn:task id="MT" />'
+        + flow("MF1", "MS1", "MT")
+        + flow("MF2", "MS2", "MT"),
+        '<bpmn:startEvent id="MS" /><bpmn:task id="MT"><bpmn:standardLoopCharacteristics /></bpmn:task>'
+        + flow("MF1", "MS", "MT"),
+        '<bpmn:startEvent id="MS" /><bpmn:callActivity id="MC" calledElement="e_tjanst" />'
+        + flow("MF1", "MS", "MC"),
+        '<bpmn:startEvent id="MS" /><bpmn:userTask id="MU" /><bpmn:endEvent id="ME" />'
+        + flow("MF1", "MS", "MU")
+        + flow("MF2", "MU", "ME"),
+    ],
+)
+def test_a_pool_drawn_for_documentation_is_neither_checked_nor_run(sketch):
+    """Camunda 7 runs the executable processes of a collaboration and keeps the others as drawn: the
+    citizen's pool beside the municipality's is a sketch (no lanes, unfinished flows), not a refusal."""
+    body = (
+        _COLLABORATION
+        + '<bpmn:process id="kommunen" isExecutable="true"><bpmn:startEvent id="S" />'
+        + task("Granska")
+        + '<bpmn:endEvent id="E" />'
+        + flow("F1", "S", "Granska")
+        + flow("F2", "Granska", "E")
+        + "</bpmn:process>"
+        + f'<bpmn:process id="medborgaren" isExecutable="false">{sketch}</bpmn:process>'
+    )
+    xml = diagram("", pid="unused").decode()
+    start, end = xml.index('<bpmn:process id="unused"'), xml.index("</bpmn:process>") + len("</bpmn:process>")
+    compiled = compile_bpmn((xml[:start] + body + xml[end:]).encode(), "samverkan.bpmn")
+    assert compiled.problems == [] and compiled.process_ids == ["kommunen"]

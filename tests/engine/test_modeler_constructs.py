@@ -164,15 +164,17 @@ REFUSED = {
         "</bpmn:serviceTask>" + E + flow("F1", "S", "Extern") + flow("F2", "Extern", "E"),
         "Extern", "camunda:errorEventDefinition",
     ),
-    "signal start event": (
-        '<bpmn:startEvent id="Signalstart"><bpmn:signalEventDefinition signalRef="Sig" /></bpmn:startEvent>'
-        + E + flow("F1", "Signalstart", "E"),
-        "Signalstart", "signal start events never start a case",
-    ),
-    "signal nobody in the diagram throws": (
+    "signal without a bpmn:signal": (
         S + '<bpmn:intermediateCatchEvent id="Vanta"><bpmn:signalEventDefinition signalRef="Sig" />'
         "</bpmn:intermediateCatchEvent>" + E + flow("F1", "S", "Vanta") + flow("F2", "Vanta", "E"),
-        "Vanta", "no element of this diagram throws the signal 'Sig'",
+        "Vanta", "refers to no bpmn:signal",
+    ),
+    "signal throw passing variables (camunda:in)": (
+        S + '<bpmn:intermediateThrowEvent id="Skicka"><bpmn:signalEventDefinition signalRef="Sig">'
+        '<bpmn:extensionElements><camunda:in variables="all" /></bpmn:extensionElements>'
+        "</bpmn:signalEventDefinition></bpmn:intermediateThrowEvent>" + E
+        + flow("F1", "S", "Skicka") + flow("F2", "Skicka", "E"),
+        "Skicka", "camunda:in on a signal event",
     ),
     "business rule task (DMN)": (
         S + '<bpmn:businessRuleTask id="Regel" camunda:decisionRef="beslut" />' + E

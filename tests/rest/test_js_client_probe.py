@@ -186,6 +186,12 @@ def test_the_sdk_accept_header_gets_camundas_hal_task_list(client, five):
     body = client.get("/engine-rest/task", headers={**basic("hanna"), "Accept": SDK_ACCEPT}).json
     (hanna,) = body["_embedded"]["assignee"]
     assert hanna["id"] == "hanna" and hanna["_links"]["self"] == {"href": "/user/hanna"}
+    assert hanna["email"] == "hanna@example.se"  # her own
+    # A colleague sees who holds it, but not their e-mail address: GET /user/hanna/profile is a 403 to
+    # them, and the HAL answer must not tell more (probe 9).
+    seen = client.get("/engine-rest/task", headers={**basic("henrik"), "Accept": SDK_ACCEPT}).json
+    assert [(u["id"], u["email"]) for u in seen["_embedded"]["assignee"]] == [("hanna", None)]
+    assert client.get("/engine-rest/user/hanna/profile", headers=basic("henrik")).status_code == 403
     # POST /task negotiates the same way.
     posted = client.post("/engine-rest/task", json={}, headers={**basic("hanna"), "Accept": SDK_ACCEPT})
     assert posted.mimetype == HAL and posted.json["count"] == 5

@@ -489,7 +489,7 @@ def test_candidate_user_involved_user_and_expressions(client, engine):
         "", post={"candidateGroupsExpression": "${currentUserGroups()}", "includeAssignedTasks": True}
     ) == {a["id"], b["id"], c["id"]}
     assert ids("?candidateGroupsExpression=${currentUserGroups()}", who="olle") == set()
-    assert ids("?ownerExpression=${currentUser()}") == set()  # Delaktig's tasks have no owner
+    assert ids("?ownerExpression=${currentUser()}") == set()  # none delegated (test_delegation)
     r = client.get(f"{R}/task/count?withCandidateUsers=true", headers=basic("hanna"))
     assert r.json == {"count": 1}
     r = client.post(
@@ -558,3 +558,33 @@ def test_submit_form_checks_the_start_form_and_sets_its_defaults(client, engine)
     }
     started = client.post(f"{R}/process-definition/key/tasklist/start", json={}, headers=basic("hanna"))
     assert started.status_code == 200  # /start: no form, nothing required
+
+
+def test_a_task_is_never_left_without_anyone_who_may_take_it(client, engine):
+    """Probe 9: with its last candidate removed while it was held, a task its holder then gave back was
+    in no inbox and nobody could claim it. The last candidate stays, held or not; and a task with only an
+    assignee (``camunda:assignee``, no candidates) cannot be given back, only handed on."""
+    _deploy(client, XML, "tasklist")
+    _case, t = _start(client)
+    links = f"{R}/task/{t['id']}/identity-links"
+    assert client.post(f"{R}/task/{t['id']}/claim", json={}, headers=basic("hanna")).status_code == 204
+    r = client.post(
+        f"{links}/delete", json={"groupId": "handlaggare", "type": "candidate"}, headers=basic("olle")
+    )
+    assert r.status_code == 400 and "groupId" in r.json["message"]
+    assert client.post(f"{R}/task/{t['id']}/unclaim", json={}, headers=basic("hanna")).status_code == 204
+    assert [x["id"] for x in client.get(f"{R}/task", headers=basic("henrik")).json] == [t["id"]]
+
+    only_assignee = diagram(
+        '<bpmn:startEvent id="S" />'
+        '<bpmn:userTask id="Egen" name="Egen" camunda:assignee="hanna" />'
+        '<bpmn:endEvent id="E" />' + flow("F1", "S", "Egen") + flow("F2", "Egen", "E"),
+        pid="egen",
+    )
+    engine.deploy(only_assignee, "egen.bpmn", "olle")
+    info = engine.start_case("egen", actor="system")
+    [tid] = info.open_tasks
+    for verb, body in (("unclaim", {}), ("assignee", {"userId": None})):
+        r = client.post(f"{R}/task/{tid}/{verb}", json=body, headers=basic("hanna"))
+        assert r.status_code == 500 and "no candidate" in r.json["message"], r.json
+    assert client.get(f"{R}/task/{tid}", headers=basic("hanna")).json["assignee"] == "hanna"

@@ -17,6 +17,7 @@ from webhooks import signin_throttle
 from webhooks.rest import (  # noqa: F401 (routes)
     comments,
     definition,
+    delegation,
     deployment,
     external_task,
     history,
@@ -24,6 +25,7 @@ from webhooks.rest import (  # noqa: F401 (routes)
     incident,
     instance,
     message,
+    signal,
     start_form,
     task,
     task_update,

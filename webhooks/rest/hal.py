@@ -4,7 +4,7 @@ JavaScript SDK and Tasklist ask for (``Accept: application/hal+json, application
 A HAL task is the task's JSON with ``_links`` (self, assignee, execution, processDefinition,
 processInstance, identityLink: hrefs relative to ``/engine-rest``, as Camunda writes them) and
 ``_embedded``; the list is ``{"_links": {"self"}, "_embedded": {"task": [...], "assignee": [users],
-"owner": [], "processDefinition": [definitions], "caseDefinition": []}, "count": n}``. The content type is
+"owner": [users], "processDefinition": [definitions], "caseDefinition": []}, "count": n}``. The content type is
 negotiated from the request's Accept: JSON for ``*/*`` and no Accept; HAL when the client prefers it; a
 406 when it allows neither.
 """
@@ -19,6 +19,7 @@ from flask import Response, request
 
 from engine import camunda_queries as q
 from engine.models import ProcessDefinition, User, UserTask
+from webhooks.rest import auth
 from webhooks.rest.errors import RestError
 
 HAL = "application/hal+json"
@@ -49,6 +50,8 @@ def _task_links(t: UserTask) -> dict[str, dict[str, str]]:
     links = {"self": _href(f"/task/{t.id}")}
     if t.assignee:
         links["assignee"] = _href(f"/user/{t.assignee}")
+    if t.owner:
+        links["owner"] = _href(f"/user/{t.owner}")
     links["execution"] = _href(f"/execution/{t.case_id}")
     links["processDefinition"] = _href(f"/process-definition/{t.definition_id}")
     links["processInstance"] = _href(f"/process-instance/{t.case_id}")
@@ -61,14 +64,17 @@ def _hal_task(t: UserTask, dto: dict[str, Any], embedded: dict[str, Any] | None 
 
 
 def _hal_user(u: User) -> dict[str, Any]:
+    """A user as Camunda's HalUser. The e-mail address only for the user themself or a process manager:
+    the rule of ``GET /user/{id}/profile`` (webhooks.rest.identity), which a HAL answer must not bypass."""
     first, _, last = (u.display_name or "").partition(" ")
+    me = auth.current()
     return {
         "_links": {"self": _href(f"/user/{u.name}")},
         "_embedded": None,
         "id": u.name,
         "firstName": first or None,
         "lastName": last or None,
-        "email": u.email,
+        "email": u.email if u.name == me.name or me.roles & auth.manager_roles() else None,
     }
 
 
@@ -99,7 +105,7 @@ def task_list(s, tasks: list[UserTask], count: int, task_dto, definition_dto) ->
             "_embedded": {
                 "task": [_hal_task(t, task_dto(t)) for t in tasks],
                 "assignee": _users(s, {t.assignee for t in tasks if t.assignee}),
-                "owner": [],  # Delaktig's tasks have no owner
+                "owner": _users(s, {t.owner for t in tasks if t.owner}),
                 "processDefinition": _definitions(s, tasks, definition_dto),
                 "caseDefinition": [],  # no CMMN
             },
@@ -114,6 +120,8 @@ def task(s, t: UserTask, task_dto, definition_dto) -> Response:
     links = []
     if t.assignee:
         links.append({"userId": t.assignee, "groupId": None, "type": "assignee"})
+    if t.owner:
+        links.append({"userId": t.owner, "groupId": None, "type": "owner"})
     links += [{"userId": u, "groupId": None, "type": "candidate"} for u in t.candidate_users or []]
     links += [{"userId": None, "groupId": g, "type": "candidate"} for g in t.candidate_groups or []]
     identity_links = [

@@ -32,8 +32,8 @@ def _param(name: str) -> str | None:
 
 @bp.get("/task/<task_id>/identity-links")
 def task_identity_links(task_id: str):
-    """Camunda's IdentityLinkDto list: the assignee, each candidate user and group (Delaktig has no task
-    owner)."""
+    """Camunda's IdentityLinkDto list: the assignee, the owner (who delegated it), each candidate user
+    and group."""
     wanted = _param("type")
     if wanted is not None and wanted not in LINK_TYPES:
         raise invalid(
@@ -44,6 +44,8 @@ def task_identity_links(task_id: str):
     links = []
     if task.assignee:
         links.append({"userId": task.assignee, "groupId": None, "type": "assignee"})
+    if task.owner:
+        links.append({"userId": task.owner, "groupId": None, "type": "owner"})
     links += [{"userId": u, "groupId": None, "type": "candidate"} for u in task.candidate_users or []]
     links += [{"userId": None, "groupId": g, "type": "candidate"} for g in task.candidate_groups or []]
     return ok([link for link in links if wanted is None or link["type"] == wanted])

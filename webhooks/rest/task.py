@@ -26,12 +26,12 @@ def task_dto(t: UserTask) -> dict[str, Any]:
         "id": t.id,
         "name": t.name,
         "assignee": t.assignee,
-        "owner": None,
+        "owner": t.owner,
         "created": fmt_date(t.created_at),
         "lastUpdated": None,
         "due": fmt_date(t.due_at),
         "followUp": fmt_date(t.follow_up_at),
-        "delegationState": None,
+        "delegationState": t.delegation_state,
         "description": t.documentation,
         "executionId": t.case_id,
         "parentTaskId": None,
@@ -309,7 +309,12 @@ def task_form_variables(task_id: str):
 
 
 # The permission a refusal names (Camunda's Permissions.TASK_WORK / TASK_ASSIGN on the Task resource).
-PERMISSIONS = {"claim": "TASK_WORK", "complete": "TASK_WORK", "submit form of": "TASK_WORK"}
+PERMISSIONS = {
+    "claim": "TASK_WORK",
+    "complete": "TASK_WORK",
+    "submit form of": "TASK_WORK",
+    "resolve": "TASK_WORK",
+}
 
 
 def _act(task_id: str, action: str, fn):
@@ -393,6 +398,10 @@ def _complete(task_id: str, strict_form: bool):
     known_fields(data, {"variables", "withVariablesInReturn"})
     with_variables = flag(data, "withVariablesInReturn")
     variables = parse_variables(data.get("variables"))
+    if strict_form and _pending(task_id):
+        # As Camunda's submit-form: a delegated task is resolved (given back to its owner), not completed.
+        info = resolve(task_id, data, strict_form=True)
+        return ok(typed_map(info.variables, types=info.variable_types)) if with_variables else no_content()
     user = auth.current()
     engine = get_engine()
     verb = "submit form of" if strict_form else "complete"
@@ -411,6 +420,32 @@ def _complete(task_id: str, strict_form: bool):
     if with_variables:
         return ok(typed_map(info.variables, types=info.variable_types))
     return no_content()
+
+
+def _pending(task_id: str) -> bool:
+    with get_engine().session() as s:
+        task = q.get_task(s, task_id)
+    return task is not None and task.state == "open" and task.delegation_state == "PENDING"
+
+
+def resolve(task_id: str, data: dict[str, Any], strict_form: bool = False):
+    """Resolve a delegated task (``Delaktig.resolve_task``) with the body's variables (``strict_form``:
+    only the form's fields, as submit-form); ``POST /task/{id}/resolve`` is ``webhooks.rest.delegation``."""
+    variables = parse_variables(data.get("variables"))
+    user = auth.current()
+    engine = get_engine()
+    return _act(
+        task_id,
+        "resolve",
+        lambda: engine.resolve_task(
+            task_id,
+            user.name,
+            variables,
+            roles=set(user.roles),
+            allow_extra=not strict_form,
+            variable_types=declared_types(data.get("variables")),
+        ),
+    )
 
 
 @bp.post("/task/<task_id>/complete")

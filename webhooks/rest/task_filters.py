@@ -1,6 +1,7 @@
 """The task query parameters Camunda Tasklist's filters send, on top of ``task._filter``'s:
-``withCandidateUsers``, ``withoutCandidateUsers``, ``involvedUser``, ``owner`` and the ``…Expression``
-forms of assignee, owner, candidate user/group(s) and involved user.
+``withCandidateUsers``, ``withoutCandidateUsers``, ``involvedUser`` (assignee, owner or candidate user),
+``owner``, ``delegationState`` (PENDING or RESOLVED) and the ``…Expression`` forms of assignee, owner,
+candidate user/group(s) and involved user.
 
 An expression is read only as Tasklist writes it: ``${currentUser()}`` is the signed-in user and
 ``${currentUserGroups()}`` their roles (Delaktig's groups). Any other expression is a 400 naming the
@@ -20,6 +21,8 @@ from webhooks.rest.params import Params
 
 _CURRENT_USER = re.compile(r"^\$\{\s*currentUser\(\s*\)\s*\}$")
 _CURRENT_GROUPS = re.compile(r"^\$\{\s*currentUserGroups\(\s*\)\s*\}$")
+
+DELEGATION_STATES = ("PENDING", "RESOLVED")
 
 # (expression parameter, the plain parameter it stands for, TaskFilter field, a list of groups?)
 EXPRESSIONS = (
@@ -63,4 +66,13 @@ def extend(p: Params, user: Principal, f: q.TaskFilter) -> q.TaskFilter:
     if changes["with_candidate_users"] and changes["without_candidate_users"]:
         # As Camunda's TaskQueryImpl: the two exclude each other.
         raise invalid("Cannot set both withCandidateUsers and withoutCandidateUsers")
+    state = p.str("delegationState")
+    if state is not None:
+        if state.upper() not in DELEGATION_STATES:
+            # Camunda's converter: an unknown state is a 400 naming the parameter and the valid values.
+            raise invalid(
+                f"Cannot set query parameter 'delegationState' to value '{state[:100]}': "
+                "valid values are PENDING and RESOLVED"
+            )
+        changes["delegation_state"] = state.upper()
     return dataclasses.replace(f, **changes)

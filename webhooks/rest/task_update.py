@@ -8,8 +8,10 @@ Camunda would set them to null (and priority to 0): a partial body would otherwi
 drop its due date without the client meaning to. A task as ``GET /task/{id}`` answers it, changed and
 PUT back (what Camunda's SDK and Tasklist do), changes exactly what was changed. Its read-only fields
 (``id``, ``created``, ``processInstanceId`` …) are accepted when null or as the task has them, and a 400
-naming them otherwise; Delaktig has no owners, delegation, subtasks, CMMN cases or tenants, so ``owner``,
-``delegationState``, ``parentTaskId``, ``caseInstanceId`` and ``tenantId`` are a 400 unless null.
+naming them otherwise — ``owner`` and ``delegationState`` among them: they change by delegating and
+resolving the task (``POST /task/{id}/delegate``, ``…/resolve``: ``webhooks.rest.delegation``). Delaktig has
+no subtasks, CMMN cases or tenants, so ``parentTaskId``, ``caseInstanceId`` and ``tenantId`` are a 400
+unless null.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from webhooks.rest.variables import parse_date
 
 WRITABLE = {"name": "name", "description": "description", "priority": "priority", "assignee": "assignee"}
 DATES = {"due": "due_at", "followUp": "follow_up_at"}
-NOT_IN_DELAKTIG = ("owner", "delegationState", "parentTaskId", "caseInstanceId", "tenantId")
+NOT_IN_DELAKTIG = ("parentTaskId", "caseInstanceId", "tenantId")
 # TaskDto's fields a client cannot change (and HAL's, when it PUTs back a hal+json task).
 READ_ONLY = {
     "id", "created", "lastUpdated", "executionId", "processDefinitionId", "processInstanceId",
     "caseExecutionId", "caseDefinitionId", "taskDefinitionKey", "suspended", "formKey", "camundaFormRef",
-    "taskState", "attachment", "comment", "_links", "_embedded",
+    "taskState", "attachment", "comment", "_links", "_embedded", "owner", "delegationState",
 }  # fmt: skip
 HAL_FIELDS = {"_links", "_embedded"}
 
@@ -108,7 +110,9 @@ def _link(data: dict[str, Any]) -> tuple[str, str, str]:
         if value is not None and (not isinstance(value, str) or not value):
             raise invalid(f"'{name}' must be a non-empty string")
     if kind == "owner":
-        raise invalid("Delaktig has no task owners: 'type' owner is not supported")
+        raise invalid(
+            "A task's owner is who delegated it: it changes by POST /task/{id}/delegate, not as an identity link"
+        )
     if kind not in ("candidate", "assignee"):
         raise invalid(f"Delaktig keeps only candidate and assignee links, not 'type' {kind[:100]!r}")
     if kind == "assignee" and group_id is not None:
