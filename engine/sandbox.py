@@ -17,20 +17,49 @@ Errors, consistently:
 
 Spiff wraps all three in a ``WorkflowTaskException`` whose ``error_type`` names the class.
 
-The time limit cannot interrupt one long C-level operation (``10 ** 10 ** 8``, ``[0] * 10**9``), so the
-operations that can build a huge value in one step are checked before they run (``_pow_``, ``_mul_``,
-``_lshift_``, ``_add_``, ``_mod_`` — the policy rewrites ``**``, ``*``, ``<<``, ``+``, ``%`` and their
-augmented forms into these calls — ``pow()``, the width of ``str.ljust``/``rjust``/``center``/``zfill``/
-``expandtabs``, ``str.replace``, ``list.extend`` and f-string format specs): a value beyond ``MAX_ITEMS``
-items or characters, or an integer beyond ``MAX_INT_BITS`` bits, is refused with a ``PermissionError``
-("the value would be too large") before any work is done.
+The time limit is a tracer: it fires between lines of diagram code, so it cannot interrupt one long
+C-level operation (``10 ** 10 ** 8``, ``[0] * 10**9``, ``str()`` of a huge list), and such an operation
+holds the GIL: every other request of the web process stalls meanwhile. So the operations that can build
+or walk a huge value in one step are checked before they run, and refused with a ``PermissionError``
+("the value would be too large") beyond ``MAX_ITEMS`` items or characters, or ``MAX_INT_BITS`` bits:
+
+* building: ``**``, ``*``, ``<<``, ``+``, ``%`` and their augmented forms (the policy rewrites them into
+  ``_pow_`` ... ``_mod_`` calls), ``pow()``, ``sum()``; the methods ``str``/``bytes`` ``ljust``/``rjust``/
+  ``center``/``zfill``/``expandtabs`` (width), ``replace``, ``join`` (the parts' total length),
+  ``encode`` (4 bytes a character, 10 escaping), ``hex``, ``translate``, ``list.extend``, ``int.to_bytes``
+  - bound, or reached through the class (``str.ljust(s, n)``); f-strings (each value and format spec, and
+  the parts' total before they are joined: the policy rewrites them into ``_fvalue_``/``_fjoin_`` calls);
+  displays with several starred parts (``[*a, *a]``, ``_star_display_``); ``printed``.
+* walking: a structure small in memory can be huge to walk when a list is shared by many slots
+  (``[a] * n``, ``x = [x, x]`` sixty times). ``virtual_size`` counts what a walk would go through
+  (shared parts every time, each container gathered once per level, stopping past the limit) before
+  ``str()``, ``repr()``, ``ascii()``, ``format()``, ``print()``, ``%s``/``%r``, f-string values,
+  ``sorted()``, ``min()``, ``max()`` (or their keys), ``list.sort``/``count``/``index``/``remove``,
+  ``hash()``, tuples as set members or dict keys (displays, comprehensions, ``d[t] = v``, ``d[t]``),
+  the argument of ``set()``/``dict()``/``tuple()``, the operands of ``==``, ``<``, ``in``... (the policy wraps
+  them in ``_compared_``/``_contains_``), and in ``*`` when a list or tuple is repeated. Nesting deeper
+  than ``MAX_DEPTH`` (or a cycle) counts as too large. What a script leaves in the variables is counted
+  the same way against ``MAX_DATA_ITEMS`` (``check_data_size``).
+
+What remains: each guarded operation may still take up to about a second of CPU on a value just below
+the limits (most of it in C, in pieces of a few milliseconds, or in Python between which other threads
+run), so a process owner able to deploy a diagram, or a native Python gateway condition, can still keep
+one worker process busy for about a second per operation, until the time limit stops the script. Some
+C-level walks are not guarded: hashing a deeply shared tuple through a method (``d.get(t)``,
+``s.add(t)``) or from a generator (``set(t for ...)``); comparisons inside library code (the JUEL helpers ``juel_eq`` etc. when a Python condition
+calls them with such a structure; task data that reached a case already passed ``check_data_size``);
+``f(*a, *a)`` call arguments. Memory is bounded per operation, not per script: many operations can each
+build a value just under the limit. Running scripts in a separate process with an RLIMIT and a hard
+kill would close these for good.
 """
 
 from __future__ import annotations
 
 import ast
+import collections
 import copy
 import functools
+import itertools
 import math
 import operator
 import re
@@ -62,7 +91,12 @@ from engine.bpmn.expressions import RUNTIME, JuelError, original_expression
 # Spiff's error formatter finds the failing line by looking for this filename in the traceback.
 FILENAME = "<string>"
 MAX_RANGE = 100_000
-MAX_ITEMS = 10_000_000  # items of a list/tuple, characters of a text, that one operation may build
+# Items of a list/tuple, characters of a text, that one operation may build or walk. Routine scripts
+# handle hundreds of items (and range() stops at MAX_RANGE); a million leaves ample room.
+MAX_ITEMS = 1_000_000
+# What a script may leave in the case's variables (counted as stored, shared lists each time): more
+# generous, as submitted variables (a pasted text) count too.
+MAX_DATA_ITEMS = 10_000_000
 MAX_INT_BITS = 1_000_000  # bits of an integer one operation may build (about 300 000 decimal digits)
 CACHE_SIZE = 4096
 # Injected at the top of every `while` body. `while True: pass` compiles to a jump onto itself, for which
@@ -99,21 +133,116 @@ class _Policy(RestrictingNodeTransformer):
         call = ast.Call(ast.Name(guard, ast.Load()), [node.left, node.right], [])
         return ast.fix_missing_locations(ast.copy_location(call, node))
 
-    def visit_FormattedValue(self, node):
-        """``f"{x:>{n}}"``: the format spec is checked (``_format_spec_``) before it is applied."""
+    def visit_JoinedStr(self, node):
+        """``f"{a}-{b!r:>{n}}"`` becomes ``_fjoin_(_fvalue_(a, -1, ""), "-", _fvalue_(b, 114, _fjoin_(...)))``:
+        each value is formatted by ``_fvalue_`` (what str()/repr() walks and the format spec checked first),
+        and the parts' total length is checked before they are joined (``_fjoin_``)."""
         node = self.node_contents_visit(node)
-        if node.format_spec is not None:
-            checked = ast.Call(ast.Name("_format_spec_", ast.Load()), [node.format_spec], [])
-            node.format_spec = ast.JoinedStr([ast.FormattedValue(checked, -1, None)])
-            ast.copy_location(node.format_spec, node)
-            ast.fix_missing_locations(node)
+        if not any(isinstance(v, ast.FormattedValue) for v in node.values):
+            return node
+        parts = [self._formatted(v) if isinstance(v, ast.FormattedValue) else v for v in node.values]
+        call = ast.Call(ast.Name("_fjoin_", ast.Load()), parts, [])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    @staticmethod
+    def _formatted(node: ast.FormattedValue) -> ast.expr:
+        spec = node.format_spec if node.format_spec is not None else ast.Constant("")
+        call = ast.Call(
+            ast.Name("_fvalue_", ast.Load()), [node.value, ast.Constant(node.conversion), spec], []
+        )
+        return ast.copy_location(call, node)
+
+    def visit_FormattedValue(self, node):  # (only inside a JoinedStr, which replaces it)
+        return self.node_contents_visit(node)
+
+    def _star_display(self, node, kind: str):
+        """``[*a, *a, *a]``, ``(*a, *b)``, ``{*a, *b}``: ``_star_display_`` adds up the parts' lengths first."""
+        node = self.node_contents_visit(node)
+        if not isinstance(getattr(node, "ctx", ast.Load()), ast.Load):
+            return node
+        # (one starred part copies a value that exists; a set's members are hashed, so checked too)
+        if sum(isinstance(e, ast.Starred) for e in node.elts) < (1 if kind == "set" else 2):
+            return node
+        parts = [
+            ast.Tuple([ast.Constant(isinstance(e, ast.Starred)), e.value if isinstance(e, ast.Starred) else e],
+                      ast.Load())
+            for e in node.elts
+        ]  # fmt: skip
+        call = ast.Call(ast.Name("_star_display_", ast.Load()), [ast.Constant(kind), *parts], [])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def visit_List(self, node):
+        return self._star_display(node, "list")
+
+    def visit_Tuple(self, node):
+        return self._star_display(node, "tuple")
+
+    def visit_Set(self, node):
+        node = self._star_display(node, "set")
+        if isinstance(node, ast.Set):
+            node.elts = [_hashed(e) for e in node.elts]
         return node
+
+    def visit_Dict(self, node):
+        node = self.node_contents_visit(node)
+        node.keys = [None if k is None else _hashed(k) for k in node.keys]  # (None: a **mapping)
+        return node
+
+    def visit_SetComp(self, node):
+        node = self.node_contents_visit(node)
+        node.elt = _hashed(node.elt)
+        return node
+
+    def visit_DictComp(self, node):
+        node = self.node_contents_visit(node)
+        node.key = _hashed(node.key)
+        return node
+
+    def visit_Subscript(self, node):
+        node = super().visit_Subscript(node)
+        if (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.ctx, (ast.Store, ast.Del))
+            and not isinstance(node.slice, ast.Slice)
+        ):
+            node.slice = _hashed(node.slice)  # `d[t] = v` hashes t (reading goes through _getitem_)
+        return node
+
+    def visit_Compare(self, node):
+        """``a == b``, ``a < b``, ``a in b``: what C walks to compare is checked first (``_compared_``); the
+        dict or set right of ``in`` is not walked (a lookup hashes only the left side)."""
+        node = self.node_contents_visit(node)
+
+        def wrap(operand, before, after):
+            # `x is None` compares identities only; constants are small.
+            ops = [op for op in (before, after) if op is not None and not isinstance(op, (ast.Is, ast.IsNot))]
+            if not ops or isinstance(operand, ast.Constant):
+                return operand
+            guard = (
+                "_contains_" if ops == [before] and isinstance(before, (ast.In, ast.NotIn)) else "_compared_"
+            )
+            return ast.copy_location(ast.Call(ast.Name(guard, ast.Load()), [operand], []), operand)
+
+        ops = node.ops
+        node.left = wrap(node.left, None, ops[0])
+        node.comparators = [
+            wrap(c, ops[i], ops[i + 1] if i + 1 < len(ops) else None) for i, c in enumerate(node.comparators)
+        ]
+        return ast.fix_missing_locations(node)
 
     def visit_While(self, node):
         node = self.node_contents_visit(node)
         tick = ast.copy_location(ast.Expr(ast.Name(_LOOP_TICK, ast.Load())), node)
         node.body.insert(0, ast.fix_missing_locations(tick))
         return node
+
+
+def _hashed(node: ast.expr) -> ast.expr:
+    """A set member or dict key: hashing a tuple walks it (``_hashed_``)."""
+    if isinstance(node, (ast.Constant, ast.Starred)):
+        return node
+    call = ast.Call(ast.Name("_hashed_", ast.Load()), [node], [])
+    return ast.fix_missing_locations(ast.copy_location(call, node))
 
 
 _GUARDED_OPS = {
@@ -173,12 +302,16 @@ def _guarded_getattr(ob, name, default=_MISSING):
     covers names computed at run time, frame/code internals and ``str.format`` (which reaches attributes)."""
     if not isinstance(name, str) or name.startswith("_") or name in INSPECT_ATTRIBUTES:
         raise PermissionError(f"attribute {name!r} is not accessible in diagram scripts")
+    if isinstance(ob, _CheckedClass):  # `str.upper`: the class's own attribute
+        ob = ob.cls
     try:
         # Plain safer_getattr defaults to None, turning a typo into a silent None; stock scripts get an
         # AttributeError, so do these.
         value = safer_getattr_raise(ob, name) if default is _MISSING else safer_getattr(ob, name, default)
     except NotImplementedError as err:  # safer_getattr's refusal of str.format and string.Formatter
         raise PermissionError(str(err)) from None
+    if isinstance(ob, type):
+        return _class_method(ob, name, value)
     return _sized_method(ob, name, value)
 
 
@@ -189,6 +322,8 @@ def _guarded_getitem(ob, index):
     # Only plain data containers: task data is JSON-like, and other objects' __getitem__ is arbitrary code.
     if not isinstance(ob, _SUBSCRIPTABLE):
         raise PermissionError(f"indexing a {type(ob).__name__} is not allowed in diagram scripts")
+    if isinstance(index, tuple):  # d[t] hashes the tuple, walking it
+        _check_walk(index, "a tuple key")
     return ob[index]
 
 
@@ -220,6 +355,7 @@ def _too_large(what: str) -> PermissionError:
 
 
 _SEQUENCES = (str, bytes, list, tuple)
+_CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 def _int(value) -> bool:
@@ -236,6 +372,119 @@ def _check_items(n: int, what: str) -> None:
         raise _too_large(f"{what}: {n:,} items or characters, more than {MAX_ITEMS:,}")
 
 
+def _leaf_size(value) -> int:
+    """What a non-container adds beyond its own slot: a text's characters, a big integer's digits."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value)
+    if isinstance(value, int):
+        return value.bit_length() // 3  # about the decimal digits (only big ones are counted in a walk)
+    return 0
+
+
+_IS_CONTAINER = frozenset(_CONTAINERS).__contains__
+_IS_DICT = frozenset({dict}).__contains__
+_IS_TEXT = frozenset({str, bytes, bytearray}).__contains__
+_IS_INT = frozenset({int}).__contains__
+_IS_TUPLE = frozenset({tuple}).__contains__
+_SMALL_INT = 0xFFFFFFFF
+MAX_DEPTH = 500  # deeper nesting (or a cycle) is refused as too large
+
+
+def virtual_size(value, limit: int = MAX_ITEMS) -> int:
+    """The items and characters ``str()``, ``repr()``, ``sorted()`` or ``==`` go through in ``value``: a list
+    shared by 1000 slots counts 1000 times (``b = [a] * 1000``, ``x = [x, x]`` sixty times).
+
+    Walked level by level with C-level builtins only (map/compress/chain/Counter: Python code runs slowly
+    under the time limit's tracer), each container of a level once with its number of occurrences as a
+    weight (merged by id), so ``x = [x, x]`` sixty times is sixty small steps. Each level's slots are
+    counted before the level below is gathered, and the walk returns a number beyond `limit` as soon as
+    the count passes it: the work stays within about `limit` steps whatever the structure."""
+    if not _IS_CONTAINER(type(value)):
+        return _leaf_size(value)
+    total = 0
+    level, weights = [value], None  # weights None: each container of the level occurs once
+    for _depth in range(MAX_DEPTH):
+        total += sum(map(len, level)) if weights is None else sum(map(operator.mul, map(len, level), weights))
+        if total > limit:
+            return total
+        children, child_weights = _gather(level, weights)
+        kinds = list(map(type, children))
+        mask = list(map(_IS_TEXT, kinds))
+        if any(mask):
+            texts = map(len, itertools.compress(children, mask))
+            if child_weights is None:
+                total += sum(texts)
+            else:
+                total += sum(map(operator.mul, texts, itertools.compress(child_weights, mask)))
+        mask = list(map(_IS_INT, kinds))
+        if any(mask):
+            ints = list(itertools.compress(children, mask))
+            if max(ints) > _SMALL_INT or min(ints) < -_SMALL_INT:
+                ones = itertools.repeat(1)
+                int_weights = ones if child_weights is None else itertools.compress(child_weights, mask)
+                big = list(map(_SMALL_INT.__lt__, map(abs, ints)))
+                digits = map(int.bit_length, itertools.compress(ints, big))
+                total += sum(map(operator.mul, digits, itertools.compress(int_weights, big))) // 3
+        if total > limit:
+            return total
+        mask = list(map(_IS_CONTAINER, kinds))
+        level = list(itertools.compress(children, mask))
+        weights = None if child_weights is None else list(itertools.compress(child_weights, mask))
+        if not level:
+            return total
+        if len(level) > 1 and (weights is None or len(set(weights)) == 1):
+            ids = list(map(id, level))
+            counts = collections.Counter(ids)
+            if len(counts) < len(ids):  # the same container in many slots: gathered once, with a weight
+                weight = 1 if weights is None else weights[0]
+                level = list(dict(zip(ids, level, strict=True)).values())  # (Counter's order)
+                weights = list(map(operator.mul, counts.values(), itertools.repeat(weight)))
+    return max(total, limit + 1)
+
+
+def _gather(level: list, weights: list | None) -> tuple[list, list | None]:
+    """The children of a level's containers (a dict's keys and values), with their weights."""
+    chain, compress, repeat = itertools.chain, itertools.compress, itertools.repeat
+    is_dict = list(map(_IS_DICT, map(type, level)))
+    if not any(is_dict):
+        children = list(chain.from_iterable(level))
+        if weights is None:
+            return children, None
+        return children, list(chain.from_iterable(map(repeat, weights, map(len, level))))
+    dicts = list(compress(level, is_dict))
+    not_dict = list(map(operator.not_, is_dict))
+    others = list(compress(level, not_dict))
+    children = list(
+        chain(
+            chain.from_iterable(others),
+            chain.from_iterable(map(dict.keys, dicts)),
+            chain.from_iterable(map(dict.values, dicts)),
+        )
+    )
+    if weights is None:
+        return children, None
+    dict_weights = list(chain.from_iterable(map(repeat, compress(weights, is_dict), map(len, dicts))))
+    other_weights = chain.from_iterable(map(repeat, compress(weights, not_dict), map(len, others)))
+    return children, list(chain(other_weights, dict_weights, dict_weights))
+
+
+def _check_walk(value, what: str, times: int = 1) -> None:
+    """Refuse `value` (repeated `times` times) if walking it would go through more than MAX_ITEMS."""
+    if times > 0 and isinstance(value, _CONTAINERS):
+        size = virtual_size(value, MAX_ITEMS // times)
+        if size * times > MAX_ITEMS:
+            raise _too_large(
+                f"{what}: at least {size * times:,} items or characters counting repeats, more than "
+                f"{MAX_ITEMS:,}"
+            )
+
+
+def _check_repeat(seq, times, what: str) -> None:
+    _check_items(len(seq) * times, what)
+    if times > 1 and isinstance(seq, (list, tuple)):
+        _check_walk(seq, what, times)  # [a] * n: str(), sorted() and == would walk a n times
+
+
 def _pow(a, b, mod=None):
     if _int(a) and _int(b):
         if mod is not None:
@@ -248,9 +497,9 @@ def _pow(a, b, mod=None):
 
 def _mul(a, b):
     if isinstance(a, _SEQUENCES) and _int(b):
-        _check_items(len(a) * b, "*")
+        _check_repeat(a, b, "*")
     elif isinstance(b, _SEQUENCES) and _int(a):
-        _check_items(len(b) * a, "*")
+        _check_repeat(b, a, "*")
     elif _int(a) and _int(b):
         _check_bits(a.bit_length() + b.bit_length(), "*")
     return a * b
@@ -268,34 +517,110 @@ def _add(a, b):
     return a + b
 
 
-# %-formatting: [flags][width][.precision], either of them '*' (taken from the arguments)
-_PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
+# %-formatting: [(name)][flags][width][.precision], width and precision either '*' (from the arguments)
+_PERCENT = re.compile(r"%(?:\(([^)]*)\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
 
 
 def _mod(a, b):
+    """``'%s' % x``: widths, and the length of the result (the texts, the walked containers) checked."""
     if isinstance(a, (str, bytes)):
         text = a.decode("latin-1") if isinstance(a, bytes) else a
         args = list(b) if isinstance(b, tuple) else [b]
         position = 0
+        total = len(text)
         for m in _PERCENT.finditer(text):
-            for part in (m.group(1), m.group(2)):
+            total -= len(m.group(0))  # (the spec itself is replaced)
+            for part in (m.group(2), m.group(3)):
                 if part == "*":
                     value = args[position] if position < len(args) else 0
                     position += 1
                     if _int(value):
                         _check_items(abs(value), "a %-format width")
+                        total += abs(value)
                 elif part:
                     _check_items(int(part), "a %-format width")
-            if m.group(3) != "%":
+                    total += int(part)
+            if m.group(4) == "%":
+                continue
+            if m.group(1) is not None:
+                value = b.get(m.group(1)) if isinstance(b, dict) else None
+            else:
+                value = args[position] if position < len(args) else None
                 position += 1
+            if m.group(4) in "sra":
+                _check_walk(value, "%-formatting")
+                total += virtual_size(value)
+            _check_items(total, "%-formatting")
     return a % b
 
 
 def _format_spec(spec):
-    """An f-string's format spec (``>10``, ``.3f``): no width or precision beyond MAX_ITEMS."""
+    """A format spec (``>10``, ``.3f``): no width or precision beyond MAX_ITEMS."""
     for digits in re.findall(r"\d+", spec if isinstance(spec, str) else ""):
         _check_items(int(digits), "a format width")
     return spec
+
+
+_CONVERSIONS = {-1: None, 115: str, 114: repr, 97: ascii}
+
+
+def _fvalue(value, conversion, spec):
+    """One ``{value!r:spec}`` of an f-string: what str()/repr() walks, and the spec, checked first."""
+    _check_walk(value, "an f-string")
+    _format_spec(spec)
+    convert = _CONVERSIONS[conversion]
+    return format(value if convert is None else convert(value), spec)
+
+
+def _fjoin(*parts):
+    """An f-string's parts, joined once their total length is checked (``f"{s}{s}{s}"``)."""
+    _check_items(sum(map(len, parts)), "an f-string")
+    return "".join(parts)
+
+
+def _star_display(kind, *parts):
+    """``[*a, *b]``, ``(*a, *b)``, ``{*a, *b}``: the parts' lengths added up before anything is copied."""
+    total = 0
+    values = []
+    for starred, value in parts:
+        if starred:
+            if not hasattr(value, "__len__"):
+                value = list(itertools.islice(value, MAX_ITEMS + 1))
+            total += len(value)
+        else:
+            total += 1
+        _check_items(total, "* in a display")
+        values.append((starred, value))
+    result = []
+    for starred, value in values:
+        if starred:
+            result.extend(value)
+        else:
+            result.append(value)
+    if kind == "set":
+        _check_walk(list(itertools.compress(result, map(_IS_TUPLE, map(type, result)))), "a set member")
+        return set(result)
+    return tuple(result) if kind == "tuple" else result
+
+
+def _compared(value):
+    """An operand of ``==``, ``<``, ``in``...: comparing walks it (a list shared by many slots included)."""
+    _check_walk(value, "a comparison")
+    return value
+
+
+def _hashed_value(value):
+    """A set member or dict key: hashing a tuple walks it (tuples do not keep their hash)."""
+    if type(value) is tuple:
+        _check_walk(value, "a set or dict key")
+    return value
+
+
+def _contains(value):
+    """The right side of ``in``: a dict or set is looked up by hash, not walked."""
+    if not isinstance(value, (dict, set, frozenset)):
+        _check_walk(value, "in")
+    return value
 
 
 def _width_checked(method, name: str, position: int):
@@ -306,7 +631,10 @@ def _width_checked(method, name: str, position: int):
         if _int(width):
             size = width
             if name == "expandtabs":
-                size = width * max(1, method.__self__.count("\t")) + len(method.__self__)
+                size = width * max(
+                    1, method.__self__.count("\t" if isinstance(method.__self__, str) else b"\t")
+                )
+                size += len(method.__self__)
             _check_items(size, f"{name}()")
         return method(*args, **kwargs)
 
@@ -329,6 +657,85 @@ def _replace_checked(method):
     return checked
 
 
+def _join_checked(method):
+    """``sep.join(parts)``: the parts' lengths and the separators added up before the join."""
+
+    def checked(iterable):
+        parts = (
+            iterable
+            if isinstance(iterable, (list, tuple))
+            else list(itertools.islice(iterable, MAX_ITEMS + 1))
+        )
+        _check_items(len(parts), "join()")
+        try:
+            total = len(method.__self__) * max(len(parts) - 1, 0) + sum(map(len, parts))
+        except TypeError:  # a part that is no text: join's own error
+            return method(parts)
+        _check_items(total, "join()")
+        return method(parts)
+
+    return checked
+
+
+_ESCAPING = re.compile(r"escape|xmlcharref|backslash|namereplace")
+
+
+_ONE_BYTE_FOR_ASCII = {"utf8", "u8", "utf", "ascii", "usascii", "latin1", "latin", "iso88591", "l1", "cp1252"}
+
+
+def _encode_checked(method):
+    """``text.encode()``: at most 4 bytes a character (10 for escaping codecs or error handlers), one for
+    ASCII text in UTF-8, ASCII or Latin-1."""
+
+    def checked(*args, **kwargs):
+        s = method.__self__
+        encoding = args[0] if args else kwargs.get("encoding", "utf-8")
+        errors = args[1] if len(args) > 1 else kwargs.get("errors", "strict")
+        name = str(encoding).lower().replace("-", "").replace("_", "")
+        if _ESCAPING.search(f"{name} {errors}".lower()):
+            factor = 10
+        elif s.isascii() and name in _ONE_BYTE_FOR_ASCII:
+            factor = 1
+        else:
+            factor = 4
+        _check_items(len(s) * factor, "encode()")
+        return method(*args, **kwargs)
+
+    return checked
+
+
+def _hex_checked(method):
+    def checked(*args, **kwargs):
+        _check_items(len(method.__self__) * (3 if args or kwargs else 2), "hex()")
+        return method(*args, **kwargs)
+
+    return checked
+
+
+def _translate_checked(method):
+    """``text.translate(table)``: each character may become the longest text of the table."""
+
+    def checked(table):
+        values = (
+            table.values() if isinstance(table, dict) else table if isinstance(table, (list, tuple)) else ()
+        )
+        longest = max((len(v) for v in values if isinstance(v, str)), default=1)
+        _check_items(len(method.__self__) * max(longest, 1), "translate()")
+        return method(table)
+
+    return checked
+
+
+def _to_bytes_checked(method):
+    def checked(*args, **kwargs):
+        length = args[0] if args else kwargs.get("length", 1)
+        if _int(length):
+            _check_items(length, "to_bytes()")
+        return method(*args, **kwargs)
+
+    return checked
+
+
 def _extend_checked(method):
     def checked(items):
         if hasattr(items, "__len__"):
@@ -338,16 +745,181 @@ def _extend_checked(method):
     return checked
 
 
+def _walk_checked(method, name: str):
+    """list.sort(), count(), index(), remove(): they compare the items (and the argument) in C."""
+
+    def checked(*args, **kwargs):
+        items = method.__self__
+        if name == "sort":
+            if args or set(kwargs) - {"key", "reverse"}:
+                return method(*args, **kwargs)  # sort's own TypeError
+            items[:] = _sort(items, kwargs.get("key"), bool(kwargs.get("reverse", False)), "sort()")
+            return None
+        _check_walk(items, f"{name}()")
+        if args:
+            _check_walk(args[0], f"{name}()")
+        return method(*args, **kwargs)
+
+    return checked
+
+
+_TEXT_METHODS = {
+    **dict.fromkeys(_WIDTH_METHODS, None), "replace": _replace_checked, "join": _join_checked,
+    "encode": _encode_checked, "hex": _hex_checked, "translate": _translate_checked,
+}  # fmt: skip
+_LIST_METHODS = {"extend": _extend_checked, **dict.fromkeys(("sort", "count", "index", "remove"), None)}
+
+
 def _sized_method(ob, name, value):
-    """The bound methods that can build a huge value from small arguments, checked before they run."""
+    """The bound methods that can build a huge value from small arguments, or walk a shared structure in
+    C, checked before they run."""
     if isinstance(ob, (str, bytes)):
         if name in _WIDTH_METHODS:
             return _width_checked(value, name, _WIDTH_METHODS[name])
-        if name == "replace":
-            return _replace_checked(value)
-    elif isinstance(ob, list) and name == "extend":
-        return _extend_checked(value)
+        if name in _TEXT_METHODS and not (name == "encode" and isinstance(ob, bytes)):
+            return _TEXT_METHODS[name](value)
+    elif isinstance(ob, (list, tuple)) and name in _LIST_METHODS:
+        if name == "extend":
+            return _extend_checked(value)
+        return _walk_checked(value, name)
+    elif isinstance(ob, int) and name == "to_bytes":
+        return _to_bytes_checked(value)
     return value
+
+
+_CHECKED_CLASSES = (str, bytes, list, tuple, int)
+
+
+def _class_method(cls, name, value):
+    """``str.ljust(s, n)``, ``str.join(sep, parts)``, ``list.extend(l, m)``, ``int.to_bytes(1, n)``: a method
+    reached through its class is checked like the bound one."""
+    if not (isinstance(cls, type) and issubclass(cls, _CHECKED_CLASSES)):
+        return value
+    if name not in _TEXT_METHODS and name not in _LIST_METHODS and name != "to_bytes":
+        return value
+
+    def checked(self, *args, **kwargs):
+        if isinstance(self, cls):
+            return _sized_method(self, name, getattr(self, name))(*args, **kwargs)
+        return value(self, *args, **kwargs)  # the method's own TypeError
+
+    return checked
+
+
+def _keys(items: list, key, what: str) -> list:
+    """The sort keys of `items` (they are what gets compared), checked like the items would be."""
+    keys = list(map(key, items))
+    _check_walk(keys, what)
+    return keys
+
+
+def _sort(items: list, key, reverse: bool, what: str) -> list:
+    """`items` sorted (stable, as list.sort): by the items themselves, or by their keys, checked first."""
+    if key is None:
+        _check_walk(items, what)
+        return sorted(items, reverse=reverse)
+    keys = _keys(items, key, what)
+    return list(map(items.__getitem__, sorted(range(len(items)), key=keys.__getitem__, reverse=reverse)))
+
+
+def _sorted(iterable, /, *, key=None, reverse=False):
+    return _sort(list(iterable), key, reverse, "sorted()")
+
+
+def _walked(what: str):
+    def check(value):  # (one call per item: the common case, not a container, costs one type test)
+        if _IS_CONTAINER(type(value)):
+            _check_walk(value, what)
+        return value
+
+    return check
+
+
+def _min_max(builtin):
+    """min()/max() compare each item (or key) with the best so far, one at a time: each is checked as it
+    comes (streaming, as the builtins do), a list or tuple as a whole at once."""
+    what = f"{builtin.__name__}()"
+
+    def checked(*args, key=None, **kwargs):
+        if key is not None:
+
+            def checked_key(item):
+                value = key(item)
+                if _IS_CONTAINER(type(value)):
+                    _check_walk(value, what)
+                return value
+
+            return builtin(*args, key=checked_key, **kwargs)
+        if len(args) != 1:
+            for arg in args:
+                _check_walk(arg, what)
+            return builtin(*args, **kwargs)
+        items = args[0]
+        if isinstance(items, _CONTAINERS):
+            _check_walk(items, what)
+        elif not isinstance(items, range):
+            items = map(_walked(what), items)
+        return builtin(items, **kwargs)
+
+    checked.__name__ = builtin.__name__
+    return checked
+
+
+def _repr(obj, /):
+    _check_walk(obj, "repr()")
+    return repr(obj)
+
+
+def _ascii(obj, /):
+    _check_walk(obj, "ascii()")
+    return ascii(obj)
+
+
+def _format(value, spec="", /):
+    _check_walk(value, "format()")
+    return format(value, _format_spec(spec))
+
+
+def _hash(obj, /):
+    _check_walk(obj, "hash()")
+    return hash(obj)
+
+
+class _CheckedClass:
+    """A builtin class whose calls are checked first (``str(x)`` walks x), while ``isinstance(v, str)``,
+    ``str.upper`` and ``map(str, ...)`` work as with the class itself."""
+
+    __slots__ = ("cls", "check")
+
+    def __init__(self, cls: type, check):
+        self.cls, self.check = cls, check
+
+    def __call__(self, *args, **kwargs):
+        if args:
+            self.check(args[0], f"{self.cls.__name__}()")
+        return self.cls(*args, **kwargs)
+
+    def __instancecheck__(self, obj):
+        return isinstance(obj, self.cls)
+
+    def __subclasscheck__(self, cls):
+        return issubclass(cls, self.cls)
+
+    def __repr__(self):
+        return repr(self.cls)
+
+
+class _PrintCollector(PrintCollector):
+    """print() output is collected (and dropped); printing walks the values like str() does."""
+
+    def _call_print(self, *objects, **kwargs):
+        for obj in objects:
+            _check_walk(obj, "print()")
+        return super()._call_print(*objects, **kwargs)
+
+    def __call__(self):  # `printed`
+        _check_items(sum(map(len, self.txt)), "printed")
+        return super().__call__()
 
 
 def _sum(iterable, /, start=0):
@@ -366,24 +938,9 @@ def _sum(iterable, /, start=0):
 
 def check_data_size(data, what: str = "the variables") -> None:
     """What a script leaves behind, counted as it would be stored (a list shared 1000 times is stored
-    1000 times): refused beyond MAX_ITEMS before the engine spends minutes serialising it."""
-    budget = MAX_ITEMS
-    stack = [data]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, (str, bytes)):
-            budget -= len(value) + 1
-        elif isinstance(value, dict):
-            budget -= len(value) + 1
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            budget -= len(value) + 1
-            stack.extend(value)
-        else:
-            budget -= 1
-        if budget < 0:
-            raise _too_large(f"{what} hold more than {MAX_ITEMS:,} items or characters")
+    1000 times): refused beyond MAX_DATA_ITEMS before the engine spends minutes serialising it."""
+    if virtual_size(data, MAX_DATA_ITEMS) > MAX_DATA_ITEMS:
+        raise _too_large(f"{what} hold more than {MAX_DATA_ITEMS:,} items or characters")
 
 
 _GUARDED_INPLACE = {"**=": _pow, "*=": _mul, "<<=": _lshift, "+=": _add, "%=": _mod}
@@ -441,10 +998,14 @@ _DROPPED = {"__build_class__", "_getattr_", "setattr", "delattr", "BaseException
 BUILTINS: dict = {name: _refused(name) for name in _STUBS}
 BUILTINS.update({k: v for k, v in safe_builtins.items() if k not in _DROPPED})
 BUILTINS.update(
-    len=len, min=min, max=max, any=any, all=all, sorted=sorted, enumerate=enumerate, zip=zip,
-    map=map, filter=filter, abs=abs, round=round, list=list, dict=dict, set=set, tuple=tuple, str=str,
+    len=len, any=any, all=all, enumerate=enumerate, zip=zip,
+    map=map, filter=filter, abs=abs, round=round, list=list,
     int=int, float=float, bool=bool, isinstance=isinstance, range=_limited_range, getattr=_guarded_getattr,
     pow=_pow, sum=_sum,
+    # Walking a shared structure in C (str(), sorted(), ...) holds the GIL and no time limit stops it.
+    str=_CheckedClass(str, _check_walk), set=_CheckedClass(set, _check_walk),
+    dict=_CheckedClass(dict, _check_walk), tuple=_CheckedClass(tuple, _check_walk), repr=_repr, ascii=_ascii, format=_format, sorted=_sorted,
+    min=_min_max(min), max=_min_max(max), hash=_hash,
     # Classes, not the module: `datetime.now()` works, and their attributes still go through _getattr_.
     datetime=datetime, date=date, timedelta=timedelta, timezone=timezone,
 )  # fmt: skip
@@ -463,14 +1024,19 @@ GUARDS = {
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
     "_unpack_sequence_": guarded_unpack_sequence,
     "_apply_": _apply,
-    "_print_": PrintCollector,  # print() output is collected and dropped instead of failing
+    "_print_": _PrintCollector,  # print() output is collected and dropped instead of failing
     # Size guards (see the module docstring): the policy rewrites these operators into calls of them.
     "_pow_": _pow,
     "_mul_": _mul,
     "_lshift_": _lshift,
     "_add_": _add,
     "_mod_": _mod,
-    "_format_spec_": _format_spec,
+    "_fvalue_": _fvalue,
+    "_fjoin_": _fjoin,
+    "_star_display_": _star_display,
+    "_compared_": _compared,
+    "_contains_": _contains,
+    "_hashed_": _hashed_value,
     # JUEL's operators, which translated Camunda expressions call (engine.bpmn.expressions). Globals win
     # over task data in an expression, so a variable cannot replace them.
     **RUNTIME,

@@ -122,7 +122,8 @@ SCRIPT = diagram(
     [
         ("mangd = {1, 2}", "mangd", "set"),
         ("rad = b'abc'", "rad", "bytes"),
-        (f"text = 'ä' * {MAX_CASE_STATE // 2 + 1}", "?", "MB"),  # (UTF-8: 2 bytes each)
+        # (UTF-8: 2 bytes each) Refused by the sandbox before it is built: one value holds at most MAX_ITEMS.
+        (f"text = 'ä' * {MAX_CASE_STATE // 2 + 1}", "Skript", "too large"),
     ],
 )
 def test_a_script_value_that_cannot_be_stored_fails_the_step_and_changes_nothing(d, script, where, says):
@@ -136,6 +137,17 @@ def test_a_script_value_that_cannot_be_stored_fails_the_step_and_changes_nothing
     assert failed.value.where == where and says in str(failed.value)
     assert case_row(d, info.id).version == before
     assert [x.element_id for x in open_tasks(d, info.id)] == ["Forbered"]
+
+
+def test_a_case_grown_past_the_state_cap_from_submitted_variables_is_refused(d):
+    """The 16 MB cap on a case's stored state (engine.runtime.storable_state) still holds for what a client
+    submits, now that a script can no longer build a value that large."""
+    d.deploy(SCRIPT.replace("{script}", "pass").encode(), "skript.bpmn", "anna")
+    with pytest.raises(ProcessError) as failed:
+        d.start_case("skript", variables={"t": "x" * (MAX_CASE_STATE + 1)})
+    assert "16 MB are stored per case" in str(failed.value)
+    with d.session() as s:
+        assert s.query(Case).count() == 0
 
 
 OTHER = diagram(
@@ -213,3 +225,38 @@ def test_a_case_whose_timer_step_fails_does_not_stop_the_other_cases_timers(d):
     assert [t.element_id for t in open_tasks(d, broken.id)] == ["Sedan"]
     with d.session() as s:
         assert s.get(Case, broken.id).data["svar"] == 0.25
+
+
+PERSONAL_AFTER_TIMER = diagram(
+    '<bpmn:startEvent id="S" />'
+    '<bpmn:intermediateCatchEvent id="Vanta"><bpmn:timerEventDefinition>'
+    '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">P1D</bpmn:timeDuration>'
+    "</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"
+    '<bpmn:exclusiveGateway id="Vuxen" default="Fnej" />'
+    + task("Ja")
+    + task("Nej")
+    + '<bpmn:endEvent id="E1" /><bpmn:endEvent id="E2" />'
+    + flow("f1", "S", "Vanta")
+    + flow("f2", "Vanta", "Vuxen")
+    + '<bpmn:sequenceFlow id="Fja" sourceRef="Vuxen" targetRef="Ja"><bpmn:conditionExpression '
+    'xsi:type="bpmn:tFormalExpression">${personnummer &lt; 20080101}</bpmn:conditionExpression></bpmn:sequenceFlow>'
+    + flow("Fnej", "Vuxen", "Nej")
+    + flow("f5", "Ja", "E1")
+    + flow("f6", "Nej", "E2"),
+    pid="vuxen",
+)
+
+
+def test_a_recorded_timer_failure_quotes_no_personal_data(d):
+    """The error of a failed step may quote a value (JUEL: "the text '19800101-1234' is not a number");
+    the audit log is append-only and never holds personal data (engine.personal)."""
+    clock.set(T0)
+    d.deploy(PERSONAL_AFTER_TIMER, "vuxen.bpmn", "anna")
+    info = d.start_case("vuxen", variables={"personnummer": "19800101-1234", "kontakt": {"epost": "a@b.se"}})
+    assert d.wake_due_cases(T0 + timedelta(days=2)) == 0
+    with d.session() as s:
+        [row] = s.execute(
+            sa.select(AuditEvent).where(AuditEvent.case_id == info.id, AuditEvent.kind == "timer_failed")
+        ).scalars()
+    assert row.element_id == "Vuxen"
+    assert "19800101-1234" not in row.detail["error"] and "[personuppgift]" in row.detail["error"]

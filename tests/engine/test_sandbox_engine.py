@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from engine.errors import ProcessError, ValidationFailed
@@ -68,3 +70,22 @@ many = len(poster) &gt;= 2</bpmn:script></bpmn:scriptTask>
         "2026-02-02",
         True,
     )
+
+
+def test_a_script_walking_a_huge_shared_structure_fails_at_once_naming_the_task(d):
+    """``str(x)`` of a list doubled sixty times (120 items in memory, 2**60 to walk) ran in C holding the GIL:
+    the time limit never fired and every other request of the web process stalled. Now it is refused
+    before the walk, the step fails naming the script task, and nothing is stored."""
+    body = """<bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="x"/>
+      <bpmn:scriptTask id="x" scriptFormat="python"><bpmn:script>x = [0]
+for i in range(60):
+    x = [x, x]
+text = str(x)</bpmn:script></bpmn:scriptTask>
+      <bpmn:sequenceFlow id="f2" sourceRef="x" targetRef="e"/><bpmn:endEvent id="e"/>"""
+    d.deploy(bpmn(body), "walk.bpmn", "anna")
+    started = time.monotonic()
+    with pytest.raises(ProcessError) as err:
+        d.start_case("p")
+    assert time.monotonic() - started < 30  # (it never ended before)
+    assert err.value.where == "x" and "too large" in str(err.value)
+    assert count(d, Case) == 0

@@ -19,7 +19,14 @@ from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
 
-from engine.sandbox import SandboxedEnvironment, check_expression, check_script, make_script_engine
+from engine.sandbox import (
+    MAX_ITEMS,
+    SandboxedEnvironment,
+    check_expression,
+    check_script,
+    make_script_engine,
+    virtual_size,
+)
 
 SETUP = "x = {'k': 1}\nn = 41\nitems = [1, 2, 3]\nname = 'Anna'\nd = {'a': {'b': 7}}"
 
@@ -291,3 +298,144 @@ def test_writes_only_to_dicts_and_lists():
     context = {"d": {}, "l": [0]}
     SandboxedEnvironment().execute("d['k'] = 1\nl[0] = 2", context)
     assert context == {"d": {"k": 1}, "l": [2]}
+
+
+# --- size guards: one C-level step (which the time limit cannot interrupt) building or walking a huge value
+
+DOUBLED = "x = [0]\nfor i in range(60):\n    x = [x, x]\n"  # 120 items in memory, 2**60 to walk
+TUPLE_DOUBLED = "x = (0,)\nfor i in range(60):\n    x = (x, x)\n"
+BIG = "s = 'x' * 900000\na = [0] * 900000\n"
+
+HUGE = {
+    # shared structures: small in memory, huge to walk
+    "str_of_shared": BIG + "b = [a] * 900000\nn = str(b)",
+    "str_of_shared_comprehension": BIG + "b = [a for i in range(100)]\nn = str(b)",
+    "str_of_doubled": DOUBLED + "n = str(x)",
+    "repr_of_doubled": DOUBLED + "n = repr(x)",
+    "ascii_of_doubled": DOUBLED + "n = ascii(x)",
+    "format_of_doubled": DOUBLED + "n = format(x)",
+    "fstring_of_doubled": DOUBLED + "n = f'{x!r}'",
+    "percent_of_doubled": DOUBLED + "n = '%s' % (x,)",
+    "percent_mapping_of_doubled": DOUBLED + "n = '%(k)s' % {'k': x}",
+    "print_of_doubled": DOUBLED + "print(x)",
+    "eq_of_doubled": DOUBLED + "n = x == [x[0], x[1]]",
+    "in_of_doubled": DOUBLED + "n = [x[0], x[1]] in [x]",
+    "sorted_of_doubled": DOUBLED + "n = sorted([x, [x[0], x[1]]])",
+    "sorted_keys_doubled": DOUBLED + "n = sorted(range(3), key=lambda i: [x, [x[0], x[1]]])",
+    "max_of_doubled": DOUBLED + "n = max([x, [x[0], x[1]]])",
+    "min_of_doubled": DOUBLED + "n = min(x, [x[0], x[1]])",
+    "list_sort_doubled": DOUBLED + "n = [x, [x[0], x[1]]]\nn.sort()",
+    "list_count_doubled": DOUBLED + "n = [x].count([x[0], x[1]])",
+    "hash_of_doubled_tuple": TUPLE_DOUBLED + "n = hash(x)",
+    "dict_key_doubled_tuple": TUPLE_DOUBLED + "d = {}\nn = d[x]",
+    "dict_store_doubled_tuple": TUPLE_DOUBLED + "d = {}\nd[x] = 1",
+    "set_display_doubled_tuple": TUPLE_DOUBLED + "n = {x}",
+    "dict_display_doubled_tuple": TUPLE_DOUBLED + "n = {x: 1}",
+    "set_comprehension_doubled_tuple": TUPLE_DOUBLED + "n = {y for y in [x]}",
+    "set_of_doubled_tuple": TUPLE_DOUBLED + "n = set([x])",
+    "set_star_doubled_tuple": TUPLE_DOUBLED + "n = {*[x]}",
+    "sorted_of_shared": "n = sorted([[0] * 900000] * 900000)",
+    "zip_of_shared": "n = list(zip(*[[0] * 900000] * 10))",
+    "repr_of_tuple_of_texts": "s = 'x' * 900000\nn = repr((s,) * 500)",
+    "big_ints_str": "n = str([10 ** 4000] * 400)",
+    # builders that were not checked
+    "join": BIG + "n = s.join([s] * 3)",
+    "join_generator": BIG + "n = ''.join(s for i in range(3))",
+    "join_through_class": BIG + "n = str.join(s, [s, s])",
+    "fstring_parts": BIG + "n = f'{s}{s}{s}'",
+    "fstring_spec_width": "n = 10 ** 9\nx = f'{1:>{n}}'",
+    "star_list": BIG + "n = [*a, *a, *a]",
+    "star_tuple": BIG + "n = (*a, *a)",
+    "star_set": BIG + "n = {*a, *a}",
+    "ljust_through_class": "n = str.ljust('x', 2000000000)",
+    "center_through_class": "n = str.center('x', 2000000000)",
+    "zfill_through_class": "n = str.zfill('1', 2000000000)",
+    "replace_through_class": BIG + "n = str.replace(s, 'x', 'xx')",
+    "extend_through_class": BIG + "b = [0]\nlist.extend(b, a)\nlist.extend(b, a)",
+    "to_bytes": "n = (1).to_bytes(2000000000, 'big')",
+    "to_bytes_through_class": "n = int.to_bytes(1, 2000000000, 'big')",
+    "hex": BIG + "n = s.encode().hex()",
+    "encode_wide": "n = ('\\U0001F600' * 900000).encode()",
+    "encode_escape": BIG + "n = s.encode('unicode_escape')",
+    "translate": BIG + "n = s.translate({120: 'yy'})",
+    "percent_texts": BIG + "n = '%s%s' % (s, s)",
+    "printed": BIG + "print(s)\nprint(s)\nn = printed",
+    "items_cap": "n = [0] * 1000001",
+}
+
+
+@pytest.mark.parametrize("script", HUGE.values(), ids=HUGE.keys())
+def test_huge_values_are_refused_before_they_are_built_or_walked(script):
+    """Each of these ran for seconds to forever in one C-level call (holding the GIL, so the web process
+    stalled) or built gigabytes; now each is refused at once, before the work."""
+    with pytest.raises(PermissionError, match="too large"):
+        SandboxedEnvironment().execute(script, {})
+
+
+LEGITIMATE = {
+    "a = '-' * 40": "-" * 40,
+    "a = [0] * 100": [0] * 100,
+    "names = ['Anna', 'Bo']\na = ', '.join(names)": "Anna, Bo",
+    "a = str({'k': [1, 2]}) + str(5) + str()": "{'k': [1, 2]}5",
+    "l = [{'n': 3}, {'n': 1}, {'n': 2}]\na = sorted(l, key=lambda d: d['n'], reverse=True)": [
+        {"n": 3},
+        {"n": 2},
+        {"n": 1},
+    ],
+    "a = sorted([3, 1, 2]) + [max([3, 1]), min(4, 2), max(['bb', 'a'], key=len)]": [1, 2, 3, 3, 2, "bb"],
+    "n = 5\na = f'{n:>3}|{n!r}|{n:{n}}|{\"x\"}'": "  5|5|    5|x",
+    "a = '%s-%d %(x)s' % ('x', 3) if False else '%s-%d' % ('x', 3)": "x-3",
+    "a = '%(k)s!' % {'k': 'ja'}": "ja!",
+    "a = [isinstance('x', str), isinstance(1, (int, str)), list(map(str, [1, 2]))]": [True, True, ["1", "2"]],
+    "a = str.upper('x') + str.join('-', ['a', 'b']) + str.ljust('x', 3)": "Xa-bx  ",
+    "a = [[*[1, 2], *[3]], (*[1], *[2]) == (1, 2), {*[1], *[1, 2]} == {1, 2}]": [[1, 2, 3], True, True],
+    "a = [[1, 2] == [1, 2], 1 in [1], 'k' in {'k': 1}, None is None, 1 < 2 < 3, (1, 2) in {(1, 2)}]": [True]
+    * 6,
+    "l = [3, 1, 2]\nl.sort(key=lambda v: -v)\na = [l, l.count(1), l.index(3)]": [[3, 2, 1], 1, 0],
+    "a = [repr([1]), ascii('ä'), format(3.14159, '.2f'), 'ab'.encode().hex(), (5).to_bytes(2, 'big').hex()]": [
+        "[1]",
+        "'\\xe4'",
+        "3.14",
+        "6162",
+        "0005",
+    ],
+    "print('hej')\na = printed": "hej\n",
+    "d = {}\nd[(1, 2)] = 3\nd['k'] = 1\ndel d['k']\nl = [1, 2, 3]\nl[0:2] = [5]\n"
+    "a = [d, l, {1, (1, 2)} == {(1, 2), 1}, {**d, 'z': 1}, isinstance(d, dict), tuple([1]), dict(b=1)]": [
+        {(1, 2): 3},
+        [5, 3],
+        True,
+        {(1, 2): 3, "z": 1},
+        True,
+        (1,),
+        {"b": 1},
+    ],
+    "x = [0]\nfor i in range(10):\n    x = [x, x]\na = len(str(x))": 7164,
+}
+
+
+@pytest.mark.parametrize(("script", "expected"), LEGITIMATE.items(), ids=range(len(LEGITIMATE)))
+def test_everyday_operations_work_as_before(script, expected):
+    context = {}
+    SandboxedEnvironment().execute(script, context)
+    assert context["a"] == expected
+
+
+def test_virtual_size_counts_shared_parts_each_time_and_stops_early():
+    a = [0] * 1000
+    assert virtual_size(a) == 1000
+    assert virtual_size([a, a, "xyz"]) == 3 + 2000 + 3
+    assert virtual_size({"k": a}) == 1 + 1 + 1000
+    x = [0]
+    for _ in range(200):
+        x = [x, x]
+    assert virtual_size(x, 1000) > 1000  # returns at once, without walking 2**200
+    cycle = [1]
+    cycle.append(cycle)
+    assert virtual_size(cycle) > MAX_ITEMS  # a cycle counts as too large (it cannot be stored either)
+
+
+def test_a_condition_is_checked_too():
+    with pytest.raises(PermissionError, match="too large"):
+        SandboxedEnvironment().evaluate("str(x) == ''", {"x": [[0] * 1000] * 1000 * 2})
+    assert SandboxedEnvironment().evaluate("str(x) == '[[1]]' and x == [[1]]", {"x": [[1]]}) is True
