@@ -557,7 +557,8 @@ def _check_external(el, problems: list[Problem]) -> None:
 
 def _check_flow_nodes(root, problems: list[Problem]) -> None:
     """What Camunda 7 refuses at deploy or never does, and SpiffWorkflow would run some other way: two
-    none start events (the second never ran), an end event with an outgoing flow (the flow was taken), a
+    none start events (the second never ran), a start event with an incoming flow or an end event with an
+    outgoing flow (a flow that was never, or wrongly, taken), a
     gateway with no way out or a ``default`` that is not one of its flows (the case stood still), a loop
     marker (Camunda runs no standard loops)."""
     for scope in root.iter(f"{_B}process", f"{_B}subProcess", f"{_B}transaction"):
@@ -589,6 +590,16 @@ def _check_flow_nodes(root, problems: list[Problem]) -> None:
                         node.get("id"),
                         f"an end event ends its path: its outgoing sequence flow {', '.join(outgoing)} "
                         "would never be taken in Camunda 7; remove it, or use an intermediate event",
+                    )
+                )
+            incoming = [f.get("id") for f in flows if f.get("targetRef") == node.get("id")]
+            if local == "startEvent" and incoming:
+                problems.append(
+                    Problem(
+                        node.get("id"),
+                        f"a start event begins its path: its incoming sequence flow {', '.join(incoming)} "
+                        "can never reach it; point the flow at the task after it, or use an intermediate "
+                        "event",
                     )
                 )
             if local in ("exclusiveGateway", "inclusiveGateway") and not outgoing:

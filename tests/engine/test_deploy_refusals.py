@@ -242,6 +242,18 @@ REFUSED = {
         "E",
         "end event ends its path",
     ),
+    "start_event_with_incoming_flow": (
+        diagram(
+            '<bpmn:startEvent id="S" />'
+            + task("A")
+            + '<bpmn:endEvent id="E" />'
+            + flow("f1", "S", "A")
+            + flow("f2", "A", "S")
+            + flow("f3", "A", "E")
+        ),
+        "S",
+        "start event begins its path",
+    ),
     "loop_marker": (
         diagram(
             straight(
