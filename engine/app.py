@@ -893,24 +893,7 @@ class Delaktig(ExternalTasks):
         roles: set[str] | None = None,
         variable_types: dict[str, str | None] | None = None,
     ) -> CaseInfo:
-        latest = (
-            sa.select(ProcessDefinition.key, sa.func.max(ProcessDefinition.version).label("v"))
-            .group_by(ProcessDefinition.key)
-            .subquery()
-        )
-        rows = (
-            s.execute(
-                sa.select(ProcessDefinition)
-                .join(MessageStart, MessageStart.definition_id == ProcessDefinition.id)
-                .join(
-                    latest,
-                    sa.and_(latest.c.key == ProcessDefinition.key, latest.c.v == ProcessDefinition.version),
-                )
-                .where(MessageStart.message_name == name)
-            )
-            .scalars()
-            .all()
-        )
+        rows = definitions.latest_started_by(s, MessageStart.message_name, name)
         if not rows:
             raise NoMatch(f"inget ärende eller startmeddelande väntar på meddelandet {name!r}")
         if len(rows) > 1:

@@ -236,3 +236,28 @@ def latest_definition(session: Session, key: str, version: int | None = None) ->
             f"no process definition with key {key!r}" + (f" and version {version}" if version else "")
         )
     return row
+
+
+def latest_started_by(s: Session, name_column, name: str) -> list[ProcessDefinition]:
+    """The latest version of each process whose start event the start index of ``name_column``
+    (``MessageStart.message_name``, ``SignalStart.signal_name``) lists for ``name``: earlier versions keep
+    their running cases, but only the latest starts new ones."""
+    index = name_column.class_
+    latest = (
+        sa.select(ProcessDefinition.key, sa.func.max(ProcessDefinition.version).label("v"))
+        .group_by(ProcessDefinition.key)
+        .subquery()
+    )
+    return list(
+        s.execute(
+            sa.select(ProcessDefinition)
+            .join(index, index.definition_id == ProcessDefinition.id)
+            .join(
+                latest,
+                sa.and_(latest.c.key == ProcessDefinition.key, latest.c.v == ProcessDefinition.version),
+            )
+            .where(name_column == name)
+            .distinct()
+            .order_by(ProcessDefinition.key)
+        ).scalars()
+    )

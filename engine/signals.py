@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from engine import activity_types, audit, clock, inbox, scope, users
 from engine import case_sql as q
 from engine.audit import AuditWriter
+from engine.definitions import latest_started_by
 from engine.errors import Conflict, Forbidden, NotFound, Problem, ProcessError, ValidationFailed
 from engine.models import Case, ProcessDefinition, Resource
 from engine.personal import redact
@@ -103,24 +104,7 @@ def waiting_cases(s: Session, name: str, exclude: str | None = None) -> list[str
 
 def starting_definitions(s: Session, name: str) -> list[ProcessDefinition]:
     """The latest version of each process whose start event is a signal start event of ``name``."""
-    latest = (
-        sa.select(ProcessDefinition.key, sa.func.max(ProcessDefinition.version).label("v"))
-        .group_by(ProcessDefinition.key)
-        .subquery()
-    )
-    return list(
-        s.execute(
-            sa.select(ProcessDefinition)
-            .join(SignalStart, SignalStart.definition_id == ProcessDefinition.id)
-            .join(
-                latest,
-                sa.and_(latest.c.key == ProcessDefinition.key, latest.c.v == ProcessDefinition.version),
-            )
-            .where(SignalStart.signal_name == name)
-            .distinct()
-            .order_by(ProcessDefinition.key)
-        ).scalars()
-    )
+    return latest_started_by(s, SignalStart.signal_name, name)
 
 
 # --- broadcast (POST /signal) ---------------------------------------------------------------------------
