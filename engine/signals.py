@@ -269,16 +269,22 @@ def _deliver_one(d, pending: _Pending, kind: str, target: str) -> tuple[str, str
     return "retry", None, str(last)
 
 
-_STATE = sa.text(
+_STATE = (
     "SELECT p.id, (SELECT sd.outcome FROM signal_delivery sd WHERE sd.pending_signal_id = p.id "
     "AND sd.target = :target) FROM pending_signal p WHERE p.id = :id"
 )
+# PostgreSQL: the pending signal is share-locked until this transaction ends. Without it, a deliverer that
+# finished every receiver could remove the pending signal and its delivery rows between this check and
+# this transaction's own delivery row, which then met no key to collide with: a signal start ran twice.
+_STATE_PG = sa.text(_STATE + " FOR SHARE OF p")
+_STATE_ANY = sa.text(_STATE)  # SQLite: one writer at a time (BEGIN IMMEDIATE) already
 
 
 def _still_owed(s: Session, pending: _Pending, target: str) -> bool:
     """Whether ``target`` still is to get the signal: the pending signal is there and has no delivery to it
     — asked in one statement (one snapshot), so a deliverer finishing meanwhile cannot slip in between."""
-    row = s.execute(_STATE, {"id": pending.id, "target": target}).first()
+    query = _STATE_PG if s.get_bind().dialect.name == "postgresql" else _STATE_ANY
+    row = s.execute(query, {"id": pending.id, "target": target}).first()
     return row is not None and row[1] is None
 
 
@@ -427,12 +433,15 @@ def _record_failure(d, pending: _Pending, kind: str, target: str, err: Exception
 
 
 def _finish(s: Session, pending_id: str) -> None:
+    # The pending signal first: on PostgreSQL this waits for any deliverer still holding it (``_STATE_PG``),
+    # whose delivery row then meets ours, still there, and loses — deleting ours first would make that
+    # deliverer wait for this transaction while this one waits for it (a deadlock).
+    s.execute(sa.delete(PendingSignal).where(PendingSignal.id == pending_id))
     s.execute(
         sa.delete(SignalDelivery).where(
             SignalDelivery.pending_signal_id == pending_id, SignalDelivery.outcome != "failed"
         )
     )
-    s.execute(sa.delete(PendingSignal).where(PendingSignal.id == pending_id))
 
 
 def _note_attempt(s: Session, pending_id: str, error: str) -> None:
