@@ -108,23 +108,26 @@ def fill_in(text: str | None, data: dict[str, Any]) -> str | None:
     return _PLACEHOLDER.sub(value, text)[:300]
 
 
+def _waiting(wf, definitions_of) -> list[tuple[str, str]]:
+    """(event name, element id) of every waiting catch event whose definitions ``definitions_of`` picks."""
+    return sorted(
+        {
+            (definition.name, task.task_spec.bpmn_id or task.task_spec.name)
+            for task in list(wf.event_manager.tasks.values())
+            for definition in definitions_of(task)
+        }
+    )
+
+
 def waiting_messages(wf) -> list[tuple[str, str]]:
     """(message name, element id) of every waiting message catch event."""
-    out = []
-    for task in list(wf.event_manager.tasks.values()):
-        for definition in message_definitions(task):
-            out.append((definition.name, task.task_spec.bpmn_id or task.task_spec.name))
-    return sorted(set(out))
+    return _waiting(wf, message_definitions)
 
 
 def waiting_signals(wf) -> list[tuple[str, str]]:
     """(signal name, element id) of every waiting signal catch event (intermediate catch, boundary event,
     event-based gateway)."""
-    out = []
-    for task in list(wf.event_manager.tasks.values()):
-        for definition in signal_definitions(task):
-            out.append((definition.name, task.task_spec.bpmn_id or task.task_spec.name))
-    return sorted(set(out))
+    return _waiting(wf, signal_definitions)
 
 
 def ready_user_tasks(wf) -> dict[str, Any]:
