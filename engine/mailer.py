@@ -23,10 +23,12 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from datetime import UTC
+from email import message_from_bytes
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
@@ -82,16 +84,15 @@ _RELAY_CODES = frozenset({530, 535, 538})
 
 def envelope_address(address: str) -> str:
     """The address as it goes on the wire (envelope and header): the domain in IDNA (malmö.se →
-    xn--malm-8qa.se), which every server accepts. A non-ASCII local part would need SMTPUTF8 and a
-    malformed address cannot be delivered at all: both fail the row at once instead of being retried."""
+    xn--malm-8qa.se), which every server accepts. A local part with å, ä, ö (``åsa@kommun.se``) stays as
+    it is: it needs SMTPUTF8 (RFC 6531), which the sending checks for. A malformed address cannot be
+    delivered at all: it fails the row at once instead of being retried."""
     from engine.mail import EMAIL  # here, not at the top: engine.mail imports the models
 
     address = (address or "").strip()
     if not EMAIL.match(address):
         raise PermanentFailure(f"ogiltig e-postadress: {address!r}")
     local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise PermanentFailure(f"adressen {address!r} har tecken utanför ASCII före @ (kräver SMTPUTF8)")
     try:
         domain = domain.encode("idna").decode("ascii")
     except UnicodeError as err:
@@ -145,11 +146,21 @@ def build_message(sender: str, payload: dict[str, Any], dedupe_key: str) -> Mess
     else:
         msg = text
     msg["From"] = sender_header(sender)
-    msg["To"] = envelope_address(payload["to"])
+    to = envelope_address(payload["to"])
+    msg["To"] = to if to.isascii() else "utf8-recipient@invalid"  # set below, see _international
     msg["Subject"] = Header(payload.get("subject") or "Meddelande från Delaktig", "utf-8")
     msg["Date"] = format_datetime(clock.now().astimezone(UTC))
     msg["Message-ID"] = message_id(dedupe_key, sender) if dedupe_key else make_msgid()
-    return msg
+    return msg if to.isascii() else _international(msg, to)
+
+
+def _international(msg: Message, to: str) -> Message:
+    """The message for a recipient like ``åsa@kommun.se``: its To header must be raw UTF-8 (RFC 6532),
+    which the compat32 classes cannot write (they would make it an encoded word, which is no address).
+    Rare enough that the modern, slower classes may carry it."""
+    modern = message_from_bytes(msg.as_bytes(), policy=SMTPUTF8_POLICY)
+    modern.replace_header("To", to)
+    return modern
 
 
 def _fix_eols(data: bytes) -> bytes:
@@ -320,7 +331,16 @@ class SMTPMailer:
             raise RelayUnavailable(f"{self.host}:{self.port}: {type(err).__name__}: {err}") from err
         sender = parseaddr(str(msg["From"]))[1]
         to = parseaddr(str(msg["To"]))[1]
-        code, resp = conn.mail(sender)
+        options: list[str] = []
+        if not (sender + to).isascii():
+            if not conn.has_extn("smtputf8"):
+                # Another relay run will meet the same server: only a change of server can deliver it.
+                raise PermanentFailure(
+                    f"e-postservern {self.host} tar inte emot adresser med tecken som å, ä, ö före @ "
+                    f"(SMTPUTF8 saknas): {to}"
+                )
+            options = ["SMTPUTF8", "BODY=8BITMIME"]
+        code, resp = conn.mail(sender, options)
         if code != 250:  # the relay's policy on our sender (530 auth required, 550 not allowed to relay)
             raise RelayUnavailable(f"MAIL FROM {sender}: {code} {resp!r}")
         code, resp = conn.rcpt(to)
@@ -330,7 +350,8 @@ class SMTPMailer:
         code, resp = conn.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, resp)
-        data = re.sub(rb"(?m)^\.", b"..", _fix_eols(msg.as_bytes()))
+        raw = msg.as_bytes(policy=SMTPUTF8_POLICY) if options else msg.as_bytes()
+        data = re.sub(rb"(?m)^\.", b"..", _fix_eols(raw))
         if not data.endswith(b"\r\n"):
             data += b"\r\n"
         conn.send(data)
@@ -338,6 +359,8 @@ class SMTPMailer:
     def _failure(self, slot: int, err: Exception) -> Exception:
         """Classify a staging error and leave the connection usable (RSET) or closed. Only a 5xx to this
         recipient or message is permanent; 4xx, 530/535 (authentication) and transport errors are not."""
+        if isinstance(err, PermanentFailure):  # refused before MAIL FROM: the session is still clean
+            return err
         if isinstance(err, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
             try:
                 self.conns[slot].rset()

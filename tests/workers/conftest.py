@@ -47,6 +47,8 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        # MAIL FROM, RCPT TOs, MAIL options and the message as received
+        self.envelopes: list[tuple[str, list[str], list[str], bytes]] = []
         self.refused = 0
         self.refuse_until = 0.0
         self.refuse_first = 0  # answer 451 to the first N recipients
@@ -77,6 +79,9 @@ class Inbox:
         # Like an MTA: the message is ours once its final dot arrived, whatever happens to the client.
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=default_policy))
+            self.envelopes.append(
+                (envelope.mail_from, list(envelope.rcpt_tos), envelope.mail_options, envelope.content)
+            )
             if self.drop_after_data > 0:
                 self.drop_after_data -= 1
                 server.transport.abort()  # stored, but the client never hears the 250
@@ -96,6 +101,19 @@ def smtp():
     inbox = Inbox()
     port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    inbox.port = port
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_ascii():
+    """A server that does not offer SMTPUTF8 (RFC 6531); ``smtp`` does, as aiosmtpd, Postfix 3 and
+    Exchange do by default."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
     controller.start()
     inbox.port = port
     yield inbox
