@@ -96,28 +96,26 @@ class Inbox:
             return [str(m["To"]) for m in self.messages]
 
 
-@pytest.fixture
-def smtp():
+def _serve(**smtp_parameters):
     inbox = Inbox()
     port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **smtp_parameters)
     controller.start()
     inbox.port = port
     yield inbox
     controller.stop()
+
+
+@pytest.fixture
+def smtp():
+    yield from _serve()
 
 
 @pytest.fixture
 def smtp_ascii():
     """A server that does not offer SMTPUTF8 (RFC 6531); ``smtp`` does, as aiosmtpd, Postfix 3 and
     Exchange do by default."""
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
-    controller.start()
-    inbox.port = port
-    yield inbox
-    controller.stop()
+    yield from _serve(enable_SMTPUTF8=False)
 
 
 @pytest.fixture
