@@ -25,12 +25,18 @@ from SpiffWorkflow.bpmn.specs.mixins import (
 )
 from SpiffWorkflow.util.task import TaskState
 
+from engine.bpmn.event_subprocesses import is_synthetic
+
 # (Camunda's ActivityTypes) per kind of event, for start, boundary, intermediate catch and end events.
 _START = {MessageEventDefinition: "messageStartEvent", TimerEventDefinition: "startTimerEvent",
           SignalEventDefinition: "signalStartEvent"}  # fmt: skip
 _BOUNDARY = {MessageEventDefinition: "boundaryMessage", TimerEventDefinition: "boundaryTimer",
              SignalEventDefinition: "boundarySignal", ErrorEventDefinition: "boundaryError",
              EscalationEventDefinition: "boundaryEscalation"}  # fmt: skip
+# An event subprocess's start event runs as a boundary event on a synthetic subprocess
+# (engine.bpmn.event_subprocesses); Camunda's history names it a start event.
+_SUBPROCESS_START = {**_START, ErrorEventDefinition: "errorStartEvent",
+                     EscalationEventDefinition: "escalationStartEvent"}  # fmt: skip
 _CATCH = {MessageEventDefinition: "intermediateMessageCatch", TimerEventDefinition: "intermediateTimer",
           SignalEventDefinition: "intermediateSignalCatch"}  # fmt: skip
 _END = {TerminateEventDefinition: "terminateEndEvent", MessageEventDefinition: "messageEndEvent",
@@ -52,6 +58,8 @@ def activity_type(spec: Any, definition: Any = None) -> str | None:
     if isinstance(spec, StartEventMixin):
         return _by_definition(_START, definition, "startEvent")
     if isinstance(spec, BoundaryEventMixin):
+        if any(is_synthetic(split.name.removesuffix(".BoundaryEventSplit")) for split in spec.inputs):
+            return _by_definition(_SUBPROCESS_START, definition, None)
         return _by_definition(_BOUNDARY, definition, None)
     if isinstance(spec, ReceiveTaskMixin):
         return "receiveTask"
@@ -152,6 +160,22 @@ def signal_start_event(spec: Any, signal_name: str) -> Any:
 
 
 def reached_end_event(wf: Any) -> Any:
-    """The end event the top-level process ended at (the last one completed), or None."""
-    ends = [t for t in wf.get_tasks(state=TaskState.COMPLETED, spec_class=EndEventMixin) if t.workflow is wf]
+    """The end event the top-level process ended at (the last one completed), or None. With event
+    subprocesses the process's own end events are inside a synthetic subprocess, and the end event after
+    it is not in the diagram (engine.bpmn.event_subprocesses): the one drawn is named."""
+    ends = [
+        t
+        for t in wf.get_tasks(state=TaskState.COMPLETED, spec_class=EndEventMixin)
+        if _in_process_scope(t.workflow, wf) and not is_synthetic(t.task_spec.bpmn_id)
+    ]
     return max(ends, key=lambda t: t.last_state_change).task_spec if ends else None
+
+
+def _in_process_scope(workflow: Any, top: Any) -> bool:
+    """Whether ``workflow`` is the top-level process or a synthetic subprocess of its own scope."""
+    while workflow is not top:
+        parent = top.get_task_from_id(workflow.parent_task_id) if workflow.parent_task_id else None
+        if parent is None or not is_synthetic(parent.task_spec.bpmn_id):
+            return False
+        workflow = parent.workflow
+    return True

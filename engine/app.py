@@ -365,8 +365,7 @@ class Delaktig(ExternalTasks):
                 return _info(run)  # nothing to change (a value set again, a variable already gone): no row
             # A name no variable can have ("_types" …) is nothing to remove: never Delaktig's own entries.
             removable = [n for n in deletions if n.isidentifier() and not n.startswith("_")]
-            for task in scope.all_tasks(run.wf):  # finished ones too (scope.all_tasks says why)
-                task.data.update(modifications)
+            scope.assign(run.wf, modifications)  # finished tasks too (scope.all_tasks says why)
             scope.remove(run.wf, removable)
             after = {**changed, **dict.fromkeys(gone)}
             old, new = redact({k: before.get(k) for k in after}), redact(after)
@@ -549,43 +548,54 @@ class Delaktig(ExternalTasks):
         return self.transaction(work)
 
     # --- delegation (Camunda's delegate / resolve) -------------------------------------------------------
-    def delegate_task(self, task_id: str, actor: str, to_user: str, roles: set[str] | None = None) -> None:
+    def delegate_task(
+        self,
+        task_id: str,
+        actor: str,
+        to_user: str,
+        roles: set[str] | None = None,
+        unassigned_too: bool = False,
+    ) -> None:
         """Hand the task one holds to a colleague to work on and give back (Camunda's "Delegate Task"): the
         delegate becomes its assignee, the delegator its owner (who stays owner when a delegate delegates
         it on) and its delegation state PENDING. By the rules of reassigning (``_reassign``): only its
         assignee may, and the delegate must be an active user — but, unlike an assignee, need not have the
         task's role: delegating is how a colleague outside it is asked to help, and while the task is
         theirs they may work on it and read its case (as its assignee). Audited as "task_delegated" with
-        the before → after of assignee, owner and delegation state."""
+        the before → after of assignee, owner and delegation state.
+
+        ``unassigned_too`` (the REST API, as Camunda's TaskEntity.delegate): a task no one holds may be
+        delegated too, by whoever may work on it; its owner stays what it was (none, unless it was
+        delegated before) and the delegate becomes its assignee."""
         if not isinstance(to_user, str) or not to_user.strip() or len(to_user) > 100:
             raise ValidationFailed([Problem("userId", "ange vem uppgiften ska delegeras till")])
 
         def work(s: Session) -> None:
             task = self._task_for(s, task_id, actor, roles, lock=True)
-            if task.assignee != actor:
-                if task.assignee:
-                    raise Conflict(
-                        f"Uppgiften är tagen av {task.assignee}; bara den personen kan delegera den."
-                    )
+            holder = task.assignee
+            if holder != actor and not (holder is None and unassigned_too):
+                if holder:
+                    raise Conflict(f"Uppgiften är tagen av {holder}; bara den personen kan delegera den.")
                 raise Conflict("Ta uppgiften innan du delegerar den.")
             pending = task.delegation_state == "PENDING"
-            owner = task.owner if pending and task.owner else actor
-            if to_user == actor:
+            owner = task.owner if holder is None or (pending and task.owner) else actor
+            if to_user == holder:
                 raise ValidationFailed([Problem("userId", "du har redan uppgiften; välj en kollega")])
-            if to_user == owner:
+            if owner is not None and to_user == owner:
                 raise ValidationFailed(
                     [Problem("userId", f"{to_user} delegerade uppgiften; lämna tillbaka den i stället")]
                 )
             if not users.is_active(s, to_user):
                 raise ValidationFailed([Problem("userId", f"okänd användare {to_user}")])
-            detail = {"name": task.name, "assignee": [actor, to_user]}
+            detail = {"name": task.name, "assignee": [holder, to_user]}
             if task.owner != owner:
                 detail["owner"] = [task.owner, owner]
             if not pending:
                 detail["delegation_state"] = [task.delegation_state, "PENDING"]
+            held = UserTask.assignee.is_(None) if holder is None else UserTask.assignee == holder
             done = s.execute(
                 sa.update(UserTask)
-                .where(UserTask.id == task.id, UserTask.assignee == actor, sa.text(case_sql.STILL_OPEN))
+                .where(UserTask.id == task.id, held, sa.text(case_sql.STILL_OPEN))
                 .values(assignee=to_user, owner=owner, delegation_state="PENDING")
             )
             if done.rowcount != 1:
@@ -639,8 +649,7 @@ class Delaktig(ExternalTasks):
                 raise Conflict("Ärendet är avslutat; dess uppgifter ändras inte längre.")
             before = case_variables(run.wf)
             changed = {k: v for k, v in clean.items() if k not in before or differs(before[k], v)}
-            for t in scope.all_tasks(run.wf):  # the whole case sees them (as set_variables does)
-                t.data.update(changed)
+            scope.assign(run.wf, changed)  # the whole case sees them (as set_variables does)
             old, new = redact({k: before.get(k) for k in changed}), redact(changed)
             owner = task.owner  # (read before the UPDATE below refreshes the loaded row)
             done = s.execute(
@@ -717,7 +726,8 @@ class Delaktig(ExternalTasks):
 
             def act() -> None:
                 task.set_data(**blanks, **clean)
-                scope.spread(run.wf, {**blanks, **clean})  # the whole case sees them, also later in this step
+                # The whole case sees them, also later in this step (an instance's element: only it).
+                scope.spread(run.wf, {**blanks, **clean}, source=task)
                 task.run()
 
             run.completed_task_ids.add(row.id)

@@ -388,7 +388,7 @@ class ExternalTasks:
 
             def act() -> None:
                 task.set_data(**variables)
-                spread(run.wf, variables)  # the whole case sees them, also later in this step
+                spread(run.wf, variables, source=task)  # the whole case sees them, also later in this step
                 task.complete()
 
             run.step(act)

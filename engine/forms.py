@@ -23,6 +23,8 @@ REQUIRED = "Fältet är obligatoriskt."
 # A text field without its own maxlength still has a limit, as the staff pages' other texts: megabytes in
 # one value would make the case page (data and timeline) unusable for everyone who reads it.
 MAX_TEXT = 10_000
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+UNKNOWN_FIELD = "Okänt fält för den här uppgiften."
 
 
 def _is_empty(value: Any) -> bool:
@@ -87,6 +89,9 @@ def _check_field(field: dict[str, Any], value: Any) -> tuple[Any, str | None]:
             return value, f"Måste vara minst {c['min']}."
         if c.get("max") is not None and value > int(c["max"]):
             return value, f"Får vara högst {c['max']}."
+        # A long is 64 bits, as in Camunda and in both databases: said beside the field, not at storing.
+        if not LONG_MIN <= value <= LONG_MAX:
+            return value, _long_bound_message(value)
         return value, None
     if kind == "date":
         try:
@@ -119,12 +124,7 @@ def validate_form(
         return {}, [Problem("", "Formulärdata måste vara ett objekt.")]
     schema = form.get("schema")
     if schema:
-        validator = jsonschema.Draft202012Validator(schema)
-        for err in sorted(validator.iter_errors(data), key=lambda e: list(e.path)):
-            where = ".".join(str(p) for p in err.path) or (
-                err.validator_value[0] if err.validator == "required" else ""
-            )
-            problems.append(Problem(str(where), err.message))
+        problems = _schema_problems(schema, data)
         return (dict(data) if not problems else {}), problems
     fields = form.get("fields") or []
     known = {f["id"] for f in fields}
@@ -146,12 +146,68 @@ def validate_form(
         if key in known:
             continue
         if fields and not allow_extra:
-            problems.append(Problem(key, "Okänt fält för den här uppgiften."))
+            problems.append(Problem(key, UNKNOWN_FIELD))
         elif not str(key).isidentifier() or str(key).startswith("_"):
             problems.append(Problem(str(key), "Ogiltigt variabelnamn."))
         else:
             clean[key] = data[key]
     return (clean if not problems else {}), problems
+
+
+def _schema_problems(schema: dict[str, Any], data: dict[str, Any]) -> list[Problem]:
+    """A JSON Schema form's errors in the generated forms' Swedish (jsonschema words them in English), each
+    at its field: every missing required field at its own, an integer beyond 64 bits as a bound."""
+    problems: list[Problem] = []
+    validator = jsonschema.Draft202012Validator(schema)
+    for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.path]):
+        where = ".".join(str(p) for p in err.path)
+        if err.validator == "required":
+            held = err.instance if isinstance(err.instance, dict) else {}
+            missing = [name for name in err.validator_value if name not in held]
+            problems += [Problem(f"{where}.{name}" if where else str(name), REQUIRED) for name in missing]
+        elif err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed, patterns = err.schema.get("properties") or {}, err.schema.get("patternProperties") or {}
+            extra = [
+                k for k in err.instance if k not in allowed and not any(re.search(p, k) for p in patterns)
+            ]
+            problems += [Problem(f"{where}.{key}" if where else str(key), UNKNOWN_FIELD) for key in extra]
+        else:
+            problems.append(Problem(where, _schema_message(err)))
+    marked = {p.where for p in problems}  # (a field's own maximum, if it has one, is said already)
+    for key, value in data.items():
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if whole and str(key) not in marked and not LONG_MIN <= value <= LONG_MAX:
+            problems.append(Problem(str(key), _long_bound_message(value)))
+    unique: dict[tuple[str, str], Problem] = {(p.where, p.message): p for p in problems}
+    return list(unique.values())
+
+
+def _long_bound_message(value: int) -> str:
+    return f"Får vara högst {LONG_MAX}." if value > 0 else f"Måste vara minst {LONG_MIN}."
+
+
+_SCHEMA_TYPES = {
+    "integer": "Måste vara ett heltal.",
+    "string": "Måste vara text.",
+    "boolean": "Måste vara ja eller nej.",
+    "number": "Måste vara ett tal.",
+}
+
+
+def _schema_message(err: jsonschema.ValidationError) -> str:
+    kind, bound = err.validator, err.validator_value
+    if kind == "type":
+        wanted = [bound] if isinstance(bound, str) else [t for t in bound if t != "null"]
+        return _SCHEMA_TYPES.get(wanted[0] if wanted else "", "Har inte rätt form.")
+    messages = {
+        "minLength": f"Måste vara minst {bound} tecken.",
+        "maxLength": f"Får vara högst {bound} tecken.",
+        "minimum": f"Måste vara minst {bound}.",
+        "maximum": f"Får vara högst {bound}.",
+        "enum": "Ogiltigt val; välj ett av alternativen.",
+        "const": "Ogiltigt val; välj ett av alternativen.",
+    }
+    return messages.get(kind, "Har inte rätt form.")
 
 
 def without_required(form: dict[str, Any]) -> dict[str, Any]:

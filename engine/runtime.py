@@ -27,7 +27,8 @@ from engine.errors import Conflict, NotFound, ProcessError
 from engine.mail import mail_rows
 from engine.personal import is_personal, redact
 from engine.rowio import RowIO
-from engine.scope import case_variables
+from engine.sandbox import juel_value
+from engine.scope import activity_locals, case_variables
 from engine.users import SYSTEM_ACTORS
 from engine.workdays import compute_due
 from engine.workflow import (
@@ -63,26 +64,29 @@ def _expression_name(value: str) -> str | None:
 
 
 def _people(element: str, attr: str, written: list[str] | str | None, data: dict[str, Any]) -> list[str]:
-    """``camunda:assignee``/``candidateGroups``/``candidateUsers`` as Camunda resolves them: a ``${name}``
-    holding a list gives each element, a text is split on commas, null gives none. A variable the case
-    does not have refuses the step (Camunda: "Cannot resolve identifier"), naming the element."""
+    """``camunda:assignee``/``candidateGroups``/``candidateUsers`` as Camunda resolves them: a ``${…}``
+    is evaluated as in a condition (``engine.sandbox.juel_value``: ``${a.b}``, ``${a[0]}``, a missing key
+    is null); a list gives each element, a text is split on commas, null gives none. A variable the case
+    does not have, or a value JUEL would not read, refuses the step (Camunda: "Cannot resolve
+    identifier"), naming the element."""
     out: list[str] = []
     for value in [written] if isinstance(written, str) else written or []:
-        name = _expression_name(value)
-        if name is None:
+        if _expression_name(value) is None:
             out.append(value.strip())
             continue
-        first, *path = [key.strip() for key in name.split(".")]
-        if first not in data:
-            raise ProcessError(element, f"camunda:{attr} ${{{name}}}: {first} finns inte i ärendet")
-        found: Any = data[first]
-        for key in path:  # ${ansvar.handlaggare}: a key of a Json variable; of null or missing: null (JUEL)
-            if found is not None and not isinstance(found, dict):
-                raise ProcessError(element, f"camunda:{attr} ${{{name}}}: {first} är inget Json-objekt")
-            found = None if found is None else found.get(key)
+        found = _expression_value(element, attr, value.strip(), data)
         items = found if isinstance(found, list | tuple) else [] if found is None else str(found).split(",")
         out.extend(str(item).strip() for item in items if item is not None and str(item).strip())
     return out
+
+
+def _expression_value(element: str, attr: str, text: str, data: dict[str, Any]) -> Any:
+    try:
+        return juel_value(text, data)
+    except NameError as err:
+        raise ProcessError(element, f"camunda:{attr} {text}: {err.name} finns inte i ärendet") from None
+    except (ValueError, PermissionError, TimeoutError) as err:  # JuelError, TranslationError: ValueErrors
+        raise ProcessError(element, f"camunda:{attr} {text} kan inte läsas: {err}") from None
 
 
 _PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}")
@@ -470,10 +474,12 @@ class CaseRun:
             cam = ext.get("camunda", {})
             data = {**variables, **task.data}
             priority = _external_priority(spec, cam.get("taskPriority"), data)
+            held = activity_locals(task)  # its input parameters: local even when equal to the case's
             local = {
                 k: v
                 for k, v in task.data.items()
-                if not str(k).startswith("_") and (k not in variables or differs(variables[k], v))
+                if not str(k).startswith("_")
+                and (k in held or k not in variables or differs(variables[k], v))
             }
             row = {
                 "id": tid,
@@ -580,6 +586,8 @@ class CaseRun:
         form = dict(ext.get("form") or {"fields": []})
         if props.get("formSchema"):
             form["schema"] = orjson.loads(props["formSchema"])
+        if held := activity_locals(task):  # its input parameters: the case's variables lack them
+            form["variables"] = json_safe(held)
         priority = cam.get("priority")
         try:
             due_at = compute_due(cam.get("dueDate"), now, data, working_days=working)

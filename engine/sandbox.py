@@ -86,7 +86,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 from engine import scope
-from engine.bpmn.expressions import RUNTIME, JuelError, original_expression
+from engine.bpmn.expressions import RUNTIME, JuelError, original_expression, translate_condition
 
 # Spiff's error formatter finds the failing line by looking for this filename in the traceback.
 FILENAME = "<string>"
@@ -1128,3 +1128,24 @@ class CaseScriptEngine(PythonScriptEngine):
 def make_script_engine(time_limit: float = 1.0) -> PythonScriptEngine:
     """The script engine every BpmnWorkflow gets - at creation and again after every load."""
     return CaseScriptEngine(environment=SandboxedEnvironment(time_limit=time_limit))
+
+
+# --- JUEL values outside conditions -------------------------------------------------------------------------
+
+_VALUES = SandboxedEnvironment()  # (stateless between calls: each evaluation gets its own globals)
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _translated(expression: str) -> str:
+    return translate_condition(expression)
+
+
+def juel_value(expression: str, data: dict) -> object:
+    """The value of one Camunda ``${…}`` expression that is not a condition (``camunda:assignee``,
+    ``candidateUsers``, ``candidateGroups``), against the variables ``data``: translated and evaluated
+    exactly as a gateway condition is, so ``${a.b}``, ``${a[0]}`` and ``${a['b']}`` go through ``juel_get``
+    (a key a map lacks, a property of null, an index out of range: null) and an undefined variable is an
+    error. Raises ``NameError`` (the variable is not set; ``.name`` says which), ``JuelError`` (JUEL would
+    not convert a value), ``TranslationError`` (no expression Delaktig can run), ``PermissionError`` or
+    ``TimeoutError`` (the sandbox)."""
+    return _VALUES.evaluate(_translated(expression), dict(data))

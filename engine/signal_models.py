@@ -7,7 +7,8 @@
   delivered to every receiver: an outbox written in the thrower's transaction. Removed once delivered.
 - ``signal_delivery``: which receivers (a case, or a definition to start) a pending signal has reached,
   so neither a retry nor a second deliverer (the sweep racing the in-process delivery) gives it twice.
-  Removed with the pending signal, except the failed ones: they stay as the record of the failure.
+  A failed one is tried again with the timers' backoff (migration 0008: ``attempts``, ``retry_at``) and
+  keeps the pending signal until it took the signal or no longer waits; all are removed with it.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class PendingSignal(Base):
     created_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # Set once every receiver took it but those whose step failed (migration 0008): from then on only they
+    # are tried again (no case that began waiting since), and the sweep skips it until the first is due.
+    retry_at: Mapped[datetime | None]
 
 
 class SignalDelivery(Base):
@@ -62,3 +66,7 @@ class SignalDelivery(Base):
     case_id: Mapped[str | None] = mapped_column(sa.String(36))
     at: Mapped[datetime]
     error: Mapped[str | None] = mapped_column(sa.Text)  # why it failed; failed rows are kept as the record
+    # A failed receiver (migration 0008): how often it failed, and when it is tried again (the timers'
+    # backoff: engine.timers.next_try).
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    retry_at: Mapped[datetime | None]

@@ -18,8 +18,12 @@ Delivery to one receiver is recorded in ``signal_delivery`` in the receiver's ow
 deliverer looks for that row (and for the pending signal itself) in one statement after locking the case:
 the in-process delivery and the sweep can race without a case getting the same signal twice (a start
 by a signal races on the delivery row's primary key instead). A receiver that fails (its step raises) is
-rolled back, gets a ``signal_failed`` audit row and a ``failed`` delivery row, and the others still get the
-signal. Once every receiver is done the pending signal is removed (the failed deliveries stay).
+rolled back, gets a ``signal_failed`` audit row (which attempt, why, when it is tried next: as a failed
+timer's ``timer_failed``) and a ``failed`` delivery row, and the others still get the signal. The failed
+ones are tried again with the timers' backoff (``engine.timers.next_try``: 5 minutes, 30 minutes, 2 hours,
+then daily) by the sweep, each until it takes the signal once or no longer waits for it; cases that began
+waiting after the signal went out do not get it then. Once no receiver is left the pending signal is
+removed.
 """
 
 from __future__ import annotations
@@ -34,13 +38,13 @@ import sqlalchemy as sa
 from SpiffWorkflow.bpmn import BpmnEvent
 from sqlalchemy.orm import Session
 
-from engine import activity_types, audit, clock, inbox, scope, users
+from engine import activity_types, audit, clock, inbox, scope, timers, users
 from engine import case_sql as q
 from engine.audit import AuditWriter
 from engine.definitions import latest_started_by
 from engine.errors import Conflict, Forbidden, NotFound, Problem, ProcessError, ValidationFailed
 from engine.models import Case, ProcessDefinition, Resource
-from engine.personal import redact
+from engine.personal import redact, scrub
 from engine.rowio import RowIO
 from engine.runtime import new_case, open_case, waiting_signals, with_initiator
 from engine.signal_models import PendingSignal, SignalDelivery, SignalStart, SignalSubscription
@@ -197,20 +201,25 @@ def drain(d, pending_ids: list[str]) -> list[SignalResult]:
 
 
 def deliver_pending(d, limit: int = 100) -> list[SignalResult]:
-    """The sweep: deliver the pending signals, oldest first (those a crash or an outage left behind, and
-    those whose receivers were busy)."""
+    """The sweep: deliver the pending signals, oldest first (those a crash or an outage left behind, those
+    whose receivers were busy, and those with a failed receiver due to be tried again)."""
+    now = clock.now()
     with d.session() as s:
         ids = list(
             s.execute(
-                sa.select(PendingSignal.id).order_by(PendingSignal.created_at, PendingSignal.id).limit(limit)
+                sa.select(PendingSignal.id)
+                .where(sa.or_(PendingSignal.retry_at.is_(None), PendingSignal.retry_at <= now))
+                .order_by(PendingSignal.created_at, PendingSignal.id)
+                .limit(limit)
             ).scalars()
         )
     return drain(d, ids) if ids else []
 
 
 def deliver(d, pending_id: str) -> SignalResult:
-    """Deliver one pending signal to every receiver it has not reached yet (each in its own transaction);
-    remove it when all are done."""
+    """Deliver one pending signal to every receiver it has not reached yet and to the failed ones due to be
+    tried again (each in its own transaction); remove it when none is left."""
+    now = clock.now()
     with d.session() as s:
         row = s.get(PendingSignal, pending_id)
         if row is None:
@@ -223,18 +232,29 @@ def deliver(d, pending_id: str) -> SignalResult:
             row.source_case_id,
             row.actor,
         )
-        done = dict(
-            s.execute(
-                sa.select(SignalDelivery.target, SignalDelivery.outcome).where(
-                    SignalDelivery.pending_signal_id == pending_id
-                )
-            ).all()
-        )
-        cases = [c for c in waiting_cases(s, pending.name, exclude=pending.source_case_id) if c not in done]
-        definitions = [df.id for df in starting_definitions(s, pending.name) if df.id not in done]
+        rows = s.execute(
+            sa.select(
+                SignalDelivery.target, SignalDelivery.outcome, SignalDelivery.case_id, SignalDelivery.retry_at
+            ).where(SignalDelivery.pending_signal_id == pending_id)
+        ).all()
+        done = {r.target for r in rows}
+        # A failed receiver's retry: a case's delivery row names the case, a start's none.
+        targets = [
+            ("case" if r.case_id == r.target else "start", r.target)
+            for r in rows
+            if r.outcome == "failed" and (r.retry_at is None or r.retry_at <= now)
+        ]
+        if row.retry_at is None:  # still the first round: every receiver waiting now
+            cases = waiting_cases(s, pending.name, exclude=pending.source_case_id)
+            definitions = [df.id for df in starting_definitions(s, pending.name)]
+            targets = (
+                [("case", c) for c in cases if c not in done]
+                + [("start", df) for df in definitions if df not in done]
+                + targets
+            )
     result = SignalResult(pending.name, pending_id)
     errors = []
-    for kind, target in [("case", c) for c in cases] + [("start", df) for df in definitions]:
+    for kind, target in targets:
         outcome, case_id, error = _deliver_one(d, pending, kind, target)
         if outcome == "delivered":
             result.woken.append(case_id)
@@ -246,7 +266,7 @@ def deliver(d, pending_id: str) -> SignalResult:
             result.complete = False
             errors.append(f"{target}: {error}")
     if result.complete:
-        d.transaction(lambda s: _finish(s, pending_id))
+        d.transaction(lambda s: _close_round(s, pending_id))
     else:
         d.transaction(lambda s: _note_attempt(s, pending_id, "; ".join(errors)[:2000]))
     return result
@@ -270,8 +290,8 @@ def _deliver_one(d, pending: _Pending, kind: str, target: str) -> tuple[str, str
 
 
 _STATE = (
-    "SELECT p.id, (SELECT sd.outcome FROM signal_delivery sd WHERE sd.pending_signal_id = p.id "
-    "AND sd.target = :target) FROM pending_signal p WHERE p.id = :id"
+    "SELECT p.id, sd.outcome, sd.retry_at FROM pending_signal p LEFT JOIN signal_delivery sd "
+    "ON sd.pending_signal_id = p.id AND sd.target = :target WHERE p.id = :id"
 )
 # PostgreSQL: the pending signal is share-locked until this transaction ends. Without it, a deliverer that
 # finished every receiver could remove the pending signal and its delivery rows between this check and
@@ -281,14 +301,29 @@ _STATE_ANY = sa.text(_STATE)  # SQLite: one writer at a time (BEGIN IMMEDIATE) a
 
 
 def _still_owed(s: Session, pending: _Pending, target: str) -> bool:
-    """Whether ``target`` still is to get the signal: the pending signal is there and has no delivery to it
-    — asked in one statement (one snapshot), so a deliverer finishing meanwhile cannot slip in between."""
+    """Whether ``target`` still is to get the signal: the pending signal is there and has no delivery to it,
+    or a failed one due to be tried again — asked in one statement (one snapshot), so a deliverer finishing
+    meanwhile cannot slip in between."""
     query = _STATE_PG if s.get_bind().dialect.name == "postgresql" else _STATE_ANY
     row = s.execute(query, {"id": pending.id, "target": target}).first()
-    return row is not None and row[1] is None
+    if row is None:
+        return False
+    if row[1] == "failed":
+        retry_at = RowIO.read_when(row[2])
+        return retry_at is None or retry_at <= clock.now()
+    return row[1] is None
 
 
 def _delivery(io: RowIO, pending: _Pending, target: str, outcome: str, case_id: str | None, error=None):
+    # A receiver tried again: its failed row makes way for what happened now (the same key). Sent at once:
+    # on PostgreSQL the queued rows go as one statement, whose INSERT would still meet the row removed.
+    io.session.execute(
+        sa.delete(SignalDelivery).where(
+            SignalDelivery.pending_signal_id == pending.id,
+            SignalDelivery.target == target,
+            SignalDelivery.outcome == "failed",
+        )
+    )
     io.queue(
         q.INSERT_SIGNAL_DELIVERY,
         {
@@ -402,8 +437,9 @@ def _start(d, s: Session, pending: _Pending, definition_id: str) -> tuple[str, s
 
 def _record_failure(d, pending: _Pending, kind: str, target: str, err: Exception) -> str:
     """A receiver that could not take the signal (its step was rolled back): an audit row on the case
-    (a start has no case yet: the log and the delivery row say it), and a ``failed`` delivery row, so the
-    signal is not given to it again and the others still get it."""
+    (a start has no case yet: the log and the delivery row say it) as a failed timer's — which attempt,
+    why, when it is tried next — and a ``failed`` delivery row with the same, so the others still get the
+    signal and this one gets it again only when the backoff has passed (``engine.timers.next_try``)."""
     log.warning("signal %r (%s) failed at %s: %s", pending.name, pending.id, target, err, exc_info=err)
     if isinstance(err, ProcessError):
         where, message = err.where, err.problems[0].message
@@ -415,15 +451,35 @@ def _record_failure(d, pending: _Pending, kind: str, target: str, err: Exception
     def work(s: Session) -> None:
         if not _still_owed(s, pending, target):
             return
+        key = (SignalDelivery.pending_signal_id == pending.id, SignalDelivery.target == target)
+        attempt = (s.execute(sa.select(SignalDelivery.attempts).where(*key)).scalar() or 0) + 1
+        now = clock.now()
+        retry_at = timers.next_try(now, attempt)
         if kind == "case":
+            data = s.execute(sa.select(Case.data).where(Case.id == target)).scalar() or {}
             detail = {
                 "signal": pending.name,
                 "pending_signal_id": pending.id,
                 "source_case_id": pending.source_case_id,
-                "error": message,
+                "attempt": attempt,
+                # An error may quote a value: personal data never reaches the append-only log.
+                "error": scrub(message, data)[:500],
+                "retry_at": retry_at.isoformat(),
             }
             audit.append_case_event(s, target, "system", SIGNAL_FAILED, detail, where)
-        _delivery(RowIO.of(s), pending, target, "failed", target if kind == "case" else None, text)
+        s.execute(sa.delete(SignalDelivery).where(*key))
+        s.add(
+            SignalDelivery(
+                pending_signal_id=pending.id,
+                target=target,
+                outcome="failed",
+                case_id=target if kind == "case" else None,
+                at=now,
+                error=text,
+                attempts=attempt,
+                retry_at=retry_at,
+            )
+        )
 
     try:
         d.transaction(work)
@@ -432,16 +488,30 @@ def _record_failure(d, pending: _Pending, kind: str, target: str, err: Exception
     return text
 
 
+def _close_round(s: Session, pending_id: str) -> None:
+    """Every receiver had its try: the pending signal is done, or waits for its failed receivers' retries
+    (from now on only theirs: ``deliver``). Its row is locked first, so a receiver's failure still being
+    recorded (``_still_owed`` share-locks it) is counted."""
+    s.execute(
+        sa.update(PendingSignal).where(PendingSignal.id == pending_id).values(attempts=PendingSignal.attempts)
+    )
+    first = s.execute(
+        sa.select(sa.func.min(SignalDelivery.retry_at)).where(
+            SignalDelivery.pending_signal_id == pending_id, SignalDelivery.outcome == "failed"
+        )
+    ).scalar()
+    if first is None:
+        _finish(s, pending_id)
+    else:
+        s.execute(sa.update(PendingSignal).where(PendingSignal.id == pending_id).values(retry_at=first))
+
+
 def _finish(s: Session, pending_id: str) -> None:
     # The pending signal first: on PostgreSQL this waits for any deliverer still holding it (``_STATE_PG``),
     # whose delivery row then meets ours, still there, and loses — deleting ours first would make that
     # deliverer wait for this transaction while this one waits for it (a deadlock).
     s.execute(sa.delete(PendingSignal).where(PendingSignal.id == pending_id))
-    s.execute(
-        sa.delete(SignalDelivery).where(
-            SignalDelivery.pending_signal_id == pending_id, SignalDelivery.outcome != "failed"
-        )
-    )
+    s.execute(sa.delete(SignalDelivery).where(SignalDelivery.pending_signal_id == pending_id))
 
 
 def _note_attempt(s: Session, pending_id: str, error: str) -> None:

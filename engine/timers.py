@@ -47,6 +47,12 @@ RETRY_AFTER = (timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), 
 TIMER_FAILED = "timer_failed"
 
 
+def next_try(now: datetime, attempt: int) -> datetime:
+    """When a step that failed for the ``attempt``-th time (1, 2, …) is tried again: ``RETRY_AFTER``. The
+    policy of failed timers, and of signal receivers whose step failed (``engine.signals``)."""
+    return now + RETRY_AFTER[min(attempt, len(RETRY_AFTER)) - 1]
+
+
 def record_failure(s, case_id: str, now: datetime, error: str, element_id: str | None) -> datetime | None:
     """A case whose due timers could not fire (its step was rolled back): an audit row says which
     attempt failed, where and why, and its ``next_timer_at`` moves to the next try, so the timer workers
@@ -67,7 +73,7 @@ def record_failure(s, case_id: str, now: datetime, error: str, element_id: str |
     attempt = (
         (last.detail or {}).get("attempt", 0) + 1 if last is not None and last.kind == TIMER_FAILED else 1
     )
-    retry_at = now + RETRY_AFTER[min(attempt, len(RETRY_AFTER)) - 1]
+    retry_at = next_try(now, attempt)
     # An error may quote a value (a JUEL error, a script's own message): personal data never reaches
     # the append-only log (engine.personal).
     detail = {

@@ -38,6 +38,13 @@ _COMPARE = {"gt": op.gt, "gteq": op.ge, "lt": op.lt, "lteq": op.le}
 # A stored Date: 2026-03-02T09:00:00.000+01:00 (parse_value's form; the offset is Swedish time's), and
 # nothing else: a String "…+0100" is no Date.
 _DATE_LIKE = "____-__-__T__:__:__.______:__"
+# Dates compare as instants, never as text: the text of Swedish time repeats an hour each autumn
+# (02:30+02:00 is before 02:15+01:00), and a value may carry another offset. PostgreSQL compares them in
+# a JSON path (silent: a text that is no real date compares as nothing, never an error); SQLite brings
+# both to UTC text with strftime (NULL for no date).
+_PG_DATE = '.datetime("YYYY-MM-DD\\"T\\"HH24:MI:SS.MSTZH:TZM")'
+_PG_DATE_OPERATORS = {"eq": "==", "neq": "==", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<="}
+_SQLITE_UTC = "%Y-%m-%dT%H:%M:%f"
 
 
 def _ends_in_escape(pattern: str) -> bool:
@@ -152,6 +159,8 @@ class _Each:
     boolean: Any  # 'true' or 'false' for a boolean, NULL otherwise
     is_null: Any
     declared: Any  # the type declared for it in the case's ``_types`` (engine.runtime.TYPES_KEY), or NULL
+    # (operator, a date parameter in parse_value's form) -> the variable, a date, compares so as an instant
+    date_compare: Any
 
 
 def _each(data: Any, dialect: str) -> tuple[Any, _Each]:
@@ -170,6 +179,12 @@ def _each(data: Any, dialect: str) -> tuple[Any, _Each]:
             boolean=sa.case((kind == "boolean", text)),
             is_null=kind == "null",
             declared=sa.func.jsonb_extract_path_text(data, sa.literal_column("'_types'"), var.c.key),
+            date_compare=lambda operator, date: sa.func.jsonb_path_match(
+                var.c.value,
+                sa.literal_column(f"'${_PG_DATE} {_PG_DATE_OPERATORS[operator]} $d{_PG_DATE}'::jsonpath"),
+                sa.func.jsonb_build_object(sa.literal_column("'d'"), date),
+                sa.true(),
+            ),
         )
     var = sa.func.json_each(data).table_valued("key", "value", "type").alias("var")
     # (a lookup, not a JSON path: a path cannot spell every name)
@@ -184,6 +199,9 @@ def _each(data: Any, dialect: str) -> tuple[Any, _Each]:
         boolean=sa.case((var.c.type.in_(["true", "false"]), var.c.type)),
         is_null=var.c.type == "null",
         declared=declared,
+        date_compare=lambda operator, date: _COMPARE.get(operator, op.eq)(
+            sa.func.strftime(_SQLITE_UTC, var.c.value), sa.func.strftime(_SQLITE_UTC, date)
+        ),
     )
 
 
@@ -211,14 +229,17 @@ def _matches(
     compare = _COMPARE.get(operator, op.eq)
     if kind == "string_or_date":
         as_string = _matches(v, operator, "string", value, values_ignore_case)
-        return sa.or_(sa.and_(sa.not_(_is_date(v)), as_string), sa.and_(_is_date(v), compare(v.text, date)))
+        return sa.or_(
+            sa.and_(sa.not_(_is_date(v)), as_string), sa.and_(_is_date(v), v.date_compare(operator, date))
+        )
+    if kind == "date":
+        return sa.and_(_is_date(v), v.date_compare(operator, value))
     text = v.text
     if values_ignore_case and kind == "string":
         text, value = sa.func.lower(text), sa.func.lower(value)
-    typed = _is_date(v) if kind == "date" else v.is_string
     if operator == "like":
-        return sa.and_(typed, text.like(value, escape=LIKE_ESCAPE))
-    return sa.and_(typed, compare(text, value))
+        return sa.and_(v.is_string, text.like(value, escape=LIKE_ESCAPE))
+    return sa.and_(v.is_string, compare(text, value))
 
 
 def where(data: Any, shape: tuple, dialect: str, prefix: str) -> list[sa.ColumnElement[bool]]:

@@ -20,7 +20,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=os.environ.get("DELAKTIG_SECRET_KEY") or os.urandom(32).hex(),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=os.environ.get("DELAKTIG_SECURE_COOKIES", "0") == "1",
+        SESSION_COOKIE_SECURE=_switch("DELAKTIG_SECURE_COOKIES"),
         MAX_CONTENT_LENGTH=8 * 1024 * 1024,
         DATABASE_URL=None,
     )
@@ -34,6 +34,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     guard.register(app)
     _trust_proxies(app)
     return app
+
+
+def _switch(name: str) -> bool:
+    """An on/off setting from the environment. Anything but a known word is refused at start: with only
+    "1" meaning on, ``DELAKTIG_SECURE_COOKIES=true`` left the session cookie going out over plain HTTP."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("1", "true", "yes", "on", "ja"):
+        return True
+    if value in ("", "0", "false", "no", "off", "nej"):
+        return False
+    raise ValueError(f"{name}: 1 (on) or 0 (off), not {value!r}")
 
 
 def _trust_proxies(app: Flask) -> None:

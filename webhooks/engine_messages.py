@@ -74,6 +74,8 @@ TEMPLATES = (
     N_("Ogiltigt datum; skriv det som ÅÅÅÅ-MM-DD."),
     N_("Ogiltigt val; välj ett av alternativen."),
     N_("Måste vara text."),
+    N_("Måste vara ett tal."),
+    N_("Har inte rätt form."),
     N_("Formulärdata måste vara ett objekt."),
     N_("Okänt fält för den här uppgiften."),
     N_("Ogiltigt variabelnamn."),
@@ -94,6 +96,19 @@ TEMPLATES = (
         "Uppgiften har ingen kandidat (grupp eller användare) och kan inte lämnas tillbaka; tilldela den någon annan i stället."
     ),
     N_("Uppgiften är tagen av %(who)s; bara den personen kan lämna den vidare."),
+    # engine.app, engine.signals, engine.forms: starting, messages and signals (the REST API's answers)
+    N_("ärendenumret (business key) ska vara en text på högst 200 tecken"),
+    N_(
+        "%(routine)s startas av en händelse (meddelande eller tidpunkt), inte för hand; skicka meddelandet i stället"
+    ),
+    N_("Ärendet är avslutat; dess uppgifter ändras inte längre."),
+    N_("ärendet väntar inte längre på meddelandet %(name)s"),
+    N_("inget ärende eller startmeddelande väntar på meddelandet %(name)s"),
+    N_("startmeddelandet %(name)s hittades inte i %(routine)s"),
+    N_("meddelandet %(name)s matchar %(n)s väntande ärenden; ange korrelation"),
+    N_("Du deltar inte i det väntande ärendet och kan inte skicka meddelanden till det."),
+    N_("Du deltar inte i ett av ärendena som väntar på signalen och kan inte skicka den."),
+    N_("Fältet är skrivskyddat och kan inte ändras."),
 )
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")

@@ -32,6 +32,11 @@ def unusable(text: str) -> bool:
     return False
 
 
+# Endpoints that check their own form fields with ``unusable``, to answer on their own page with what was
+# typed kept — the citizen's form (``webhooks.intake.public.submit``) shows it again, the character removed;
+# their path, query and headers are still checked here.
+CHECKS_OWN_FORM = frozenset({"intake.submit"})
+
 MAX_DEPTH = 100  # JSON nested deeper cannot be stored (the JSON writer stops at 255) nor walked safely
 
 
@@ -78,7 +83,8 @@ def _check_request():
     if unusable(request.path):
         where = "(path)"
     candidates = [("query", request.args.items(multi=True)), ("header", request.headers.items())]
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    own = request.endpoint in CHECKS_OWN_FORM
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and not own:
         try:
             candidates.append(("form", request.form.items(multi=True)))
         except ValueError:

@@ -17,6 +17,7 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from engine.bpmn.event_subprocesses import rewrite_event_subprocesses
 from engine.bpmn.expressions import (
     RUNTIME,
     TranslationError,
@@ -25,8 +26,9 @@ from engine.bpmn.expressions import (
     translate_timer,
     without_condition_check,
 )
+from engine.bpmn.links import rewrite_links
 from engine.bpmn.parser import DelaktigParser
-from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, NSMAP, parse_bpmn_xml
+from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS, IMPLICIT, NSMAP, parse_bpmn_xml
 from engine.errors import Problem, ValidationFailed
 from engine.forms import DEFAULT_EXPRESSION
 from engine.sandbox import SandboxedEnvironment, check_expression, check_script
@@ -286,10 +288,8 @@ def _check_structure(root, problems: list[Problem]) -> None:
 # What Camunda 7 runs but Delaktig does not: refused at deploy with the reason, never accepted and then
 # skipped or stuck at run time. (element tag or camunda extension, message)
 _UNSUPPORTED = {
-    f"{_B}linkEventDefinition": "link events are not supported; draw the sequence flow instead",
     f"{_B}conditionalEventDefinition": "conditional events are not supported; use a gateway with conditions",
     f"{_B}compensateEventDefinition": "compensation events are not supported",
-    f"{_C}inputOutput": "camunda:inputOutput mappings are not supported; case variables are shared by all tasks",
     f"{_C}executionListener": "execution listeners are not supported; use a script task",
     f"{_C}taskListener": "task listeners are not supported; use a script task",
     f"{_C}connector": "connectors are not supported",
@@ -400,16 +400,6 @@ def _check_camunda_details(root, problems: list[Problem]) -> None:
                     event.get("id"),
                     "a timeCycle on an intermediate timer event would pass the flow on once per cycle; "
                     "use timeDuration or timeDate (or a non-interrupting boundary timer for reminders)",
-                )
-            )
-    for sub in root.iter(f"{_B}subProcess"):
-        if sub.get("triggeredByEvent") == "true":
-            problems.append(
-                Problem(
-                    sub.get("id"),
-                    "event subprocesses are not supported (an interrupting one would leave the interrupted "
-                    "steps waiting, a message one would never receive its message); use boundary events "
-                    "on the activities or on an embedded subprocess",
                 )
             )
     _check_signals(root, problems)
@@ -555,6 +545,120 @@ def _check_external(el, problems: list[Problem]) -> None:
         )
 
 
+# Where Delaktig runs camunda:inputOutput (engine.bpmn.parser.InputOutputActivity); the service, send and
+# business rule tasks are external tasks (or a send task that mails): _check_implementations refuses others.
+_IO_ACTIVITIES = {
+    "userTask",
+    "scriptTask",
+    "serviceTask",
+    "sendTask",
+    "businessRuleTask",
+    "task",
+    "manualTask",
+    "subProcess",
+}
+# Where Camunda 7 itself refuses it at deploy (BpmnParse.checkActivityInputOutputSupported, parseBoundaryEvents,
+# ensureNoIoMappingDefined on start events).
+_IO_REFUSED_BY_CAMUNDA = ("Gateway", "startEvent", "boundaryEvent", "sequenceFlow", "process")
+
+
+def _io_refusal(el) -> str | None:
+    """Why ``el``'s camunda:inputOutput cannot run, or None."""
+    local = etree.QName(el).localname
+    if local == "subProcess" and el.get("triggeredByEvent", "false").lower() == "true":
+        return "camunda:inputOutput is not allowed on an event subprocess (Camunda 7 refuses it too)"
+    if any(local.endswith(word) or local == word for word in _IO_REFUSED_BY_CAMUNDA):
+        return f"camunda:inputOutput is not allowed on a bpmn:{local} (Camunda 7 refuses it too)"
+    if local == "callActivity":
+        return (
+            "camunda:inputOutput on a call activity is not supported: the called process shares all "
+            'variables (camunda:in/out variables="all"); map values in the calling process instead'
+        )
+    if local.endswith("Event"):
+        return f"camunda:inputOutput on a bpmn:{local} is not supported; put the mapping on a task before or after it"
+    if local not in _IO_ACTIVITIES:
+        return f"camunda:inputOutput on a bpmn:{local} is not supported"
+    if el.find(f"{_B}multiInstanceLoopCharacteristics") is not None:
+        return (
+            "camunda:inputOutput on a multi-instance activity is not supported (Camunda 7 refuses its "
+            "output parameters); put the mapping on a task inside, or before or after the loop"
+        )
+    return None
+
+
+def _check_input_output(root, problems: list[Problem]) -> None:
+    """``camunda:inputOutput`` runs on tasks and embedded subprocesses (``parser.InputOutputActivity``):
+    refused, naming the element and the parameter, where Camunda refuses it or Delaktig would run it
+    differently (a list or map value, a script in another language than Python or of more than one
+    expression, text around a ``${…}``)."""
+    for io in root.iter(f"{_C}inputOutput"):
+        holder = io.getparent()
+        if etree.QName(holder).localname != "extensionElements":
+            continue  # inside a camunda:connector: refused with the connector
+        el = holder.getparent()
+        eid = _eid(el)
+        why = _io_refusal(el)
+        if why:
+            problems.append(Problem(eid, why))
+            continue
+        seen: set[str] = set()
+        for param in io:
+            kind = etree.QName(param).localname
+            if kind not in ("inputParameter", "outputParameter"):
+                continue
+            _check_parameter(eid, kind, param, seen, problems)
+
+
+def _check_parameter(eid: str, kind: str, param, seen: set[str], problems: list[Problem]) -> None:
+    name = param.get("name") or ""
+    if not name.isidentifier() or name.startswith("_"):
+        problems.append(Problem(eid, f"camunda:{kind} name {name!r} is not a possible variable name"))
+        return
+    if kind == "inputParameter":
+        if name in seen:
+            problems.append(Problem(eid, f"camunda:inputParameter {name!r} is given twice"))
+        seen.add(name)
+    where = f"camunda:{kind} {name!r}"
+    nested = [etree.QName(c).localname for c in param if isinstance(c.tag, str)]
+    if "list" in nested or "map" in nested:
+        problems.append(
+            Problem(
+                eid,
+                f"{where}: list and map values are not supported; build the value with one "
+                "${…} expression or in a script task",
+            )
+        )
+        return
+    script = param.find(f"{_C}script")
+    if script is not None:
+        fmt = (script.get("scriptFormat") or "").strip().lower()
+        text = (script.text or "").strip()
+        if fmt not in ("python", "py"):
+            problems.append(Problem(eid, f"{where}: script format {fmt!r} is not supported; use python"))
+        elif script.get("resource") is not None:
+            problems.append(Problem(eid, f"{where}: external scripts (resource) are not supported"))
+        elif message := check_expression(text):
+            problems.append(
+                Problem(
+                    eid,
+                    f"{where}: a Python script parameter must be one expression (its value is the "
+                    f"parameter's): {message}",
+                )
+            )
+        return
+    text = param.text or ""
+    if "${" not in text and "#{" not in text:
+        return  # a constant text (a String), or null when empty
+    try:
+        translated = translate_condition(text.strip())
+    except TranslationError as err:
+        problems.append(Problem(eid, f"{where}: {text.strip()!r} cannot be used: {err}"))
+        return
+    message = check_expression(translated)
+    if message:
+        problems.append(Problem(eid, f"{where}: refused by the sandbox: {message}"))
+
+
 def _check_flow_nodes(root, problems: list[Problem]) -> None:
     """What Camunda 7 refuses at deploy or never does, and SpiffWorkflow would run some other way: two
     none start events (the second never ran), a start event with an incoming flow or an end event with an
@@ -632,10 +736,42 @@ def _check_flow_nodes(root, problems: list[Problem]) -> None:
 _BINDINGS = ("latest", "deployment")
 
 
+def _check_call_cycles(executable, problems: list[Problem]) -> None:
+    """A process that calls itself, directly or through others, is refused: SpiffWorkflow builds a called
+    process's steps when its caller starts, so the case's first step would never end (one process of
+    the web or worker stalled for good by one deploy)."""
+    calls = {
+        p.get("id"): [
+            (c.get("id"), (c.get("calledElement") or "").strip()) for c in p.iter(f"{_B}callActivity")
+        ]
+        for p in executable
+    }
+
+    def visit(pid: str, path: list[str]) -> None:
+        for eid, called in calls.get(pid, []):
+            if called in path:
+                loop = " → ".join([*path[path.index(called) :], called])
+                problems.append(
+                    Problem(
+                        eid,
+                        f"calledElement {called!r} calls back into itself ({loop}): recursive calls are not supported",
+                    )
+                )
+            elif called in calls:
+                visit(called, [*path, called])
+
+    for pid in calls:
+        before = len(problems)
+        visit(pid, [pid])
+        if len(problems) > before:
+            return  # one report per cycle is enough: every process on it would repeat it
+
+
 def _check_call_activities(root, executable, problems: list[Problem]) -> None:
     """A call activity calls an executable process of the same file, by its id: the version deployed
     with it (Camunda's ``deployment`` binding; ``latest`` is the same here, the file is deployed as one)."""
     pids = {p.get("id") for p in executable}
+    _check_call_cycles(executable, problems)
     for call in root.iter(f"{_B}callActivity"):
         eid = call.get("id")
         called = (call.get("calledElement") or "").strip()
@@ -973,6 +1109,14 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
         if process not in executable:
             root.remove(process)
     _normalise_flow_refs(root)
+    # Links first, while an event subprocess is still its own scope (Camunda pairs links per scope; the
+    # rewrite below moves an event subprocess's steps into its parent's scope).
+    rewrite_links(root, problems)
+    _check_input_output(root, problems)  # (before an event subprocess is rewritten into a boundary event)
+    # Before every check: what the rest sees of an event subprocess is the boundary event it runs as (its
+    # start event's id), so an interrupting timeCycle is read as the boundary timer's, below.
+    rewrite_event_subprocesses(root, problems)
+    _normalise_flow_refs(root)
     _interrupting_cycles(root, problems)
     _translate(root, problems)
     _check_structure(root, problems)
@@ -1024,7 +1168,7 @@ def compile_bpmn(data: bytes, filename: str = "diagram.bpmn") -> Compiled:
     return result
 
 
-_IMPLICIT = "{urn:delaktig}implicit"  # marks what _implicit_gateways added (no DI expected for it)
+_IMPLICIT = IMPLICIT  # marks what _implicit_gateways and event_subprocesses added (no DI expected)
 _GATEWAYS = {"exclusiveGateway", "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway"}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser import event_parsers as bpmn_ep
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser, full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import ReceiveTaskParser
@@ -36,7 +37,10 @@ from SpiffWorkflow.camunda.parser.task_spec import CamundaTaskParser, UserTaskPa
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
+from engine import scope
 from engine.bpmn.xml import BPMN_NS, CAMUNDA_NS
+from engine.sandbox import SandboxedEnvironment, juel_value
+from engine.scope import SHADOWING
 
 _C = f"{{{CAMUNDA_NS}}}"
 CAMUNDA_ATTRIBUTES = (
@@ -331,6 +335,143 @@ class _SplitMixin:
         return all(self.parse_condition(flow) is None for flow in flows)
 
 
+class _LocalElementMixin:
+    """A multi-instance activity's element variable shadows a case variable of the same name, as in
+    Camunda 7 (``engine.scope.ShadowingLoop``); SpiffWorkflow's stops the loop instead."""
+
+    def _add_multiinstance_task(self, loop_characteristics):
+        super()._add_multiinstance_task(loop_characteristics)
+        self.task.__class__ = SHADOWING.get(type(self.task), type(self.task))
+
+
+def read_input_output(node) -> dict[str, list[dict[str, Any]]] | None:
+    """An activity's ``camunda:inputOutput`` (Modeler's "Inputs"/"Outputs" tab) as plain dicts, or None:
+    ``{"inputs": [{"name", "kind", "value"}], "outputs": [...]}`` where ``kind`` is ``text`` (a constant
+    String; None when left empty, Camunda's null), ``expression`` (one ``${…}``) or ``script`` (one Python
+    expression). What is not one of these is refused at deploy (``compile._check_input_output``)."""
+    found = node.find(f"{{{BPMN_NS}}}extensionElements/{_C}inputOutput")
+    if found is None:
+        return None
+    out: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
+    for param in found:
+        kind = {f"{_C}inputParameter": "inputs", f"{_C}outputParameter": "outputs"}.get(param.tag)
+        if kind is None:
+            continue
+        script = param.find(f"{_C}script")
+        text = param.text or ""
+        if script is not None:
+            value = {"kind": "script", "value": (script.text or "").strip()}
+        elif "${" in text or "#{" in text:
+            value = {"kind": "expression", "value": text.strip()}
+        else:  # Camunda keeps a constant as written; an empty parameter is null
+            value = {"kind": "text", "value": text if text.strip() else None}
+        out[kind].append({"name": param.get("name"), **value})
+    return out
+
+
+_SCRIPT_VALUES = SandboxedEnvironment()  # (stateless between calls: each evaluation gets its own globals)
+
+
+class ParameterError(Exception):
+    """An input or output parameter that cannot be evaluated (the message names it)."""
+
+
+def parameter_value(param: dict[str, Any], data: dict[str, Any], kind: str) -> Any:
+    """One input or output parameter's value against the variables ``data`` (the activity's visible
+    variables), or a ``ParameterError`` naming the parameter: the step is refused, nothing stored."""
+    if param["kind"] == "text":
+        return param["value"]
+    try:
+        if param["kind"] == "expression":
+            return juel_value(param["value"], data)
+        return _SCRIPT_VALUES.evaluate(param["value"], dict(data))
+    except Exception as err:  # noqa: BLE001 — any failure refuses the step, naming what failed
+        if type(err) is NameError and getattr(err, "name", None):
+            why = f"variable {err.name!r} is not set"
+        else:
+            why = str(err) or type(err).__name__
+        raise ParameterError(
+            f"camunda:{kind}Parameter {param['name']!r} ({param['value']}) cannot be evaluated: {why}"
+        ) from None
+
+
+class InputOutputActivity:
+    """An activity with ``camunda:inputOutput``, run as Camunda 7 runs it: the input parameters are
+    evaluated when the activity starts, against the variables it sees then, and become its local variables
+    (its form's defaults, an external task's variables, its script, the tasks of its embedded subprocess
+    see them; the rest of the case does not); what the activity sets under such a name stays local. The
+    output parameters are evaluated when it ends, in its local scope, and set on the case; then the locals
+    are gone (``engine.scope.open_locals``/``close_locals``)."""
+
+    io_mapping: dict[str, list[dict[str, Any]]]
+
+    def _evaluate(self, my_task, kind: str) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        data = my_task.data
+        for param in self.io_mapping[f"{kind}s"]:
+            try:
+                values[param["name"]] = parameter_value(param, data, kind)
+            except ParameterError as err:
+                raise WorkflowTaskException(str(err), task=my_task) from None
+            if kind == "input":  # a later input reads the earlier ones (Camunda sets them in order)
+                data = {**data, param["name"]: values[param["name"]]}
+        return values
+
+    def _open(self, my_task) -> None:
+        if scope.IO_KEY not in my_task.internal_data:
+            scope.open_locals(my_task, self._evaluate(my_task, "input"))
+
+    def _update_hook(self, my_task):
+        held = scope.held_locals(my_task)  # a waiting activity inheriting its parent's data again
+        result = super()._update_hook(my_task)
+        my_task.data.update(held)
+        return result
+
+    def _on_ready_hook(self, my_task):
+        self._open(my_task)
+        super()._on_ready_hook(my_task)
+
+    def copy_data(self, my_task, subworkflow):
+        """An embedded subprocess: the locals before its start event gets the data."""
+        self._open(my_task)
+        super().copy_data(my_task, subworkflow)
+
+    def _on_complete_hook(self, my_task):
+        self._open(my_task)  # (a task that completed without ever being ready: its inputs all the same)
+        outputs = self._evaluate(my_task, "output")
+        scope.close_locals(my_task)
+        my_task.data.update(outputs)
+        scope.spread(
+            my_task.workflow.top_workflow, outputs
+        )  # the whole case sees them, later in this step too
+        super()._on_complete_hook(my_task)
+
+
+_IO_CLASSES: dict[type, type] = {}
+
+
+def with_input_output(spec_class: type) -> type:
+    """``spec_class`` with ``InputOutputActivity`` in front (one class per spec class)."""
+    found = _IO_CLASSES.get(spec_class)
+    if found is None:
+        found = type(f"{spec_class.__name__}WithIO", (InputOutputActivity, spec_class), {})
+        _IO_CLASSES[spec_class] = found
+    return found
+
+
+class _InputOutputMixin:
+    """Keep an activity's ``camunda:inputOutput`` (``InputOutputActivity``); where it is allowed is checked
+    at deploy (``compile._check_input_output``)."""
+
+    def create_task(self):
+        spec = super().create_task()
+        mapping = read_input_output(self.node)
+        if mapping is not None:
+            spec.__class__ = with_input_output(type(spec))
+            spec.io_mapping = mapping
+        return spec
+
+
 class DelaktigParser(CamundaParser):
     OVERRIDE_PARSER_CLASSES = {
         **CamundaParser.OVERRIDE_PARSER_CLASSES,
@@ -362,7 +503,9 @@ def _with_splits(classes: dict) -> dict:
     out = {}
     for tag, (parser, spec) in classes.items():
         if not issubclass(parser, GatewayParser):
-            parser = type(f"{parser.__name__}Split", (_SplitMixin, parser), {})
+            parser = type(
+                f"{parser.__name__}Split", (_SplitMixin, _LocalElementMixin, _InputOutputMixin, parser), {}
+            )
         out[tag] = (parser, spec)
     return out
 

@@ -18,6 +18,7 @@ BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
 NSMAP = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS, "bpmndi": BPMNDI_NS}
+IMPLICIT = "{urn:delaktig}implicit"  # marks elements the compiler added to the parsed copy (no DI)
 
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 

@@ -86,7 +86,7 @@ def test_a_routine_started_by_a_message_is_not_started_by_hand(client, engine):
     (here, the intake's), so a person cannot bypass it with the start button."""
     engine.deploy(fixture_bytes("message_start.bpmn"), "message_start.bpmn", "olle")
     r = client.post("/engine-rest/process-definition/key/synpunkt/start", json={}, headers=basic("hanna"))
-    assert r.status_code == 400 and "meddelande" in r.json["message"], r.json
+    assert r.status_code == 400 and "send the message instead" in r.json["message"], r.json
     with engine.session() as s:
         assert s.query(Case).count() == 0
 

@@ -39,13 +39,13 @@ def test_case_page_after_a_completed_task(engine, staff):
     timeline = page[page.index('id="timeline"') :]
     for text in ("Ärendet startades", "Uppgift skapad", "Uppgift tagen", "Uppgift slutförd"):
         assert text in timeline
-    assert "– anna" in timeline and "2026-03-02 10:00" in timeline  # Stockholm time
+    assert "– <bdi>anna</bdi>" in timeline and "2026-03-02 10:00" in timeline  # Stockholm time
     assert (
-        '<span class="field-name">antal</span>: <span class="before">1</span> → <span class="after">12</span>'
+        '<bdi class="field-name">antal</bdi>: <bdi class="before">1</bdi> → <bdi class="after">12</bdi>'
         in timeline
     )
     assert (
-        '<span class="field-name">assignee</span>: <span class="before">–</span> → <span class="after">anna</span>'
+        '<bdi class="field-name">assignee</bdi>: <bdi class="before">–</bdi> → <bdi class="after">anna</bdi>'
         in timeline
     )
 
@@ -55,8 +55,8 @@ def test_deadlines_list_task_due_and_next_timer(engine, staff):
     info = engine.start_case("test_initiativ", business_key="KS-1", actor="system")
     page = html(staff("anna").get(f"/arenden/{info.id}"))
     deadlines = page[page.index('id="deadlines"') :]
-    assert "Förfaller</strong>: Granska initiativet" in deadlines and "2026-03-16" in deadlines
-    assert "Uppföljning</strong>: Granska initiativet" in deadlines
+    assert "Förfaller</strong>: <bdi>Granska initiativet</bdi>" in deadlines and "2026-03-16" in deadlines
+    assert "Uppföljning</strong>: <bdi>Granska initiativet</bdi>" in deadlines
     assert "Nästa tidsstyrda händelse" in deadlines and "2026-03-09" in deadlines
 
 

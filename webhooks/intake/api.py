@@ -24,6 +24,15 @@ bp = Blueprint("webhooks_api", __name__)
 DEFAULT_MAX_BODY = 64 * 1024
 
 
+@bp.after_request
+def _headers(response):
+    """JSON only, never sniffed as a page (an error echoes the sender's text); not cached, since an answer
+    carries the citizen's status link."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 def _error(status: int, code: str, message: str, fields: list[dict] | None = None):
     body = {"error": code, "message": message}
     if fields is not None:
@@ -84,7 +93,7 @@ def receive():
             422,
             "malformed_json",
             "Kroppen är inte giltig JSON (UTF-8).",
-            [{"field": "(body)", "message": f"ogiltig JSON: {err}"}],
+            [{"field": "(body)", "message": _json_problem(err)}],
         )
     if too_deep(data):
         message = f"JSON-kroppen är nästlad djupare än {MAX_DEPTH} nivåer."
@@ -95,6 +104,17 @@ def receive():
     # The engine keeps the answer under the client's key and under the signature, in one transaction.
     also = by_signature if key != by_signature else None
     return _register_or_deliver(d, data, channel, key, request_hash, also)
+
+
+def _json_problem(err: Exception) -> str:
+    """Where the body stops being JSON, in the API's Swedish (Python's own text is English)."""
+    if isinstance(err, UnicodeDecodeError):
+        return f"inte UTF-8 (byte {err.start})"
+    if isinstance(err, json.JSONDecodeError):
+        return f"ogiltig JSON på rad {err.lineno}, kolumn {err.colno}"
+    if isinstance(err, RecursionError):
+        return f"nästlad djupare än {MAX_DEPTH} nivåer"
+    return "ogiltig JSON"
 
 
 def _register_or_deliver(d: Delaktig, data: Any, channel: str, key: str, request_hash: str, also: str | None):

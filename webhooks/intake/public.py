@@ -14,6 +14,7 @@ from wtforms.validators import ValidationError
 
 from engine import initiatives
 from engine.errors import ConcurrentChange, Conflict, ValidationFailed
+from webhooks import guard
 from webhooks.intake.common import client_address, engine, intake_config
 
 bp = Blueprint("intake", __name__)
@@ -106,9 +107,31 @@ def _csrf_ok() -> bool:
         return False
 
 
+UNSTORABLE = (
+    "Texten innehöll ett tecken som inte kan sparas (NUL eller ett ensamt surrogattecken). Vi har tagit "
+    "bort det: kontrollera texten och skicka igen."
+)
+
+
+def _storable(text: str) -> str:
+    """``text`` without what no database keeps (``webhooks.guard.unusable``): NUL and lone surrogates."""
+    return "".join(c for c in text if c != "\x00" and not 0xD800 <= ord(c) <= 0xDFFF)
+
+
+def _unstorable_fields() -> set[str]:
+    """The posted fields holding such a character (the app-wide guard leaves this form to us, so that the
+    citizen gets the form back with the text kept instead of an error page)."""
+    return {
+        key for key, value in request.form.items(multi=True) if guard.unusable(key) or guard.unusable(value)
+    }
+
+
 @bp.post("/initiativ")
 def submit():
-    values = {f: (request.form.get(f) or "").strip() for f in FIELDS}
+    values = {f: _storable(request.form.get(f) or "").strip() for f in FIELDS}
+    if bad := _unstorable_fields():  # nothing stored; shown again without the character
+        errors = {f: UNSTORABLE for f in FIELDS if f in bad}
+        return _render(values, errors, 400, None if errors else UNSTORABLE)
     if not _csrf_ok():
         return _render(values, {}, 400, "Formuläret har gått ut. Skicka det igen.")
     limiter = current_app.extensions["intake_ratelimit"]

@@ -12,7 +12,7 @@ from engine.models import ProcessDefinition
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, flag, known_fields, ok
-from webhooks.rest.errors import RestError, engine_error, invalid, not_found
+from webhooks.rest.errors import RestError, engine_error, invalid, not_found, not_offered
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import declared_types, parse_variables, typed_map
 
@@ -95,6 +95,12 @@ def _by_id(s, definition_id: str) -> ProcessDefinition:
 def definition_by_key(key: str):
     with get_engine().session() as s:
         return ok(definition_dto(_by_key(s, key)))
+
+
+@bp.get("/process-definition/statistics")
+def definitions_statistics():
+    """Cockpit's statistics: not offered, and said so (not looked up as a definition "statistics")."""
+    raise RestError(404, "InvalidRequestException", not_offered(request.method, request.path))
 
 
 @bp.get("/process-definition/<definition_id>")

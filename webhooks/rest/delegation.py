@@ -3,7 +3,8 @@
 (``Delaktig.delegate_task``, ``resolve_task``); this parses and answers.
 
 Delegating makes the delegator the task's ``owner``, the delegate its assignee and its
-``delegationState`` PENDING; resolving sets the variables (checked against the task's form as a
+``delegationState`` PENDING (a task no one holds may be delegated too, as in Camunda, by whoever may work
+on it: its owner stays none, so resolving it leaves it unassigned); resolving sets the variables (checked against the task's form as a
 completion checks them, without requiring its required fields: the owner completes it), gives the task
 back to its owner and makes the state RESOLVED — the task is not completed. A PENDING task cannot be
 completed (``/complete``: a 500 ProcessEngineException, as Camunda's "A delegated task cannot be
@@ -33,8 +34,12 @@ def task_delegate(task_id: str):
         raise invalid(f"Cannot delegate task {task_id}: 'userId' is required (the user to delegate it to)")
     user = auth.current()
     engine = get_engine()
+    # As Camunda's TaskEntity.delegate: an unassigned task may be delegated too (its owner stays none),
+    # by whoever may work on it (the engine's rule: the task's role, or a candidate user).
     _act(
-        task_id, "delegate", lambda: engine.delegate_task(task_id, user.name, user_id, roles=set(user.roles))
+        task_id,
+        "delegate",
+        lambda: engine.delegate_task(task_id, user.name, user_id, roles=set(user.roles), unassigned_too=True),
     )
     return no_content()
 

@@ -26,7 +26,7 @@ from engine.external_tasks import ExternalTaskInfo, ExternalTaskQuery, TopicRequ
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, flag, known_fields, no_content, ok
-from webhooks.rest.errors import RestError, engine_error, invalid, problems, problems_text
+from webhooks.rest.errors import RestError, engine_error, invalid, not_offered, problems, problems_text
 from webhooks.rest.params import Params, strict
 from webhooks.rest.variables import declared_types, fmt_date, parse_variables, typed_map
 
@@ -388,6 +388,13 @@ def external_set_retries_many():
 
 
 # --- reading ----------------------------------------------------------------------------------------------
+@bp.post("/external-task/retries-async")
+def external_task_retries_async():
+    """Camunda's batch of retries: not offered, and said so (it was a 405 of ``/external-task/{id}``);
+    ``PUT /external-task/retries`` sets them at once."""
+    raise RestError(404, "InvalidRequestException", not_offered(request.method, request.path))
+
+
 @bp.get("/external-task/<task_id>")
 def external_get(task_id: str):
     require_overseer("READ", task_id)

@@ -25,6 +25,14 @@ def _millis(start: datetime | None, end: datetime | None) -> int | None:
     return int((end - start).total_seconds() * 1000) if start and end else None
 
 
+def _finished(p: Params) -> tuple[bool | None, bool]:
+    """Camunda's ``finished`` and ``unfinished``: the filter (None: either), and whether both were asked
+    (then nothing matches, as in Camunda). Both are read whatever their values, so a client that sends
+    ``unfinished=false`` along with ``finished=true`` (generated clients send every flag) is answered."""
+    finished, unfinished = p.bool("finished"), p.bool("unfinished")
+    return (True if finished else False if unfinished else None), finished and unfinished
+
+
 def process_instance_dto(c: Case, d: ProcessDefinition, start_activity: str | None = None) -> dict[str, Any]:
     return {
         "id": c.id,
@@ -53,10 +61,12 @@ def process_instance_dto(c: Case, d: ProcessDefinition, start_activity: str | No
 @strict
 def _instance_filter(p: Params) -> q.InstanceFilter:
     first, maximum = p.paging()
-    finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
+    finished, neither = _finished(p)
     ids = p.list("processInstanceIds")
     if p.str("processInstanceId"):
         ids = [p.str("processInstanceId")]
+    if neither:
+        ids = []  # no instance is both finished and unfinished
     return q.InstanceFilter(
         history=True,
         ids=ids,
@@ -160,12 +170,13 @@ def activity_dto(r: dict[str, Any]) -> dict[str, Any]:
 @strict
 def _activity_filter(p: Params) -> q.ActivityFilter:
     first, maximum = p.paging()
-    finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
+    finished, neither = _finished(p)
+    activity_instance_id = p.str("activityInstanceId")
     case_id, execution_id = p.str("processInstanceId"), p.str("executionId")
     if case_id is not None and execution_id is not None and case_id != execution_id:
         case_id = ""  # a case is its one execution: two different ids match nothing
     return q.ActivityFilter(
-        activity_instance_id=p.str("activityInstanceId"),
+        activity_instance_id="" if neither else activity_instance_id,
         process_instance_id=case_id if case_id is not None else execution_id,
         process_definition_id=p.str("processDefinitionId"),
         activity_id=p.str("activityId"),
@@ -270,9 +281,10 @@ def history_task_dto(t: UserTask) -> dict[str, Any]:
 @strict
 def _task_filter(p: Params) -> q.HistoryTaskFilter:
     first, maximum = p.paging()
-    finished = True if p.bool("finished") else (False if p.bool("unfinished") else None)
+    finished, neither = _finished(p)
+    task_id = p.str("taskId")
     return q.HistoryTaskFilter(
-        task_id=p.str("taskId"),
+        task_id="" if neither else task_id,
         process_instance_id=p.str("processInstanceId"),
         process_definition_key=p.str("processDefinitionKey"),
         process_definition_id=p.str("processDefinitionId"),

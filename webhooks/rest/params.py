@@ -33,6 +33,10 @@ IGNORABLE = {"_": None, "withoutTenantId": None, "variableNamesIgnoreCase": None
              "deserializeValues": None, "active": "true", "suspended": "false"}  # fmt: skip
 
 
+def _false(value: Any) -> bool:
+    return value is False or (isinstance(value, str) and value.lower() == "false")
+
+
 class Params:
     def __init__(self, source: Any, from_json: bool = False):
         self.src = source
@@ -54,6 +58,10 @@ class Params:
         for name in self.src:
             if name in self.seen or self.src.get(name) in (None, "", [], {}):
                 continue  # read, or an empty filter (clients send "processVariables": []): no change
+            if _false(self.src.get(name)):
+                # Camunda applies a boolean filter only when it is true (``if (Boolean.TRUE.equals(…))``
+                # in its query DTOs): false is no filter, and generated clients send every flag.
+                continue
             if name in IGNORABLE and IGNORABLE[name] in (None, str(self.src.get(name)).lower()):
                 continue
             unused.append(name)

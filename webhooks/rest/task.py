@@ -176,8 +176,11 @@ def task_get(task_id: str):
 
 
 def _task_variables(s, task: UserTask) -> dict[str, Any]:
+    """The variables the task sees: the case's, and its activity's input parameters (camunda:inputOutput)
+    over them."""
     case = q.get_case(s, task.case_id)
-    return dict(case.data or {}) if case is not None else {}
+    local = (task.form or {}).get("variables") or {}
+    return {**(case.data or {}), **local} if case is not None else {}
 
 
 @bp.get("/task/<task_id>/variables")

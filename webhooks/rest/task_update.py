@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from engine import camunda_queries as q
-from engine.errors import DelaktigError
+from engine.errors import Conflict, DelaktigError
 from webhooks.engine_ext import get_engine
 from webhooks.rest import auth
 from webhooks.rest.blueprint import body, bp, known_fields, no_content
 from webhooks.rest.errors import engine_error, invalid, not_found
-from webhooks.rest.task import _act, _readable, task_dto
+from webhooks.rest.task import _act, _readable, _still_open, task_dto
 from webhooks.rest.variables import parse_date
 
 WRITABLE = {"name": "name", "description": "description", "priority": "priority", "assignee": "assignee"}
@@ -77,6 +77,17 @@ def _same(field: str, given: Any, held: Any) -> bool:
     return given == held
 
 
+def _update_open(task_id: str, user: auth.Principal, changes: dict[str, Any]) -> None:
+    try:
+        get_engine().update_task(task_id, user.name, changes, roles=set(user.roles))
+    except Conflict:
+        if _still_open(task_id):
+            raise
+        # Completed (or cancelled) by a concurrent request since it was read: as Camunda's PUT of a task
+        # that no longer exists, a 404 (never a server error), and the update wrote nothing.
+        raise not_found(f"No matching task with id {task_id}") from None
+
+
 @bp.put("/task/<task_id>")
 def task_update(task_id: str):
     data = body()
@@ -85,11 +96,8 @@ def task_update(task_id: str):
         current = task_dto(_readable(s, task_id))
     changes = _changes(data, current)
     user = auth.current()
-    engine = get_engine()
     if changes:
-        _act(
-            task_id, "update", lambda: engine.update_task(task_id, user.name, changes, roles=set(user.roles))
-        )
+        _act(task_id, "update", lambda: _update_open(task_id, user, changes))
     return no_content()
 
 

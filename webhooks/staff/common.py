@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -203,13 +204,28 @@ def protect(bp: Blueprint, login: bool = True) -> None:
 def process_error_message(err: errors.ProcessError) -> str:
     """The diagram failed at run time (a condition or script): the case did not move; the process owner
     is the one who can mend the diagram."""
-    message = "; ".join(p.message for p in err.problems)
+    message = "; ".join(_diagram_detail(p.message) for p in err.problems)
     return _(
         "Ärendet kunde inte gå vidare från steget %(where)s i diagrammet: %(message)s. Inget har ändrats. "
         "Kontakta processägaren om felet består.",
         where=err.where,
         message=message,
     )
+
+
+# The engine words a diagram's run-time failure in English, for the REST API and the process owner (as
+# Camunda does). The most common one — a condition reading a variable the case does not hold, a form field
+# left empty, say — is what a member of staff meets: in the page's language. Others are shown as they are.
+_UNSET_VARIABLE = re.compile(
+    r"variable '(?P<name>[^']+)' is not set \(evaluating (?P<expr>.+?)\)\.?(?: \(NameError\))?", re.DOTALL
+)
+
+
+def _diagram_detail(message: str) -> str:
+    m = _UNSET_VARIABLE.fullmatch(message.strip())
+    if m is None:
+        return message
+    return _("variabeln ”%(name)s” finns inte i ärendet (i uttrycket %(expr)s)", **m.groupdict())
 
 
 def engine():

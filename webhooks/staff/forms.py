@@ -89,7 +89,13 @@ def build_fields(
         if widget == "text" and str(props.get("multiline", "")).lower() == "true":
             widget = "textarea"
         attrs: dict[str, str] = {}
-        for name in ("minlength", "maxlength", "min", "max"):
+        # A whole number is typed into a text box (``inputmode="numeric"``), as Camunda's generated forms
+        # do: Chromium's number box drops what it cannot parse (``1,5`` is sent as 15, ``1e`` as nothing),
+        # so a typo would be saved silently. Its bounds are the server's to check; a text box has none.
+        bounds = (
+            ("minlength", "maxlength") if widget == "number" else ("minlength", "maxlength", "min", "max")
+        )
+        for name in bounds:
             if c.get(name) is not None:
                 attrs[name] = str(c[name])
         value = values[f["id"]] if f["id"] in values else field_default(f, values)
@@ -135,7 +141,16 @@ def _read_schema_submission(form: dict[str, Any], posted) -> dict[str, Any]:
         elif raw == "":
             continue
         elif f["type"] == "long":
-            data[f["id"]] = int(raw) if raw.strip().lstrip("-").isdigit() else raw
+            data[f["id"]] = _whole_number(raw)
         else:
             data[f["id"]] = raw
     return data
+
+
+def _whole_number(raw: str) -> int | str:
+    """A typed whole number as an int, else the text as typed, for the schema to refuse beside its field:
+    ``isdigit`` also holds for "²" and for more digits than ``int`` converts, which ``int`` refuses."""
+    try:
+        return int(raw.strip()) if raw.strip().lstrip("-").isdigit() else raw
+    except ValueError:
+        return raw

@@ -89,7 +89,8 @@ def _render(
         problems=problems or {},
         case_data=_case_data(view),
         mine=mine,
-        delegated=view.task.delegation_state == "PENDING" and bool(view.task.owner),
+        # (also without an owner: the REST API delegates an unassigned task, as Camunda does)
+        delegated=view.task.delegation_state == "PENDING",
         colleagues=_colleagues(view) if mine else [],
         delegate_error=delegate_error,
         now=moment,
@@ -102,7 +103,8 @@ def show(task_id: str):
     view = _load(task_id)
     if view.task.state != "open":
         return _render_closed(view)
-    return _render(view, dict(view.case.data or {}))
+    # The form's defaults see the task's input parameters (camunda:inputOutput) over the case's variables.
+    return _render(view, {**(view.case.data or {}), **((view.task.form or {}).get("variables") or {})})
 
 
 def _render_closed(view: queries.TaskView):
@@ -193,12 +195,9 @@ def resolve(task_id: str):
         for p in err.problems:
             problems.setdefault(p.where or "_form", translate(p.message))
         return _render(view, {**(view.case.data or {}), **data}, problems, 422)
-    flash(
-        _(
-            "Uppgiften ”%(name)s” är tillbaka hos %(who)s.",
-            name=view.task.name or view.task.element_id,
-            who=view.task.owner,
-        ),
-        "success",
-    )
+    name = view.task.name or view.task.element_id
+    if view.task.owner:
+        flash(_("Uppgiften ”%(name)s” är tillbaka hos %(who)s.", name=name, who=view.task.owner), "success")
+    else:  # delegated while no one held it: back to the group
+        flash(_("Du har lämnat tillbaka uppgiften ”%(name)s” till gruppen.", name=name), "success")
     return redirect(url_for("staff_inbox.inbox"))
